@@ -1,0 +1,601 @@
+"""The ``monitor`` command line. Thin: parse options, call the core, print.
+
+It fails in one way: a :class:`~monitor.errors.MonitorError` becomes one line
+on stderr and an exit code (2 for a bad config, option, snapshot or target;
+1 for anything else), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from monitor import __version__
+from monitor.config import (
+    Config,
+    Secret,
+    find_config_path,
+    load_config,
+    parse_duration,
+    resolve_key,
+)
+from monitor.errors import ConfigError, MonitorError, NotFoundError
+from monitor.logs import LEVELS, configure_logging
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class State:
+    config_path: str | None = None
+    log_level: str = "info"
+    _config: Config | None = field(default=None, repr=False)
+
+    def config(self) -> Config:
+        if self._config is None:
+            path = find_config_path(self.config_path, os.environ)
+            self._config = load_config(path, os.environ)
+        return self._config
+
+
+def _fatal(message: str, code: int = EXIT_FAILED, hint: str | None = None) -> NoReturn:
+    click.echo(f"monitor: error: {message}", err=True)
+    if hint:
+        click.echo(f"hint: {hint}", err=True)
+    sys.exit(code)
+
+
+def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(State).config_path = value
+
+
+def _set_level(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(State).log_level = value
+
+
+def common(func: F) -> F:
+    """``-c/--config`` and ``--log-level``, accepted on the group and every subcommand."""
+    func = click.option(
+        "-c",
+        "--config",
+        type=click.Path(dir_okay=False),
+        expose_value=False,
+        is_eager=True,
+        callback=_set_config,
+        help="Config file (default: $MONITOR_CONFIG, else /etc/model-monitor/config.toml).",
+    )(func)
+    func = click.option(
+        "--log-level",
+        type=click.Choice(LEVELS, case_sensitive=False),
+        expose_value=False,
+        is_eager=True,
+        callback=_set_level,
+        help="Least severe log level to show (default: info).",
+    )(func)
+    return func
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="model-monitor")
+@common
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Watch LLM providers' model lists; alert when a model appears or disappears."""
+    _ROOT_STATE[:] = [ctx.ensure_object(State)]
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="monitor", standalone_mode=False)
+    except click.exceptions.Abort:
+        _fatal("aborted", EXIT_FAILED)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+    except (ConfigError, NotFoundError) as exc:
+        _fatal(str(exc), EXIT_USAGE)
+    except MonitorError as exc:
+        _fatal(str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a bug: still one line, the traceback only when asked for
+        if _root_state().log_level == "debug":
+            import traceback
+
+            traceback.print_exc()
+        _fatal(
+            f"internal error: {type(exc).__name__}: {exc}",
+            EXIT_FAILED,
+            "please report it; --log-level debug shows the traceback",
+        )
+
+
+_ROOT_STATE: list[State] = []
+
+
+def _root_state() -> State:
+    return _ROOT_STATE[0] if _ROOT_STATE else State()
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _state() -> State:
+    return click.get_current_context().ensure_object(State)
+
+
+def _logging(stream: Any = None) -> None:
+    configure_logging(_state().log_level, stream=stream)
+
+
+@contextmanager
+def _open_store(*, write: bool) -> Iterator[Any]:
+    """The store of the configured database; writers migrate it first."""
+    from monitor.store import Store, open_engine, upgrade
+    from monitor.store.engine import require_current
+
+    engine = open_engine(_state().config().database_url, create=write)
+    try:
+        if write:
+            upgrade(engine)
+        else:
+            require_current(engine)
+        store = Store(engine)
+        yield store
+    finally:
+        engine.dispose()
+
+
+def _keys(config: Config, names: Sequence[str]) -> dict[str, Secret | None]:
+    return {t.name: resolve_key(t.api_key, os.environ) for t in config.targets if t.name in names}
+
+
+def _check_target(config: Config, store: Any, name: str | None) -> None:
+    if name is None or any(t.name == name for t in config.targets) or store.has_target(name):
+        return
+    known = ", ".join(t.name for t in config.targets) or "none configured"
+    raise NotFoundError(f"unknown target {name!r} (configured: {known})")
+
+
+_RELATIVE = re.compile(
+    r"^\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w)(?:\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w))*\s*$"
+)
+
+
+def parse_time(text: str, now: datetime, option: str) -> datetime:
+    """ISO 8601 (naive means UTC), ``now``, or an age like ``2h`` or ``7d`` (that long ago)."""
+    value = text.strip()
+    if value.lower() == "now":
+        return now
+    if _RELATIVE.match(value):
+        return now - timedelta(seconds=parse_duration(value, option))
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a time; use ISO 8601 (2026-11-26T10:00Z), 'now', "
+            "or an age like 2h or 7d",
+            param_hint=option,
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, c in enumerate(row):
+            widths[i] = max(widths[i], len(c))
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    click.echo(line.rstrip())
+    for row in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _snapshot_json(s: Any) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "target": s.target,
+        "fetched_at": _iso(s.fetched_at),
+        "ok": s.ok,
+        "http_status": s.http_status,
+        "model_count": s.model_count if s.ok else None,
+        "error": None if s.ok else s.error,
+        "duration_ms": s.duration_ms,
+    }
+
+
+def _change_json(c: Any) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "target": c.target,
+        "detected_at": _iso(c.detected_at),
+        "added": list(c.added),
+        "removed": list(c.removed),
+        "from_snapshot_id": c.from_snapshot_id,
+        "to_snapshot_id": c.to_snapshot_id,
+    }
+
+
+def _model_rows(models: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for m in models:
+        created = m.get("created")
+        when = (
+            _iso(datetime.fromtimestamp(created, UTC))
+            if isinstance(created, int) and not isinstance(created, bool) and 0 < created < 2**33
+            else ""
+        )
+        rows.append([m["id"], m.get("owned_by", ""), when])
+    return rows
+
+
+# -- commands ------------------------------------------------------------------
+
+
+@cli.command()
+@common
+def run() -> None:
+    """Run the daemon: poll every target on its interval until SIGTERM."""
+    from monitor.daemon import Daemon
+    from monitor.fetch import make_client
+    from monitor.notify import AppriseSender, check_urls
+
+    _logging(sys.stdout)
+    config = _state().config()
+    check_urls(config.notify_urls, "notify.urls")
+    for i, t in enumerate(config.targets):
+        check_urls(t.notify_urls, f"targets[{i}].notify_urls")
+    if not config.targets:
+        raise ConfigError("targets: no targets configured; add a [[targets]] table")
+    keys = _keys(config, [t.name for t in config.targets])
+    with _open_store(write=True) as store, make_client() as client:
+        Daemon(
+            config, store=store, client=client, sender=AppriseSender(), keys=keys, now=utcnow
+        ).run_until_stopped()
+
+
+@cli.command()
+@common
+@click.option("--target", "target_name", metavar="NAME", help="Poll only this target.")
+@json_option
+def check(target_name: str | None, as_json: bool) -> None:
+    """Poll every target (or one) once now, store, compare, alert, exit.
+
+    Exits 0 when every poll was good, 1 when any failed.
+    """
+    from monitor.fetch import make_client
+    from monitor.notify import AppriseSender, check_urls
+    from monitor.worker import poll_target
+
+    _logging()
+    config = _state().config()
+    targets = [config.target(target_name)] if target_name else list(config.targets)
+    if not targets:
+        raise ConfigError("targets: no targets configured; add a [[targets]] table")
+    check_urls(config.notify_urls, "notify.urls")
+    for t in targets:
+        check_urls(t.notify_urls, f"targets[{config.targets.index(t)}].notify_urls")
+    keys = _keys(config, [t.name for t in targets])
+    sender = AppriseSender()
+    results = []
+    with _open_store(write=True) as store, make_client() as client:
+        for target in targets:
+            results.append(
+                poll_target(
+                    target,
+                    client=client,
+                    api_key=keys[target.name],
+                    store=store,
+                    sender=sender,
+                    notify_urls=config.urls_for(target),
+                    now=utcnow,
+                )
+            )
+    if as_json:
+        _print_json(
+            [
+                {
+                    **_snapshot_json(r.snapshot),
+                    "baseline": r.baseline,
+                    "change": _change_json(r.change) if r.change else None,
+                    "deliveries": [
+                        {"url": d.url, "ok": d.ok, "error": d.error} for d in r.deliveries
+                    ],
+                }
+                for r in results
+            ]
+        )
+    else:
+        for r in results:
+            s = r.snapshot
+            if not s.ok:
+                click.echo(f"{s.target}: FAILED: {s.error}")
+            elif r.change:
+                sent = sum(d.ok for d in r.deliveries)
+                click.echo(
+                    f"{s.target}: {s.model_count} models, changed "
+                    f"(+{len(r.change.added)} -{len(r.change.removed)}, event {r.change.id}, "
+                    f"alert sent to {sent} of {len(r.deliveries)} URLs)"
+                )
+            elif r.baseline:
+                click.echo(f"{s.target}: {s.model_count} models, first good poll (baseline)")
+            else:
+                click.echo(f"{s.target}: {s.model_count} models, no change")
+    sys.exit(EXIT_OK if all(r.ok for r in results) else EXIT_FAILED)
+
+
+@cli.command()
+@common
+@click.option("--target", "target_name", metavar="NAME", help="Only this target.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--since", metavar="TIME", help="ISO 8601 time, or an age like 2h or 7d.")
+@json_option
+def history(target_name: str | None, limit: int, since: str | None, as_json: bool) -> None:
+    """The polls, newest first."""
+    _logging()
+    since_at = parse_time(since, utcnow(), "--since") if since else None
+    with _open_store(write=False) as store:
+        _check_target(_state().config(), store, target_name)
+        rows = store.history(target=target_name, limit=limit, since=since_at)
+    if as_json:
+        _print_json([_snapshot_json(s) for s in rows])
+        return
+    _print_table(
+        ["ID", "TARGET", "FETCHED AT", "OK", "HTTP", "MODELS", "ERROR"],
+        [
+            [
+                s.id,
+                s.target,
+                _iso(s.fetched_at),
+                "ok" if s.ok else "FAILED",
+                s.http_status,
+                s.model_count if s.ok else "",
+                s.error or "",
+            ]
+            for s in rows
+        ],
+    )
+
+
+@cli.command()
+@common
+@click.argument("snapshot_id", type=int)
+@json_option
+def show(snapshot_id: int, as_json: bool) -> None:
+    """The models in one snapshot."""
+    _logging()
+    with _open_store(write=False) as store:
+        snapshot = store.snapshot(snapshot_id)
+        models = store.models(snapshot)
+    if as_json:
+        _print_json({**_snapshot_json(snapshot), "models": models})
+        return
+    state = "ok" if snapshot.ok else f"FAILED: {snapshot.error}"
+    click.echo(
+        f"snapshot {snapshot.id} of {snapshot.target} at {_iso(snapshot.fetched_at)}: {state}"
+    )
+    if snapshot.ok:
+        click.echo(f"{len(models)} models")
+        _print_table(["ID", "OWNED BY", "CREATED"], _model_rows(models))
+
+
+@cli.command()
+@common
+@click.option("--target", "target_name", metavar="NAME", help="Only this target.")
+@click.option("--since", metavar="TIME", help="ISO 8601 time, or an age like 2h or 7d.")
+@click.option("--limit", type=click.IntRange(min=1), default=None)
+@json_option
+def changes(target_name: str | None, since: str | None, limit: int | None, as_json: bool) -> None:
+    """The change events, newest first."""
+    _logging()
+    since_at = parse_time(since, utcnow(), "--since") if since else None
+    with _open_store(write=False) as store:
+        _check_target(_state().config(), store, target_name)
+        rows = store.changes(target=target_name, since=since_at, limit=limit)
+    if as_json:
+        _print_json([_change_json(c) for c in rows])
+        return
+    _print_table(
+        ["ID", "TARGET", "DETECTED AT", "ADDED", "REMOVED"],
+        [
+            [c.id, c.target, _iso(c.detected_at), " ".join(c.added), " ".join(c.removed)]
+            for c in rows
+        ],
+    )
+
+
+@cli.command()
+@common
+@click.option("--target", "target_name", metavar="NAME", help="Only this target.")
+@click.option("--at", "at", metavar="TIME", help="A past moment (default: now).")
+@json_option
+def models(target_name: str | None, at: str | None, as_json: bool) -> None:
+    """The models a target listed at a point in time (its latest good poll then)."""
+    _logging()
+    config = _state().config()
+    when = parse_time(at, utcnow(), "--at") if at else utcnow()
+    with _open_store(write=False) as store:
+        _check_target(config, store, target_name)
+        if target_name is None:
+            if len(config.targets) != 1:
+                names = ", ".join(t.name for t in config.targets) or "none"
+                raise ConfigError(f"--target: pick one of the configured targets ({names})")
+            target_name = config.targets[0].name
+        snapshot = store.models_at(target_name, when)
+        if snapshot is None:
+            raise NotFoundError(f"no good poll of {target_name!r} at or before {_iso(when)}")
+        found = store.models(snapshot)
+    if as_json:
+        _print_json(
+            {"target": target_name, "at": _iso(when), "snapshot_id": snapshot.id, "models": found}
+        )
+        return
+    click.echo(
+        f"{target_name}: {len(found)} models at {_iso(when)} "
+        f"(snapshot {snapshot.id}, polled {_iso(snapshot.fetched_at)})"
+    )
+    _print_table(["ID", "OWNED BY", "CREATED"], _model_rows(found))
+
+
+@cli.command()
+@common
+@click.argument("snapshot_a", type=int)
+@click.argument("snapshot_b", type=int)
+@json_option
+def diff(snapshot_a: int, snapshot_b: int, as_json: bool) -> None:
+    """Models added and removed between two snapshots (A, then B)."""
+    from monitor.diff import diff_models
+
+    _logging()
+    with _open_store(write=False) as store:
+        lists = []
+        for snapshot_id in (snapshot_a, snapshot_b):
+            snapshot = store.snapshot(snapshot_id)
+            if not snapshot.ok:
+                raise NotFoundError(
+                    f"snapshot {snapshot_id} is a failed poll ({snapshot.error}); it has no models"
+                )
+            lists.append((snapshot, frozenset(m["id"] for m in store.models(snapshot))))
+    (a, ids_a), (b, ids_b) = lists
+    result = diff_models(ids_a, ids_b)
+    if as_json:
+        _print_json(
+            {
+                "from": {"id": a.id, "target": a.target, "fetched_at": _iso(a.fetched_at)},
+                "to": {"id": b.id, "target": b.target, "fetched_at": _iso(b.fetched_at)},
+                "added": sorted(result.added),
+                "removed": sorted(result.removed),
+            }
+        )
+        return
+    click.echo(
+        f"{a.target} #{a.id} ({_iso(a.fetched_at)}) -> "
+        f"{b.target} #{b.id} ({_iso(b.fetched_at)}): {result.summary()}"
+    )
+    for model_id in sorted(result.added):
+        click.echo(f"+ {model_id}")
+    for model_id in sorted(result.removed):
+        click.echo(f"- {model_id}")
+
+
+@cli.command("notify-test")
+@common
+@click.option("--target", "target_name", metavar="NAME", help="Only this target's URLs.")
+def notify_test(target_name: str | None) -> None:
+    """Send a test alert to every configured URL and report each result."""
+    from monitor.notify import AppriseSender, check_urls, test_message
+
+    _logging()
+    config = _state().config()
+    if target_name:
+        urls = config.urls_for(config.target(target_name))
+    else:
+        urls = tuple(
+            dict.fromkeys(
+                config.notify_urls + tuple(u for t in config.targets for u in t.notify_urls)
+            )
+        )
+    if not urls:
+        _fatal("no notification URLs configured", EXIT_FAILED, "add [notify] urls = [...]")
+    check_urls(urls, "notify.urls")
+    sender = AppriseSender()
+    message = test_message(target_name, utcnow())
+    failed = 0
+    for url in urls:
+        delivery = sender.send(url, message)
+        if delivery.ok:
+            click.echo(f"ok      {delivery.url} ({delivery.duration_ms} ms)")
+        else:
+            failed += 1
+            click.echo(f"FAILED  {delivery.url}: {delivery.error}")
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@common
+def upgrade() -> None:
+    """Create or migrate the database to this version's schema."""
+    from sqlalchemy.engine import make_url
+
+    from monitor.store import open_engine
+    from monitor.store import upgrade as do_upgrade
+    from monitor.store.engine import current_revision
+
+    _logging()
+    url = _state().config().database_url
+    engine = open_engine(url, create=True)
+    try:
+        do_upgrade(engine)
+        revision = current_revision(engine)
+    finally:
+        engine.dispose()
+    shown = make_url(url).render_as_string(hide_password=True)
+    click.echo(f"database {shown} is at revision {revision} (newest)")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Configuration."""
+
+
+@config_group.command("check")
+@common
+def config_check() -> None:
+    """Validate the config file, notification URLs and API keys; print a summary."""
+    from sqlalchemy.engine import make_url
+
+    from monitor.notify import check_urls
+
+    config = _state().config()
+    check_urls(config.notify_urls, "notify.urls")
+    for i, t in enumerate(config.targets):
+        check_urls(t.notify_urls, f"targets[{i}].notify_urls")
+    keys = _keys(config, [t.name for t in config.targets])
+    click.echo(f"config {config.path}: OK")
+    click.echo(f"database: {make_url(config.database_url).render_as_string(hide_password=True)}")
+    click.echo(f"notification URLs: {len(config.notify_urls)}")
+    for t in config.targets:
+        key = (
+            "no key" if keys[t.name] is None else f"key from {t.api_key.kind if t.api_key else ''}"
+        )
+        click.echo(
+            f"target {t.name}: GET {t.models_url} every {t.interval:g}s, "
+            f"timeout {t.timeout:g}s, {key}, {len(config.urls_for(t))} notification URLs"
+        )

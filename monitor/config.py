@@ -1,0 +1,353 @@
+"""Configuration: found, parsed and validated once, into frozen dataclasses.
+
+Every error names the key and the bad value, e.g.
+``targets[0].interval: "5 minutes" is not a duration; use "5m" or 300``.
+Secrets are never read here into the config values themselves: a target only
+says *where* its key lives (:class:`KeySource`); :func:`resolve_key` reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from monitor.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/model-monitor/config.toml")
+DEFAULT_INTERVAL = 300.0
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class Secret:
+    """A string that never shows itself in ``repr``, ``str`` or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class KeySource:
+    """Where a target's API key is read from (never the key itself)."""
+
+    kind: Literal["env", "file", "credential"]
+    ref: str  # variable name, file path or credential name
+    key: str  # the config key that set it, for error messages
+
+
+@dataclass(frozen=True)
+class Target:
+    """One model-list endpoint to watch."""
+
+    name: str
+    base_url: str  # the list is GET {base_url}/models
+    api_key: KeySource | None
+    interval: float  # seconds between polls
+    timeout: float  # seconds for connect, read and write
+    notify_urls: tuple[str, ...]  # extra apprise URLs for this target only
+    max_response_bytes: int
+
+    @property
+    def models_url(self) -> str:
+        return self.base_url.rstrip("/") + "/models"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None  # the file it came from
+    database_url: str  # an SQLAlchemy URL, sqlite paths already absolute
+    notify_urls: tuple[str, ...]
+    targets: tuple[Target, ...]
+
+    def target(self, name: str) -> Target:
+        for target in self.targets:
+            if target.name == name:
+                return target
+        known = ", ".join(t.name for t in self.targets) or "none"
+        raise ConfigError(f"unknown target {name!r}; configured targets: {known}")
+
+    def urls_for(self, target: Target) -> tuple[str, ...]:
+        """The notification URLs of a target: the global ones, then its own, once each."""
+        return tuple(dict.fromkeys(self.notify_urls + target.notify_urls))
+
+
+# -- finding and loading -------------------------------------------------------
+
+
+def find_config_path(option: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path:
+    """``-c/--config``, else ``$MONITOR_CONFIG``, else ``/etc/model-monitor/config.toml``."""
+    if option:
+        return Path(option)
+    if environ.get("MONITOR_CONFIG"):
+        return Path(environ["MONITOR_CONFIG"])
+    return DEFAULT_CONFIG_PATH
+
+
+def load_config(path: Path, environ: Mapping[str, str]) -> Config:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {str(path)!r} not found; pass -c/--config or set MONITOR_CONFIG"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    return parse_config(data, path=path.resolve(), environ=environ)
+
+
+def parse_config(
+    data: Mapping[str, Any], *, path: Path | None, environ: Mapping[str, str]
+) -> Config:
+    _no_unknown_keys(data, "", {"database", "notify", "targets"})
+    base_dir = path.parent if path else Path.cwd()
+
+    database = _table(data, "database")
+    _no_unknown_keys(database, "database.", {"url"})
+    if "url" in database:
+        url = _string(database["url"], "database.url")
+        database_url = _absolute_sqlite(url, base_dir, "database.url")
+    else:
+        database_url = "sqlite:///" + str(default_database_path(environ))
+
+    notify = _table(data, "notify")
+    _no_unknown_keys(notify, "notify.", {"urls"})
+    notify_urls = _url_list(notify.get("urls", []), "notify.urls")
+
+    raw_targets = data.get("targets", [])
+    if not isinstance(raw_targets, list) or not all(isinstance(t, dict) for t in raw_targets):
+        raise ConfigError("targets: must be an array of tables ([[targets]])")
+    targets = tuple(_target(t, i) for i, t in enumerate(raw_targets))
+    seen: set[str] = set()
+    for i, target in enumerate(targets):
+        if target.name in seen:
+            raise ConfigError(f"targets[{i}].name: {target.name!r} is used by another target")
+        seen.add(target.name)
+    return Config(path=path, database_url=database_url, notify_urls=notify_urls, targets=targets)
+
+
+def default_database_path(environ: Mapping[str, str]) -> Path:
+    """``$STATE_DIRECTORY/monitor.db`` under systemd, else the XDG state folder."""
+    state_dir = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if state_dir:
+        return Path(state_dir) / "monitor.db"
+    xdg = environ.get("XDG_STATE_HOME") or str(
+        Path(environ.get("HOME", "~")).expanduser() / ".local/state"
+    )
+    return Path(xdg) / "model-monitor" / "monitor.db"
+
+
+_TARGET_KEYS = {
+    "name",
+    "base_url",
+    "api_key_env",
+    "api_key_file",
+    "api_key_credential",
+    "interval",
+    "timeout",
+    "notify_urls",
+    "max_response_bytes",
+}
+
+
+def _target(raw: Mapping[str, Any], index: int) -> Target:
+    prefix = f"targets[{index}]."
+    _no_unknown_keys(raw, prefix, _TARGET_KEYS)
+    if "name" not in raw:
+        raise ConfigError(f"{prefix}name: is required")
+    name = _string(raw["name"], prefix + "name")
+    if not _NAME_RE.match(name):
+        raise ConfigError(
+            f"{prefix}name: {name!r} is not a valid name; use letters, digits, '.', '_' or '-'"
+        )
+    if "base_url" not in raw:
+        raise ConfigError(f"{prefix}base_url: is required")
+    base_url = _string(raw["base_url"], prefix + "base_url")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{prefix}base_url: {base_url!r} is not an http(s) URL")
+    if parts.username or parts.password:
+        raise ConfigError(
+            f"{prefix}base_url: must not carry credentials; use api_key_env, api_key_file "
+            "or api_key_credential"
+        )
+
+    sources = [k for k in ("api_key_env", "api_key_file", "api_key_credential") if k in raw]
+    if len(sources) > 1:
+        raise ConfigError(f"{prefix}{sources[1]}: set only one of {', '.join(sources)}")
+    api_key: KeySource | None = None
+    if sources:
+        key = sources[0]
+        ref = _string(raw[key], prefix + key)
+        if not ref:
+            raise ConfigError(f"{prefix}{key}: must not be empty")
+        kind: Literal["env", "file", "credential"] = key.removeprefix("api_key_")  # type: ignore[assignment]
+        api_key = KeySource(kind=kind, ref=ref, key=prefix + key)
+
+    interval = parse_duration(raw.get("interval", DEFAULT_INTERVAL), prefix + "interval")
+    if interval < 1:
+        raise ConfigError(f"{prefix}interval: {raw['interval']!r} is too short; at least 1 s")
+    timeout = parse_duration(raw.get("timeout", DEFAULT_TIMEOUT), prefix + "timeout")
+    max_bytes = raw.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1024:
+        raise ConfigError(
+            f"{prefix}max_response_bytes: {max_bytes!r} must be a whole number of at least 1024"
+        )
+    return Target(
+        name=name,
+        base_url=base_url,
+        api_key=api_key,
+        interval=interval,
+        timeout=timeout,
+        notify_urls=_url_list(raw.get("notify_urls", []), prefix + "notify_urls"),
+        max_response_bytes=max_bytes,
+    )
+
+
+# -- values --------------------------------------------------------------------
+
+
+def parse_duration(value: object, key: str) -> float:
+    """Seconds as a number, or a string like ``"90s"``, ``"5m"``, ``"1h30m"``, ``"2d"``."""
+    hint = 'use "5m" or 300'
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: {value!r} is not a duration; {hint}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if re.fullmatch(r"\d+(\.\d+)?", text):
+            seconds = float(text)
+        elif text and re.fullmatch(rf"(?:{_DURATION_PART.pattern})+", text):
+            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+        else:
+            raise ConfigError(f"{key}: {value!r} is not a duration; {hint}")
+    else:
+        raise ConfigError(f"{key}: {value!r} is not a duration; {hint}")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigError(f"{key}: {value!r} must be more than zero")
+    return seconds
+
+
+def resolve_key(source: KeySource | None, environ: Mapping[str, str]) -> Secret | None:
+    """Read a target's API key from where its config says; errors name the key, never the value."""
+    if source is None:
+        return None
+    if source.kind == "env":
+        value = environ.get(source.ref)
+        if value is None:
+            raise ConfigError(f"{source.key}: environment variable {source.ref!r} is not set")
+    else:
+        if source.kind == "file":
+            file = Path(source.ref)
+        else:
+            cred_dir = environ.get("CREDENTIALS_DIRECTORY")
+            if not cred_dir:
+                raise ConfigError(
+                    f"{source.key}: credential {source.ref!r} needs $CREDENTIALS_DIRECTORY "
+                    "(set by systemd's LoadCredential=)"
+                )
+            file = Path(cred_dir) / source.ref
+        try:
+            value = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{source.key}: {str(file)!r} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise ConfigError(f"{source.key}: {str(file)!r} cannot be read: {reason}") from None
+    value = value.strip()
+    if not value:
+        raise ConfigError(f"{source.key}: the API key from {source.ref!r} is empty")
+    if any(c in value for c in "\r\n\0") or not value.isprintable():
+        raise ConfigError(f"{source.key}: the API key from {source.ref!r} has control characters")
+    return Secret(value)
+
+
+def _absolute_sqlite(url: str, base_dir: Path, key: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"{key}: {_redact_url(url)!r} is not an SQLAlchemy database URL"
+        ) from None
+    if parsed.get_backend_name() != "sqlite":
+        return url
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return url
+    if not Path(database).is_absolute():
+        parsed = parsed.set(database=str(base_dir / database))
+    return parsed.render_as_string(hide_password=False)
+
+
+def _redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(":" + parts.password + "@", ":***@", 1)
+    return url
+
+
+def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: must be a table ([{key}])")
+    return value
+
+
+def _string(value: object, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key}: {value!r} must be a string")
+    return value
+
+
+def _url_list(value: object, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: must be a list of notification URLs")
+    urls = []
+    for i, item in enumerate(value):
+        url = _string(item, f"{key}[{i}]").strip()
+        if "://" not in url:
+            raise ConfigError(f"{key}[{i}]: {url!r} is not a notification URL (scheme://...)")
+        urls.append(url)
+    return tuple(urls)
+
+
+def _no_unknown_keys(data: Mapping[str, Any], prefix: str, allowed: set[str]) -> None:
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(
+                f"{prefix}{key}: unknown key; expected one of {', '.join(sorted(allowed))}"
+            )

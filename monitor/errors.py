@@ -1,0 +1,48 @@
+"""The one error hierarchy of model-monitor.
+
+Only these errors cross module boundaries; third-party errors (httpx, SQLAlchemy,
+apprise, tomllib) are translated where they arise. The CLI turns any of them into
+one line and an exit code.
+
+    MonitorError                 base of everything we raise on purpose
+    ├── ConfigError              the configuration file or a value in it is invalid
+    ├── FetchError               a poll failed: network, HTTP status, body, shape
+    ├── StorageError             the database is unreachable, uninitialised or refused a write
+    │   └── NotFoundError        a snapshot or target named by the user does not exist
+    └── NotifyError              a notification could not be delivered
+"""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Base class: raised on purpose by model-monitor, with a user-readable message."""
+
+
+class ConfigError(MonitorError):
+    """Raised when the configuration is invalid; the message names the key and value."""
+
+
+class FetchError(MonitorError):
+    """Raised when a poll fails; ``reason`` is short and readable, ``status`` the HTTP code."""
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class StorageError(MonitorError):
+    """Raised when the database cannot be reached, is not initialised, or refuses a write."""
+
+
+class NotFoundError(StorageError):
+    """Raised when a snapshot, target or event named on the command line does not exist."""
+
+
+class NotifyError(MonitorError):
+    """Raised when a notification fails; ``permanent`` says a retry cannot help."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent

@@ -1,0 +1,228 @@
+"""Fetching a target's model list over HTTP and reading the answer.
+
+:func:`fetch_models` does the I/O with a client passed in; :func:`parse_models`
+is pure and checks the shape. Every failure is a :class:`FetchError` whose
+``reason`` is short and says what was wrong; it never contains the API key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from monitor import __version__
+from monitor.config import Secret, Target
+from monitor.errors import FetchError
+from monitor.modellist import ModelList
+
+USER_AGENT = f"model-monitor/{__version__} (+https://github.com/model-monitor/model-monitor)"
+
+_STATUS_REASONS = {
+    400: "bad request",
+    401: "authentication failed — check the API key",
+    403: "forbidden — the API key may not list models",
+    404: "not found — check base_url",
+    405: "method not allowed — check base_url",
+    408: "request timeout",
+    429: "rate limited",
+}
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A good answer: the status code, the list, and warnings worth logging."""
+
+    status: int
+    models: ModelList
+    warnings: tuple[str, ...]
+
+
+def make_client() -> httpx.Client:
+    """The one HTTP client a process shares; timeouts are set per request."""
+    return httpx.Client(
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        follow_redirects=True,
+        max_redirects=5,
+        trust_env=True,
+    )
+
+
+def fetch_models(client: httpx.Client, target: Target, api_key: Secret | None) -> Fetched:
+    headers = {}
+    if api_key is not None:
+        headers["Authorization"] = f"Bearer {api_key.reveal()}"
+    try:
+        with client.stream(
+            "GET", target.models_url, headers=headers, timeout=httpx.Timeout(target.timeout)
+        ) as response:
+            body = _read_capped(response, target.max_response_bytes)
+    except httpx.TimeoutException as exc:
+        phase = {
+            httpx.ConnectTimeout: "connecting",
+            httpx.ReadTimeout: "waiting for the answer",
+            httpx.WriteTimeout: "sending the request",
+            httpx.PoolTimeout: "waiting for a free connection",
+        }.get(type(exc), "")
+        where = f" {phase}" if phase else ""
+        raise FetchError(f"timed out after {target.timeout:g}s{where}") from None
+    except httpx.ConnectError as exc:
+        raise FetchError(_connect_reason(exc)) from None
+    except httpx.TooManyRedirects:
+        raise FetchError("too many redirects") from None
+    except httpx.HTTPError as exc:
+        text = _redact(str(exc) or type(exc).__name__, api_key)
+        raise FetchError(f"HTTP transport error: {text}") from None
+
+    status = response.status_code
+    if status != 200:
+        raise FetchError(_status_reason(status, body, api_key), status=status)
+    content_type = response.headers.get("content-type", "")
+    objects, warnings = parse_models(body, content_type=content_type, status=status)
+    return Fetched(status=status, models=ModelList.from_objects(objects), warnings=warnings)
+
+
+def parse_models(
+    body: bytes, *, content_type: str = "application/json", status: int | None = None
+) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """Read an OpenAI-style list; returns the objects (each ID once) and warnings.
+
+    Accepts ``{"data": [...]}``, ``{"data": null}`` (no models) and a bare list.
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        kind = content_type.split(";")[0].strip() or "no content type"
+        start = body[:40].decode("utf-8", "replace").strip().replace("\n", " ")
+        raise FetchError(
+            f"response is not JSON ({kind}, starts with {start!r})", status=status
+        ) from None
+    if isinstance(document, dict):
+        if "data" not in document:
+            keys = ", ".join(sorted(map(str, document))[:6]) or "none"
+            raise FetchError(
+                f'JSON of the wrong shape: no "data" list (keys: {keys})', status=status
+            )
+        entries = document["data"]
+        if entries is None:
+            entries = []
+    elif isinstance(document, list):
+        entries = document
+    else:
+        raise FetchError(
+            f"JSON of the wrong shape: expected an object, got {type(document).__name__}",
+            status=status,
+        )
+    if not isinstance(entries, list):
+        raise FetchError(
+            f'JSON of the wrong shape: "data" is {_json_type(entries)}, not a list', status=status
+        )
+
+    seen: dict[str, dict[str, Any]] = {}
+    warnings: list[str] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise FetchError(
+                f"JSON of the wrong shape: data[{i}] is {_json_type(entry)}, not an object",
+                status=status,
+            )
+        model_id = entry.get("id")
+        if "id" not in entry:
+            raise FetchError(f'model entry data[{i}] has no "id"', status=status)
+        if not isinstance(model_id, str) or not model_id.strip():
+            raise FetchError(
+                f'model entry data[{i}] has an invalid "id" ({_json_type(model_id)}); '
+                "expected a non-empty string",
+                status=status,
+            )
+        if model_id in seen:
+            warnings.append(f"duplicate model id {model_id!r} at data[{i}]; kept the first")
+            continue
+        seen[model_id] = entry
+    return list(seen.values()), tuple(warnings)
+
+
+def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise FetchError(_too_large(limit), status=response.status_code)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise FetchError(_too_large(limit), status=response.status_code)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> str:
+    return f"response larger than {limit:,} bytes (max_response_bytes)"
+
+
+def _connect_reason(exc: httpx.ConnectError) -> str:
+    text = str(exc)
+    lowered = text.lower()
+    if "refused" in lowered:
+        return "connection refused"
+    if "name or service not known" in lowered or "nodename nor servname" in lowered:
+        return "cannot resolve the host name"
+    if "certificate" in lowered or "ssl" in lowered:
+        return f"TLS error: {text}"
+    return f"cannot connect: {text or type(exc).__name__}"
+
+
+def _status_reason(status: int, body: bytes, api_key: Secret | None) -> str:
+    if status in _STATUS_REASONS:
+        reason = f"HTTP {status}: {_STATUS_REASONS[status]}"
+    elif 500 <= status < 600:
+        reason = f"HTTP {status}: server error"
+    elif 300 <= status < 400:
+        reason = f"HTTP {status}: redirect without a location"
+    else:
+        reason = f"HTTP {status}: unexpected status"
+    detail = _error_detail(body)
+    if detail:
+        reason += f" ({_redact(detail, api_key)})"
+    return reason
+
+
+def _error_detail(body: bytes) -> str | None:
+    """The provider's own error message, when it sent one as JSON, kept short."""
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    message: object = None
+    if isinstance(document, dict):
+        error = document.get("error")
+        if isinstance(error, dict):
+            message = error.get("message")
+        elif isinstance(error, str):
+            message = error
+        message = message or document.get("message") or document.get("detail")
+    if not isinstance(message, str) or not message.strip():
+        return None
+    message = " ".join(message.split())
+    return message if len(message) <= 160 else message[:157] + "..."
+
+
+def _redact(text: str, api_key: Secret | None) -> str:
+    if api_key is not None and api_key.reveal() in text:
+        text = text.replace(api_key.reveal(), "***")
+    return text
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)

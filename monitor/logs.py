@@ -1,0 +1,67 @@
+"""Logging: structlog for our events, with the standard library's loggers
+(httpx, APScheduler, SQLAlchemy, Alembic, apprise) sent through the same output.
+
+JSON lines when the stream is not a terminal (journald, files), a readable
+console otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+import structlog
+
+LEVELS = ("debug", "info", "warning", "error")
+# Libraries that are chatty at INFO: quiet unless we debug.
+_NOISY = ("httpx", "httpcore", "apscheduler", "sqlalchemy", "apprise", "alembic", "aiosmtpd")
+
+
+def configure_logging(
+    level: str = "info", *, stream: TextIO | None = None, json: bool | None = None
+) -> None:
+    stream = stream or sys.stderr
+    if json is None:
+        json = not stream.isatty()
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if json else _identity,
+            renderer,
+        ],
+    )
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    numeric = getattr(logging, level.upper())
+    root.setLevel(numeric)
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
+
+
+def _identity(_logger: Any, _name: str, event: Any) -> Any:
+    return event

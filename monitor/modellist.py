@@ -1,0 +1,64 @@
+"""A provider's model list as a value: the model objects, their IDs and a content digest.
+
+The digest lets an unchanged poll be recognised (and stored) without walking
+the list: two lists with the same digest hold the same objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: the same object always gives the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Model:
+    """One model object as the provider sent it."""
+
+    id: str
+    data: Mapping[str, Any] = field(compare=False, hash=False)
+    digest: str  # sha256 of the object's canonical JSON
+
+
+@dataclass(frozen=True)
+class ModelList:
+    """The models of one good poll, sorted by ID, each ID once."""
+
+    models: tuple[Model, ...]
+    digest: str  # sha256 over the sorted object digests
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset(m.id for m in self.models)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    @classmethod
+    def from_objects(cls, objects: Iterable[Mapping[str, Any]]) -> ModelList:
+        """Build from objects that each have a string ``id`` (already de-duplicated)."""
+        models = sorted(
+            (Model(id=o["id"], data=o, digest=digest_text(canonical_json(o))) for o in objects),
+            key=lambda m: m.id,
+        )
+        return cls(models=tuple(models), digest=list_digest(m.digest for m in models))
+
+
+def list_digest(model_digests: Iterable[str]) -> str:
+    """The digest of a list, from its models' digests in ID order."""
+    h = hashlib.sha256()
+    for d in model_digests:
+        h.update(d.encode("ascii"))
+        h.update(b"\n")
+    return h.hexdigest()

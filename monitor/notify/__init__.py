@@ -1,0 +1,15 @@
+"""Notifications: what an alert says (pure) and delivering it through apprise."""
+
+from monitor.notify.message import Message, change_message, test_message
+from monitor.notify.send import AppriseSender, Delivery, Sender, check_urls, redact_url
+
+__all__ = [
+    "AppriseSender",
+    "Delivery",
+    "Message",
+    "Sender",
+    "change_message",
+    "check_urls",
+    "redact_url",
+    "test_message",
+]

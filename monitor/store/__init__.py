@@ -1,0 +1,14 @@
+"""Storage: the schema, opening and migrating the database, and named queries."""
+
+from monitor.store.engine import open_engine, upgrade
+from monitor.store.store import Baseline, ChangeRecord, SnapshotRecord, Store, Transaction
+
+__all__ = [
+    "Baseline",
+    "ChangeRecord",
+    "SnapshotRecord",
+    "Store",
+    "Transaction",
+    "open_engine",
+    "upgrade",
+]

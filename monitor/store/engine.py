@@ -1,0 +1,153 @@
+"""Opening the database and applying migrations.
+
+SQLite gets WAL, foreign keys and a busy timeout; any other SQLAlchemy URL is
+used as given. Alembic owns the schema: :func:`upgrade` brings a database to
+the newest revision shipped with the package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from monitor.errors import StorageError
+
+VERSION_TABLE = "alembic_version"
+
+
+def open_engine(url: str, *, create: bool) -> Engine:
+    """An engine for ``url``; with ``create`` a missing SQLite file (and folder) is made.
+
+    Without ``create`` a missing SQLite file is an error that says how to make it,
+    so query commands never leave an empty database behind.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageError("database.url is not an SQLAlchemy URL") from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            path = Path(database)
+            if not path.exists():
+                if not create:
+                    raise StorageError(
+                        f"database {str(path)!r} does not exist yet; "
+                        "run 'monitor check' or 'monitor db upgrade' first"
+                    )
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StorageError(
+                        f"cannot create the folder {str(path.parent)!r}: {exc.strerror}"
+                    ) from None
+        engine = create_engine(parsed, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except (ArgumentError, ImportError, SQLAlchemyError) as exc:
+        hint = ""
+        if isinstance(exc, ImportError) or "psycopg" in str(exc):
+            hint = "; install the driver: pip install 'model-monitor[postgres]'"
+        raise StorageError(
+            f"cannot use database backend {parsed.drivername!r}: {exc}{hint}"
+        ) from None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def migrations_path() -> Path:
+    """The Alembic scripts: inside the installed package, or at the root of a checkout."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "migrations", package.parent / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise StorageError("the database migrations are missing from this installation")
+
+
+def _alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(migrations_path()))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply every migration up to ``revision`` in one transaction (where the backend can)."""
+    from alembic import command
+
+    cfg = _alembic_config(engine)
+    try:
+        with engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, revision)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"database migration failed: {describe_db_error(exc)}") from None
+
+
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    from alembic import command
+
+    cfg = _alembic_config(engine)
+    try:
+        with engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.downgrade(cfg, revision)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"database migration failed: {describe_db_error(exc)}") from None
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory(str(migrations_path()))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.migration import MigrationContext
+
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table(VERSION_TABLE):
+                return None
+            return MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot reach the database: {describe_db_error(exc)}") from None
+
+
+def require_current(engine: Engine) -> None:
+    """For read-only commands: the schema must exist and be at the newest revision."""
+    current = current_revision(engine)
+    if current is None:
+        raise StorageError(
+            "the database has no model-monitor tables yet; "
+            "run 'monitor check' or 'monitor db upgrade' first"
+        )
+    if current != head_revision():
+        raise StorageError(
+            f"the database schema is at revision {current}, this version needs "
+            f"{head_revision()}; run 'monitor db upgrade'"
+        )
+
+
+def describe_db_error(exc: SQLAlchemyError) -> str:
+    """The driver's own message, one line, without the SQL statement or parameters."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if orig is not None else str(exc)
+    return " ".join(text.split("\n")[0].split()) or type(exc).__name__

@@ -1,0 +1,135 @@
+"""The database schema (SQLAlchemy 2 typed ORM). Alembic migrations own its evolution.
+
+Each distinct model object and each distinct model list is stored once, keyed
+by a content digest; a snapshot (one poll) points at its list, so an unchanged
+poll costs one small row.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# A JSON document: jsonb on PostgreSQL (queryable by SQL tools), JSON text elsewhere.
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+# Integer primary keys that are 64-bit on PostgreSQL and ROWID aliases on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC; always hands back an aware UTC datetime, whatever the backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ModelObject(Base):
+    """One distinct model object (a provider's JSON for one model), stored once."""
+
+    __tablename__ = "model_objects"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    model_id: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+
+
+class ModelList(Base):
+    """One distinct list of model objects, stored once whatever the number of polls."""
+
+    __tablename__ = "model_lists"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    model_count: Mapped[int] = mapped_column(Integer)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ModelListEntry(Base):
+    """Membership: model object ``object_id`` is in list ``list_id``."""
+
+    __tablename__ = "model_list_entries"
+
+    list_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("model_lists.id", ondelete="CASCADE"), primary_key=True
+    )
+    object_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("model_objects.id"), primary_key=True, index=True
+    )
+
+
+class Snapshot(Base):
+    """One poll of one target, good or failed."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (
+        Index("ix_snapshots_target_fetched_at", "target", "fetched_at"),
+        Index("ix_snapshots_fetched_at", "fetched_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    target: Mapped[str] = mapped_column(String(64))
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ok: Mapped[bool]
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    model_count: Mapped[int | None] = mapped_column(Integer)
+    model_list_id: Mapped[int | None] = mapped_column(Id, ForeignKey("model_lists.id"), index=True)
+
+
+class ChangeEvent(Base):
+    """Model IDs added or removed between two good snapshots of a target."""
+
+    __tablename__ = "change_events"
+    __table_args__ = (Index("ix_change_events_target_detected_at", "target", "detected_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    target: Mapped[str] = mapped_column(String(64))
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    from_snapshot_id: Mapped[int] = mapped_column(Id, ForeignKey("snapshots.id"))
+    to_snapshot_id: Mapped[int] = mapped_column(Id, ForeignKey("snapshots.id"))
+    added: Mapped[list[str]] = mapped_column(JsonDocument)
+    removed: Mapped[list[str]] = mapped_column(JsonDocument)

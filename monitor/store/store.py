@@ -1,0 +1,304 @@
+"""Narrow, named storage operations over a SQLAlchemy engine.
+
+Writes happen inside :meth:`Store.transaction`, which yields a
+:class:`Transaction`; reads are methods of :class:`Store`. Every database
+error leaves here as a :class:`~monitor.errors.StorageError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, exists, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.errors import NotFoundError, StorageError
+from monitor.modellist import ModelList as ModelListValue
+from monitor.store import schema
+from monitor.store.engine import describe_db_error
+
+_CHUNK = 500  # bound on bound parameters per statement
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """One stored poll."""
+
+    id: int
+    target: str
+    fetched_at: datetime
+    ok: bool
+    http_status: int | None
+    error: str | None
+    model_count: int | None  # None when the poll failed
+    duration_ms: int | None
+    model_list_id: int | None
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    """One stored change event."""
+
+    id: int
+    target: str
+    detected_at: datetime
+    from_snapshot_id: int
+    to_snapshot_id: int
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The latest good snapshot of a target and the digest of its list."""
+
+    snapshot: SnapshotRecord
+    list_digest: str
+
+
+def _snapshot(row: schema.Snapshot) -> SnapshotRecord:
+    return SnapshotRecord(
+        id=row.id,
+        target=row.target,
+        fetched_at=row.fetched_at,
+        ok=row.ok,
+        http_status=row.http_status,
+        error=row.error,
+        model_count=row.model_count,
+        duration_ms=row.duration_ms,
+        model_list_id=row.model_list_id,
+    )
+
+
+def _change(row: schema.ChangeEvent) -> ChangeRecord:
+    return ChangeRecord(
+        id=row.id,
+        target=row.target,
+        detected_at=row.detected_at,
+        from_snapshot_id=row.from_snapshot_id,
+        to_snapshot_id=row.to_snapshot_id,
+        added=tuple(row.added),
+        removed=tuple(row.removed),
+    )
+
+
+class Transaction:
+    """Write operations that commit together (a poll, its snapshot and its change)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def latest_good(self, target: str) -> Baseline | None:
+        row = self._session.execute(
+            select(schema.Snapshot, schema.ModelList.digest)
+            .join(schema.ModelList, schema.Snapshot.model_list_id == schema.ModelList.id)
+            .where(schema.Snapshot.target == target, schema.Snapshot.ok.is_(True))
+            .order_by(schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        return Baseline(snapshot=_snapshot(row[0]), list_digest=row[1])
+
+    def model_ids(self, list_id: int) -> frozenset[str]:
+        return frozenset(
+            self._session.scalars(
+                select(schema.ModelObject.model_id)
+                .join(schema.ModelListEntry)
+                .where(schema.ModelListEntry.list_id == list_id)
+            )
+        )
+
+    def add_snapshot(
+        self,
+        *,
+        target: str,
+        fetched_at: datetime,
+        ok: bool,
+        http_status: int | None,
+        error: str | None,
+        duration_ms: int | None,
+        models: ModelListValue | None,
+    ) -> SnapshotRecord:
+        list_id = self._ensure_list(models, fetched_at) if models is not None else None
+        row = schema.Snapshot(
+            target=target,
+            fetched_at=fetched_at,
+            ok=ok,
+            http_status=http_status,
+            error=error,
+            duration_ms=duration_ms,
+            model_count=len(models) if models is not None else None,
+            model_list_id=list_id,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return _snapshot(row)
+
+    def add_change(
+        self,
+        *,
+        target: str,
+        detected_at: datetime,
+        from_snapshot_id: int,
+        to_snapshot_id: int,
+        added: Sequence[str],
+        removed: Sequence[str],
+    ) -> ChangeRecord:
+        row = schema.ChangeEvent(
+            target=target,
+            detected_at=detected_at,
+            from_snapshot_id=from_snapshot_id,
+            to_snapshot_id=to_snapshot_id,
+            added=sorted(added),
+            removed=sorted(removed),
+        )
+        self._session.add(row)
+        self._session.flush()
+        return _change(row)
+
+    def _ensure_list(self, models: ModelListValue, now: datetime) -> int:
+        """The id of this list, storing it (and only its new objects) the first time."""
+        session = self._session
+        list_id = session.scalar(
+            select(schema.ModelList.id).where(schema.ModelList.digest == models.digest)
+        )
+        if list_id is not None:
+            return list_id
+        object_ids: dict[str, int] = {}
+        digests = [m.digest for m in models.models]
+        for start in range(0, len(digests), _CHUNK):
+            chunk = digests[start : start + _CHUNK]
+            object_ids.update(
+                session.execute(
+                    select(schema.ModelObject.digest, schema.ModelObject.id).where(
+                        schema.ModelObject.digest.in_(chunk)
+                    )
+                ).all()
+            )
+        new = {m.digest: m for m in models.models if m.digest not in object_ids}
+        if new:
+            rows = session.execute(
+                insert(schema.ModelObject).returning(
+                    schema.ModelObject.digest, schema.ModelObject.id, sort_by_parameter_order=True
+                ),
+                [{"digest": d, "model_id": m.id, "data": dict(m.data)} for d, m in new.items()],
+            ).all()
+            object_ids.update(rows)
+        list_id = session.execute(
+            insert(schema.ModelList)
+            .values(digest=models.digest, model_count=len(models), first_seen_at=now)
+            .returning(schema.ModelList.id)
+        ).scalar_one()
+        if models.models:
+            session.execute(
+                insert(schema.ModelListEntry),
+                [{"list_id": list_id, "object_id": object_ids[d]} for d in dict.fromkeys(digests)],
+            )
+        return list_id
+
+
+class Store:
+    """The database of one monitor: polls, model lists and change events."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        try:
+            with self._sessions.begin() as session:
+                yield Transaction(session)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {describe_db_error(exc)}") from None
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        try:
+            with self._sessions() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {describe_db_error(exc)}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- queries ---------------------------------------------------------------
+
+    def history(
+        self, *, target: str | None = None, limit: int | None = None, since: datetime | None = None
+    ) -> list[SnapshotRecord]:
+        """Polls, newest first."""
+        query = select(schema.Snapshot)
+        if target is not None:
+            query = query.where(schema.Snapshot.target == target)
+        if since is not None:
+            query = query.where(schema.Snapshot.fetched_at >= since)
+        query = query.order_by(schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as session:
+            return [_snapshot(row) for row in session.scalars(query)]
+
+    def snapshot(self, snapshot_id: int) -> SnapshotRecord:
+        with self._read() as session:
+            row = session.get(schema.Snapshot, snapshot_id)
+            if row is None:
+                raise NotFoundError(f"no snapshot with id {snapshot_id}")
+            return _snapshot(row)
+
+    def models(self, snapshot: SnapshotRecord) -> list[dict[str, Any]]:
+        """The model objects of a snapshot, sorted by ID (empty for a failed poll)."""
+        if snapshot.model_list_id is None:
+            return []
+        with self._read() as session:
+            return [
+                dict(data)
+                for data in session.scalars(
+                    select(schema.ModelObject.data)
+                    .join(schema.ModelListEntry)
+                    .where(schema.ModelListEntry.list_id == snapshot.model_list_id)
+                    .order_by(schema.ModelObject.model_id)
+                )
+            ]
+
+    def models_at(self, target: str, when: datetime) -> SnapshotRecord | None:
+        """The latest good snapshot of ``target`` taken at or before ``when``."""
+        with self._read() as session:
+            row = session.scalars(
+                select(schema.Snapshot)
+                .where(
+                    schema.Snapshot.target == target,
+                    schema.Snapshot.ok.is_(True),
+                    schema.Snapshot.fetched_at <= when,
+                )
+                .order_by(schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
+                .limit(1)
+            ).first()
+            return _snapshot(row) if row is not None else None
+
+    def changes(
+        self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[ChangeRecord]:
+        """Change events, newest first."""
+        query = select(schema.ChangeEvent)
+        if target is not None:
+            query = query.where(schema.ChangeEvent.target == target)
+        if since is not None:
+            query = query.where(schema.ChangeEvent.detected_at >= since)
+        query = query.order_by(schema.ChangeEvent.detected_at.desc(), schema.ChangeEvent.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as session:
+            return [_change(row) for row in session.scalars(query)]
+
+    def has_target(self, target: str) -> bool:
+        """Whether any poll of ``target`` was ever stored."""
+        with self._read() as session:
+            return bool(session.scalar(select(exists().where(schema.Snapshot.target == target))))

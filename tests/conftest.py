@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from servers import ProviderServer, SmtpServer, WebhookServer
+
+POSTGRES_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture
+def provider() -> Iterator[ProviderServer]:
+    server = ProviderServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookServer]:
+    server = WebhookServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+def _postgres_schema_url() -> Iterator[str]:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    assert POSTGRES_URL is not None
+    url = make_url(POSTGRES_URL)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL of an empty database: SQLite in tmp, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'monitor.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL tests need $MONITOR_TEST_POSTGRES_URL (e.g. "
+                    "postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+    yield from _postgres_schema_url()

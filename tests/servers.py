@@ -1,0 +1,207 @@
+"""Real local servers the tests talk to: a provider, a JSON webhook, an SMTP server.
+
+All bind to 127.0.0.1 on a free port and run in background threads.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SEED_MODELS: list[dict[str, Any]] = [
+    {"id": "dos-ai", "object": "model", "created": 1711000000, "owned_by": "dos-ai"},
+    {"id": "llama-3.3-70b", "object": "model", "created": 1711000000, "owned_by": "dos-ai"},
+    {"id": "deepseek-v3", "object": "model", "created": 1711000000, "owned_by": "dos-ai"},
+    {"id": "llama-3.1-8b", "object": "model", "created": 1711000000, "owned_by": "dos-ai"},
+]
+SEED_KEY = "dos_sk_0123456789abcdef0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def model(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": 1711000000, "owned_by": "dos-ai"}
+
+
+@dataclass
+class Answer:
+    """What the provider sends next: status, body, headers, and a delay before it."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class ProviderServer:
+    """Plays an OpenAI-compatible provider at ``/v1/models``.
+
+    By default it answers like the DOS AI seed page, and 401 when ``api_key``
+    is set and the request's Bearer key differs.
+    """
+
+    def __init__(self) -> None:
+        self.models: list[dict[str, Any]] = [dict(m) for m in SEED_MODELS]
+        self.api_key: str | None = SEED_KEY
+        self.answer: Answer | None = None  # overrides the model list when set
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                with provider._lock:
+                    provider.requests.append({"path": self.path, "headers": dict(self.headers)})
+                answer = provider._answer_for(self.path, self.headers.get("Authorization"))
+                if answer.delay:
+                    time.sleep(answer.delay)
+                try:
+                    self.send_response(answer.status)
+                    self.send_header("Content-Type", answer.content_type)
+                    self.send_header("Content-Length", str(len(answer.body)))
+                    for k, v in answer.headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(answer.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = _Server(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _answer_for(self, path: str, authorization: str | None) -> Answer:
+        if path.split("?")[0] != "/v1/models":
+            return Answer(404, b'{"error":{"message":"Not found"}}')
+        if self.api_key is not None and authorization != f"Bearer {self.api_key}":
+            return Answer(
+                401, b'{"error":{"message":"Invalid or missing API key.","type":"auth"}}'
+            )
+        if self.answer is not None:
+            return self.answer
+        body = json.dumps({"object": "list", "data": self.models}).encode()
+        return Answer(200, body)
+
+    def set_ids(self, ids: Iterable[str]) -> None:
+        self.models = [model(i) for i in ids]
+
+    @property
+    def ids(self) -> list[str]:
+        return [m["id"] for m in self.models]
+
+    def start(self) -> ProviderServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class WebhookServer:
+    """Receives apprise ``json://`` posts; answers ``status`` (set 503 to fail)."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.status = 200
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                if hook.status == 200:
+                    hook.posts.append(json.loads(body))
+                self.send_response(hook.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = _Server(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self.url = f"json://127.0.0.1:{self.port}/"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> WebhookServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.posts) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.posts
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) that keeps every message it is given."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[EmailMessage] = []
+        server = self
+
+        class Handler:
+            async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+                server.messages.append(
+                    message_from_bytes(envelope.content, policy=policy.default)  # type: ignore[arg-type]
+                )
+                return "250 OK"
+
+        self.port = free_port()
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.url = (
+            f"mailto://127.0.0.1:{self.port}?from=monitor@example.com&to=ops@example.com"
+        )
+
+    def start(self) -> SmtpServer:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.messages
+
+    @staticmethod
+    def text(message: EmailMessage) -> str:
+        part = message.get_body(preferencelist=("plain",))
+        assert part is not None
+        return str(part.get_content())
