@@ -138,4 +138,10 @@ def poll_target(
                 )
         if not notify_urls:
             log.warning("change not alerted: no notification URLs", target=target.name)
-    return PollResult(target=target.name, snapshot=snapshot, change=change, deliveries=deliveries)
+    return PollResult(
+        target=target.name,
+        snapshot=snapshot,
+        change=change,
+        deliveries=deliveries,
+        baseline=fetched is not None and baseline is None,
+    )
