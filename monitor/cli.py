@@ -112,9 +112,11 @@ def main() -> None:
         _fatal("aborted", EXIT_FAILED)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        hint = f"see '{exc.ctx.command_path} --help'" if exc.ctx else None
+        _fatal(exc.format_message(), EXIT_USAGE, hint)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+        _fatal(exc.format_message(), exc.exit_code)
     except (ConfigError, NotFoundError) as exc:
         _fatal(str(exc), EXIT_USAGE)
     except MonitorError as exc:

@@ -288,8 +288,10 @@ def resolve_key(source: KeySource | None, environ: Mapping[str, str]) -> Secret 
     value = value.strip()
     if not value:
         raise ConfigError(f"{source.key}: the API key from {source.ref!r} is empty")
-    if any(c in value for c in "\r\n\0") or not value.isprintable():
-        raise ConfigError(f"{source.key}: the API key from {source.ref!r} has control characters")
+    if not value.isascii() or not value.isprintable():
+        raise ConfigError(
+            f"{source.key}: the API key from {source.ref!r} has control or non-ASCII characters"
+        )
     return Secret(value)
 
 

@@ -8,6 +8,7 @@ is pure and checks the shape. Every failure is a :class:`FetchError` whose
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,12 +54,23 @@ def make_client() -> httpx.Client:
 def fetch_models(client: httpx.Client, target: Target, api_key: Secret | None) -> Fetched:
     headers = {}
     if api_key is not None:
+        if not api_key.reveal().isascii():
+            raise FetchError("the API key has non-ASCII characters — check the API key")
         headers["Authorization"] = f"Bearer {api_key.reveal()}"
+    deadline = time.monotonic() + target.timeout
     try:
         with client.stream(
             "GET", target.models_url, headers=headers, timeout=httpx.Timeout(target.timeout)
         ) as response:
-            body = _read_capped(response, target.max_response_bytes)
+            try:
+                body = _read_capped(response, target.max_response_bytes, deadline, target.timeout)
+            except FetchError:
+                if response.status_code != 200:  # an oversized error page: report the status
+                    raise FetchError(
+                        _status_reason(response.status_code, b"", api_key),
+                        status=response.status_code,
+                    ) from None
+                raise
     except httpx.TimeoutException as exc:
         phase = {
             httpx.ConnectTimeout: "connecting",
@@ -80,6 +92,8 @@ def fetch_models(client: httpx.Client, target: Target, api_key: Secret | None) -
     if status != 200:
         raise FetchError(_status_reason(status, body, api_key), status=status)
     content_type = response.headers.get("content-type", "")
+    if api_key is not None:  # a body that echoes the key must not carry it into an error
+        body = body.replace(api_key.reveal().encode(), b"***")
     objects, warnings = parse_models(body, content_type=content_type, status=status)
     return Fetched(status=status, models=ModelList.from_objects(objects), warnings=warnings)
 
@@ -112,7 +126,7 @@ def parse_models(
         entries = document
     else:
         raise FetchError(
-            f"JSON of the wrong shape: expected an object, got {type(document).__name__}",
+            f"JSON of the wrong shape: expected an object, got {_json_type(document)}",
             status=status,
         )
     if not isinstance(entries, list):
@@ -144,7 +158,8 @@ def parse_models(
     return list(seen.values()), tuple(warnings)
 
 
-def _read_capped(response: httpx.Response, limit: int) -> bytes:
+def _read_capped(response: httpx.Response, limit: int, deadline: float, timeout: float) -> bytes:
+    """The body, refusing more than ``limit`` bytes or a trickle past the poll's timeout."""
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise FetchError(_too_large(limit), status=response.status_code)
@@ -154,6 +169,8 @@ def _read_capped(response: httpx.Response, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise FetchError(_too_large(limit), status=response.status_code)
+        if time.monotonic() > deadline:
+            raise FetchError(f"timed out after {timeout:g}s reading the answer")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -183,13 +200,13 @@ def _status_reason(status: int, body: bytes, api_key: Secret | None) -> str:
         reason = f"HTTP {status}: redirect without a location"
     else:
         reason = f"HTTP {status}: unexpected status"
-    detail = _error_detail(body)
+    detail = _error_detail(body, api_key)
     if detail:
-        reason += f" ({_redact(detail, api_key)})"
+        reason += f" ({detail})"
     return reason
 
 
-def _error_detail(body: bytes) -> str | None:
+def _error_detail(body: bytes, api_key: Secret | None) -> str | None:
     """The provider's own error message, when it sent one as JSON, kept short."""
     try:
         document = json.loads(body)
@@ -205,7 +222,7 @@ def _error_detail(body: bytes) -> str | None:
         message = message or document.get("message") or document.get("detail")
     if not isinstance(message, str) or not message.strip():
         return None
-    message = " ".join(message.split())
+    message = _redact(" ".join(message.split()), api_key)  # before shortening: no partial key
     return message if len(message) <= 160 else message[:157] + "..."
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import structlog
-
 from servers import ProviderServer, SmtpServer, WebhookServer
 
 POSTGRES_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL")
@@ -72,6 +71,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'monitor.db'}"
         return
     if not POSTGRES_URL:
-        pytest.skip("PostgreSQL tests need $MONITOR_TEST_POSTGRES_URL (e.g. "
-                    "postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+        pytest.skip(
+            "PostgreSQL tests need $MONITOR_TEST_POSTGRES_URL (e.g. "
+            "postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        )
     yield from _postgres_schema_url()

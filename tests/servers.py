@@ -92,15 +92,15 @@ class ProviderServer:
         self._server = _Server(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
 
     def _answer_for(self, path: str, authorization: str | None) -> Answer:
         if path.split("?")[0] != "/v1/models":
             return Answer(404, b'{"error":{"message":"Not found"}}')
         if self.api_key is not None and authorization != f"Bearer {self.api_key}":
-            return Answer(
-                401, b'{"error":{"message":"Invalid or missing API key.","type":"auth"}}'
-            )
+            return Answer(401, b'{"error":{"message":"Invalid or missing API key.","type":"auth"}}')
         if self.answer is not None:
             return self.answer
         body = json.dumps({"object": "list", "data": self.models}).encode()
@@ -148,7 +148,9 @@ class WebhookServer:
         self._server = _Server(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]
         self.url = f"json://127.0.0.1:{self.port}/"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
 
     def start(self) -> WebhookServer:
         self._thread.start()
@@ -183,9 +185,7 @@ class SmtpServer:
 
         self.port = free_port()
         self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
-        self.url = (
-            f"mailto://127.0.0.1:{self.port}?from=monitor@example.com&to=ops@example.com"
-        )
+        self.url = f"mailto://127.0.0.1:{self.port}?from=monitor@example.com&to=ops@example.com"
 
     def start(self) -> SmtpServer:
         self._controller.start()

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from monitor.diff import diff_models
+from monitor.notify import change_message
+
+WHEN = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+def test_title_counts_added_and_removed() -> None:
+    diff = diff_models(frozenset({"a", "b"}), frozenset({"a", "c"}))
+    message = change_message("dos-ai", diff, WHEN)
+    assert message.title == "dos-ai: 1 model added, 1 removed"
+
+
+def test_body_names_every_id_under_its_heading() -> None:
+    diff = diff_models(frozenset({"old-1", "old-2", "kept"}), frozenset({"kept", "new-1"}))
+    body = change_message("dos-ai", diff, WHEN).body
+    added_part, removed_part = body.split("Removed")
+    assert "`new-1`" in added_part and "Added (1)" in added_part
+    assert "`old-1`" in removed_part and "`old-2`" in removed_part
+    assert "(2)" in removed_part
+    assert "kept" not in body
+    assert "2026-11-26 10:00:00 UTC" in body
+
+
+def test_only_removals_have_no_added_section() -> None:
+    diff = diff_models(frozenset({"a", "b"}), frozenset({"a"}))
+    message = change_message("groq", diff, WHEN)
+    assert message.title == "groq: 1 model removed"
+    assert "Added" not in message.body

@@ -1,0 +1,157 @@
+"""Storage operations on a real database: SQLite and PostgreSQL (see the db_url fixture)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from monitor.errors import NotFoundError
+from monitor.modellist import ModelList
+from monitor.store import Store, open_engine, schema, upgrade
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    engine = open_engine(db_url, create=True)
+    upgrade(engine)
+    yield Store(engine)
+    engine.dispose()
+
+
+def models(*ids: str, **extra: object) -> ModelList:
+    return ModelList.from_objects([{"id": i, "object": "model", **extra} for i in ids])
+
+
+def add(store: Store, target: str, at: datetime, lst: ModelList | None, error: str | None = None):
+    with store.transaction() as tx:
+        return tx.add_snapshot(
+            target=target,
+            fetched_at=at,
+            ok=lst is not None,
+            http_status=200 if lst is not None else 500,
+            error=error,
+            duration_ms=5,
+            models=lst,
+        )
+
+
+def count(store: Store, table: type[schema.Base]) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def test_unchanged_polls_store_the_list_once(store: Store) -> None:
+    for i in range(5):
+        add(store, "dos-ai", T0 + timedelta(minutes=i), models("a", "b", "c"))
+    assert count(store, schema.Snapshot) == 5
+    assert count(store, schema.ModelList) == 1
+    assert count(store, schema.ModelObject) == 3
+
+
+def test_a_changed_list_stores_only_new_objects(store: Store) -> None:
+    add(store, "dos-ai", T0, models("a", "b", "c"))
+    add(store, "dos-ai", T0 + timedelta(minutes=1), models("a", "b", "c", "d"))
+    assert count(store, schema.ModelList) == 2
+    assert count(store, schema.ModelObject) == 4
+
+
+def test_lists_are_shared_across_targets(store: Store) -> None:
+    add(store, "one", T0, models("a", "b"))
+    add(store, "two", T0, models("a", "b"))
+    assert count(store, schema.ModelList) == 1
+
+
+def test_latest_good_skips_failed_polls(store: Store) -> None:
+    good = add(store, "dos-ai", T0, models("a"))
+    add(store, "dos-ai", T0 + timedelta(minutes=1), None, error="HTTP 500: server error")
+    add(store, "other", T0 + timedelta(minutes=2), models("z"))
+    with store.transaction() as tx:
+        baseline = tx.latest_good("dos-ai")
+        assert baseline is not None
+        assert baseline.snapshot.id == good.id
+        assert baseline.list_digest == models("a").digest
+        assert tx.model_ids(good.model_list_id or 0) == frozenset({"a"})
+        assert tx.latest_good("never-polled") is None
+
+
+def test_history_is_newest_first_with_filters(store: Store) -> None:
+    for i in range(4):
+        add(store, "dos-ai", T0 + timedelta(hours=i), models("a"))
+    add(store, "other", T0 + timedelta(hours=10), None, error="connection refused")
+    rows = store.history(target="dos-ai")
+    assert [r.fetched_at for r in rows] == [T0 + timedelta(hours=i) for i in (3, 2, 1, 0)]
+    assert all(r.fetched_at.tzinfo is not None for r in rows)
+    assert len(store.history(limit=2)) == 2
+    assert store.history(limit=1)[0].target == "other"
+    since = store.history(target="dos-ai", since=T0 + timedelta(hours=2))
+    assert [r.fetched_at.hour for r in since] == [15, 14]
+    failed = store.history(target="other")[0]
+    assert (failed.ok, failed.model_count, failed.error) == (False, None, "connection refused")
+
+
+def test_models_at_a_past_moment(store: Store) -> None:
+    first = add(store, "dos-ai", T0, models("a", "b"))
+    add(store, "dos-ai", T0 + timedelta(hours=1), None, error="timed out")
+    second = add(store, "dos-ai", T0 + timedelta(hours=2), models("a", "c"))
+    assert store.models_at("dos-ai", T0 - timedelta(seconds=1)) is None
+    at_first = store.models_at("dos-ai", T0 + timedelta(hours=1, minutes=30))
+    assert at_first is not None and at_first.id == first.id
+    assert [m["id"] for m in store.models(at_first)] == ["a", "b"]
+    now = store.models_at("dos-ai", T0 + timedelta(days=1))
+    assert now is not None and now.id == second.id
+
+
+def test_models_keep_the_whole_object(store: Store) -> None:
+    lst = ModelList.from_objects(
+        [{"id": "m", "object": "model", "pricing": {"prompt": "0.27"}, "context_length": 128000}]
+    )
+    snap = add(store, "openrouter", T0, lst)
+    assert store.models(store.snapshot(snap.id)) == [
+        {"id": "m", "object": "model", "pricing": {"prompt": "0.27"}, "context_length": 128000}
+    ]
+
+
+def test_unknown_snapshot_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFoundError, match="no snapshot with id 4242"):
+        store.snapshot(4242)
+
+
+def test_changes_round_trip_and_filter(store: Store) -> None:
+    a = add(store, "dos-ai", T0, models("a", "b"))
+    b = add(store, "dos-ai", T0 + timedelta(hours=1), models("a", "c"))
+    with store.transaction() as tx:
+        tx.add_change(
+            target="dos-ai",
+            detected_at=b.fetched_at,
+            from_snapshot_id=a.id,
+            to_snapshot_id=b.id,
+            added=["c"],
+            removed=["b"],
+        )
+    (change,) = store.changes(target="dos-ai")
+    assert (change.added, change.removed) == (("c",), ("b",))
+    assert (change.from_snapshot_id, change.to_snapshot_id) == (a.id, b.id)
+    assert store.changes(target="other") == []
+    assert store.changes(since=T0 + timedelta(hours=2)) == []
+    assert store.has_target("dos-ai") and not store.has_target("other")
+
+
+def test_a_failed_transaction_writes_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.add_snapshot(
+            target="dos-ai",
+            fetched_at=T0,
+            ok=True,
+            http_status=200,
+            error=None,
+            duration_ms=1,
+            models=models("a"),
+        )
+        raise RuntimeError("crash after the write, before the commit")
+    assert store.history() == []
+    assert count(store, schema.ModelList) == 0
