@@ -1,0 +1,117 @@
+"""End-to-end fixtures: the installed ``monitor`` console script, run in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from servers import SEED_KEY, ProviderServer
+
+MONITOR = str(Path(sys.executable).parent / "monitor")
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Workspace:
+    """A config file, a database and an environment for running ``monitor``."""
+
+    root: Path
+    db_url: str
+    env: dict[str, str] = field(default_factory=dict)
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.toml"
+
+    def write_config(
+        self,
+        targets: list[dict[str, Any]],
+        notify_urls: list[str] = (),  # type: ignore[assignment]
+        database: bool = True,
+    ) -> Path:
+        lines = []
+        if database:
+            lines += ["[database]", f"url = {json.dumps(self.db_url)}", ""]
+        lines += ["[notify]", f"urls = {json.dumps(list(notify_urls))}", ""]
+        for target in targets:
+            lines.append("[[targets]]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in target.items()]
+            lines.append("")
+        self.config_path.write_text("\n".join(lines))
+        return self.config_path
+
+    def run(self, *args: str, cwd: Path | None = None, timeout: float = 60) -> Result:
+        env = {**os.environ, **self.env}
+        proc = subprocess.run(
+            [MONITOR, "-c", str(self.config_path), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=cwd or self.root,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        result = Result(proc.returncode, proc.stdout, proc.stderr)
+        self.results.append(result)
+        return result
+
+
+def dos_target(provider: ProviderServer, **overrides: Any) -> dict[str, Any]:
+    target = {
+        "name": "dos-ai",
+        "base_url": provider.base_url,
+        "api_key_env": "DOS_API_KEY",
+        "interval": "5m",
+        "timeout": "2s",
+    }
+    target.update(overrides)
+    return target
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, db_url: str) -> Workspace:
+    home = tmp_path / "home"
+    home.mkdir()
+    return Workspace(
+        root=tmp_path,
+        db_url=db_url,
+        env={
+            "DOS_API_KEY": SEED_KEY,
+            "HOME": str(home),
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+            "MONITOR_CONFIG": "",
+        },
+    )
+
+
+@pytest.fixture
+def sqlite_workspace(tmp_path: Path) -> Workspace:
+    """For tests about files and processes, where the database backend does not matter."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return Workspace(
+        root=tmp_path,
+        db_url=f"sqlite:///{tmp_path / 'monitor.db'}",
+        env={
+            "DOS_API_KEY": SEED_KEY,
+            "HOME": str(home),
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+            "MONITOR_CONFIG": "",
+        },
+    )

@@ -1,0 +1,293 @@
+"""The installed console script against a real provider, webhook and SMTP server."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import Workspace, dos_target
+from servers import SEED_KEY, Answer, ProviderServer, SmtpServer, WebhookServer, free_port
+
+
+def test_a_change_is_alerted_once_by_webhook_and_email(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer, smtp: SmtpServer
+) -> None:
+    workspace.write_config([dos_target(provider)], notify_urls=[webhook.url, smtp.url])
+
+    first = workspace.run("check")
+    assert first.code == 0, first.stderr
+    assert "baseline" in first.stdout
+    assert webhook.posts == [] and smtp.messages == []
+
+    provider.set_ids(["dos-ai", "llama-3.3-70b", "deepseek-v3", "qwen3-coder"])
+    second = workspace.run("check")
+    assert second.code == 0, second.stderr
+    (post,) = webhook.wait_for(1)
+    assert post["title"] == "dos-ai: 1 model added, 1 removed"
+    assert "qwen3-coder" in post["message"] and "llama-3.1-8b" in post["message"]
+    (mail,) = smtp.wait_for(1)
+    assert mail["Subject"] == "dos-ai: 1 model added, 1 removed"
+    text = SmtpServer.text(mail)
+    assert "qwen3-coder" in text and "llama-3.1-8b" in text
+    assert text.index("qwen3-coder") < text.index("Removed") < text.index("llama-3.1-8b")
+
+    third = workspace.run("check")
+    assert third.code == 0 and "no change" in third.stdout
+    assert len(webhook.posts) == 1 and len(smtp.messages) == 1
+
+    changes = workspace.run("changes", "--json").json()
+    assert len(changes) == 1
+    assert (changes[0]["added"], changes[0]["removed"]) == (["qwen3-coder"], ["llama-3.1-8b"])
+
+
+FAILURES = {
+    "bad-key": (None, "HTTP 401: authentication failed"),
+    "server-error": (Answer(500, b"Internal Server Error", "text/plain"), "HTTP 500: server error"),
+    "bad-gateway": (Answer(502, b"<html>Bad Gateway</html>", "text/html"), "HTTP 502"),
+    "forbidden": (Answer(403, b'{"error":"forbidden"}'), "HTTP 403"),
+    "not-found": (Answer(404, b"{}"), "HTTP 404"),
+    "rate-limited": (Answer(429, b'{"error":{"message":"slow down"}}'), "HTTP 429: rate limited"),
+    "html-200": (
+        Answer(200, b"<!DOCTYPE html><html><body>Maintenance</body></html>", "text/html"),
+        "not JSON",
+    ),
+    "truncated-json": (Answer(200, b'{"object":"list","data":[{"id":"dos-'), "not JSON"),
+    "wrong-shape": (Answer(200, b'{"object":"list","models":[]}'), "wrong shape"),
+    "data-not-list": (Answer(200, b'{"data":{"id":"x"}}'), "wrong shape"),
+    "entry-without-id": (Answer(200, b'{"data":[{"id":"a"},{"object":"model"}]}'), 'no "id"'),
+    "empty-id": (Answer(200, b'{"data":[{"id":""}]}'), '"id"'),
+    "timeout": (Answer(200, b'{"data":[]}', delay=3), "timed out"),
+}
+
+
+@pytest.mark.parametrize("case", list(FAILURES), ids=list(FAILURES))
+def test_a_failed_poll_is_recorded_and_never_counts_as_removal(
+    case: str,
+    sqlite_workspace: Workspace,
+    provider: ProviderServer,
+    webhook: WebhookServer,
+) -> None:
+    answer, reason = FAILURES[case]
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider, timeout="1s")], notify_urls=[webhook.url])
+    assert ws.run("check").code == 0
+
+    if answer is None:
+        ws.env["DOS_API_KEY"] = "dos_sk_wrong"
+    provider.answer = answer
+    failed = ws.run("check")
+    assert failed.code == 1
+    assert reason in failed.stdout
+    assert "Traceback" not in failed.stderr
+
+    (latest, baseline) = ws.run("history", "--json").json()
+    assert latest["ok"] is False and reason in latest["error"]
+    assert latest["model_count"] is None
+    assert baseline["ok"] is True
+
+    ws.env["DOS_API_KEY"] = SEED_KEY
+    provider.answer = None
+    assert ws.run("check").code == 0
+    assert ws.run("changes", "--json").json() == []
+    assert webhook.posts == []
+
+
+def test_connection_refused_is_a_failed_poll(sqlite_workspace: Workspace) -> None:
+    port = free_port()
+    sqlite_workspace.write_config(
+        [{"name": "local", "base_url": f"http://127.0.0.1:{port}/v1", "timeout": "2s"}]
+    )
+    result = sqlite_workspace.run("check")
+    assert result.code == 1
+    assert "local: FAILED: connection refused" in result.stdout
+
+
+def test_json_shapes_of_the_query_commands(workspace: Workspace, provider: ProviderServer) -> None:
+    workspace.write_config([dos_target(provider)])
+    assert workspace.run("check").code == 0
+    provider.set_ids(["dos-ai", "deepseek-v3", "qwen3-coder"])
+    assert workspace.run("check").code == 0
+    provider.answer = Answer(500, b"oops", "text/plain")
+    assert workspace.run("check").code == 1
+
+    history = workspace.run("history", "--json").json()
+    assert [h["ok"] for h in history] == [False, True, True]
+    for entry in history:
+        assert {"id", "target", "fetched_at", "ok", "http_status", "model_count", "error"} <= set(
+            entry
+        )
+        assert entry["target"] == "dos-ai" and entry["fetched_at"].endswith("Z")
+    assert history[0]["model_count"] is None and history[0]["http_status"] == 500
+    assert history[1]["model_count"] == 3 and history[1]["error"] is None
+    assert len(workspace.run("history", "--json", "--limit", "1").json()) == 1
+
+    first_id, second_id = history[2]["id"], history[1]["id"]
+    shown = workspace.run("show", str(first_id), "--json").json()
+    assert {"id", "target", "fetched_at", "models"} <= set(shown)
+    assert [m["id"] for m in shown["models"]] == sorted(
+        ["dos-ai", "llama-3.3-70b", "deepseek-v3", "llama-3.1-8b"]
+    )
+    assert shown["models"][0] == {
+        "id": "deepseek-v3",
+        "object": "model",
+        "created": 1711000000,
+        "owned_by": "dos-ai",
+    }
+
+    (change,) = workspace.run("changes", "--json").json()
+    assert {"id", "target", "detected_at", "added", "removed"} <= set(change)
+    assert change["added"] == ["qwen3-coder"]
+    assert change["removed"] == ["llama-3.1-8b", "llama-3.3-70b"]
+
+    now = workspace.run("models", "--target", "dos-ai", "--json").json()
+    assert {"target", "at", "snapshot_id", "models"} <= set(now)
+    assert now["snapshot_id"] == second_id
+    assert sorted(m["id"] for m in now["models"]) == ["deepseek-v3", "dos-ai", "qwen3-coder"]
+    then = workspace.run("models", "--json", "--at", history[2]["fetched_at"]).json()
+    assert then["snapshot_id"] == first_id
+
+    diff = workspace.run("diff", str(first_id), str(second_id), "--json").json()
+    assert diff["added"] == ["qwen3-coder"]
+    assert diff["removed"] == ["llama-3.1-8b", "llama-3.3-70b"]
+    text = workspace.run("diff", str(first_id), str(second_id))
+    assert "+ qwen3-coder" in text.stdout and "- llama-3.1-8b" in text.stdout
+
+    table = workspace.run("history").stdout
+    assert "FAILED" in table and "HTTP 500: server error" in table
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["show", "999"], "no snapshot with id 999"),
+        (["diff", "1", "999"], "no snapshot with id 999"),
+        (["history", "--target", "nope"], "unknown target 'nope'"),
+        (["changes", "--target", "nope"], "unknown target 'nope'"),
+        (["models", "--target", "nope"], "unknown target 'nope'"),
+        (["check", "--target", "nope"], "unknown target 'nope'"),
+        (["history", "--since", "last tuesday"], "is not a time"),
+    ],
+    ids=["show", "diff", "history", "changes", "models", "check", "since"],
+)
+def test_unknown_snapshot_or_target_is_one_line_and_exit_2(
+    sqlite_workspace: Workspace, provider: ProviderServer, args: list[str], message: str
+) -> None:
+    sqlite_workspace.write_config([dos_target(provider)])
+    assert sqlite_workspace.run("check").code == 0
+    result = sqlite_workspace.run(*args)
+    assert result.code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_query_before_any_poll_says_so_and_creates_nothing(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    sqlite_workspace.write_config([dos_target(provider)])
+    result = sqlite_workspace.run("history")
+    assert result.code == 1
+    assert "does not exist yet" in result.stderr and "monitor check" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (sqlite_workspace.root / "monitor.db").exists()
+
+
+def test_db_upgrade_from_another_directory_with_a_relative_path(
+    sqlite_workspace: Workspace, provider: ProviderServer, tmp_path: Path
+) -> None:
+    ws = sqlite_workspace
+    ws.db_url = "sqlite:///data/relative.db"
+    ws.write_config([dos_target(provider)])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = ws.run("db", "upgrade", cwd=elsewhere)
+    assert result.code == 0, result.stderr
+    assert (ws.root / "data" / "relative.db").exists()
+    assert not (elsewhere / "data").exists()
+    tables = {
+        row[0]
+        for row in sqlite3.connect(ws.root / "data" / "relative.db").execute(
+            "select name from sqlite_master where type='table'"
+        )
+    }
+    assert {"snapshots", "change_events", "alembic_version"} <= tables
+    again = ws.run("history", cwd=elsewhere)
+    assert again.code == 0, again.stderr
+
+
+def test_default_database_lives_in_the_xdg_state_folder(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider)], database=False)
+    assert ws.run("check").code == 0
+    assert (ws.root / "state" / "model-monitor" / "monitor.db").exists()
+
+
+def test_the_api_key_never_leaks(
+    sqlite_workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    ws.run("check", "--log-level", "debug")
+    provider.set_ids(["dos-ai"])
+    ws.run("check", "--log-level", "debug")
+    # a provider that echoes the key back in its error
+    provider.answer = Answer(
+        401, json.dumps({"error": {"message": f"bad key {SEED_KEY}"}}).encode()
+    )
+    failed = ws.run("check", "--log-level", "debug")
+    assert failed.code == 1 and "***" in failed.stdout
+    for args in (["history"], ["history", "--json"], ["changes", "--json"], ["config", "check"]):
+        ws.run(*args)
+    assert provider.requests[0]["headers"]["Authorization"] == f"Bearer {SEED_KEY}"
+    for result in ws.results:
+        assert SEED_KEY not in result.stdout
+        assert SEED_KEY not in result.stderr
+    for path in ws.root.glob("monitor.db*"):
+        assert SEED_KEY.encode() not in path.read_bytes()
+    assert all(SEED_KEY not in json.dumps(p) for p in webhook.posts)
+
+
+def test_logs_are_json_lines_with_the_poll_facts(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    sqlite_workspace.write_config([dos_target(provider)])
+    result = sqlite_workspace.run("check")
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    (poll,) = [e for e in events if e["event"] == "poll ok"]
+    assert poll["target"] == "dos-ai"
+    assert poll["status"] == 200
+    assert poll["model_count"] == 4
+    assert isinstance(poll["duration_ms"], int)
+    assert poll["level"] == "info" and poll["timestamp"].endswith("Z")
+
+
+def test_notify_test_reports_each_url(
+    sqlite_workspace: Workspace, provider: ProviderServer, webhook: WebhookServer, smtp: SmtpServer
+) -> None:
+    dead = f"json://127.0.0.1:{free_port()}/"
+    sqlite_workspace.write_config([dos_target(provider)], notify_urls=[webhook.url, smtp.url, dead])
+    result = sqlite_workspace.run("notify-test")
+    assert result.code == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("ok") and f"127.0.0.1:{webhook.port}" in lines[0]
+    assert lines[1].startswith("ok")
+    assert lines[2].startswith("FAILED")
+    (post,) = webhook.wait_for(1)
+    assert post["title"] == "model-monitor: test notification"
+    assert len(smtp.wait_for(1)) == 1
+
+
+def test_python_dash_m_runs_the_same_cli(sqlite_workspace: Workspace) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "--version"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert result.stdout.startswith("model-monitor, version ")

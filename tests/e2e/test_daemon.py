@@ -1,0 +1,109 @@
+"""``monitor run`` as a real process: it polls on schedule, alerts, and stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from conftest import MONITOR, Workspace, dos_target
+from servers import ProviderServer, WebhookServer, free_port
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def daemon(workspace: Workspace) -> Iterator[Callable[[], subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start() -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [MONITOR, "-c", str(workspace.config_path), "run"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **workspace.env},
+            stdin=subprocess.DEVNULL,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+def polls(workspace: Workspace, target: str) -> list[dict[str, object]]:
+    result = workspace.run("history", "--target", target, "--json")
+    return result.json() if result.code == 0 else []
+
+
+def test_the_daemon_polls_alerts_and_stops_on_sigterm(
+    workspace: Workspace,
+    provider: ProviderServer,
+    webhook: WebhookServer,
+    daemon: Callable[[], subprocess.Popen[str]],
+) -> None:
+    workspace.write_config(
+        [
+            dos_target(provider, interval=1),
+            # a broken target must not stop the others
+            {"name": "down", "base_url": f"http://127.0.0.1:{free_port()}/v1", "interval": 1},
+        ],
+        notify_urls=[webhook.url],
+    )
+    proc = daemon()
+    wait_until(lambda: len(polls(workspace, "dos-ai")) >= 2)
+    provider.set_ids(["dos-ai", "deepseek-v3", "kimi-k2"])
+    (post,) = webhook.wait_for(1, timeout=20)
+    assert post["title"] == "dos-ai: 1 model added, 2 removed"
+    assert "kimi-k2" in post["message"]
+    assert "llama-3.1-8b" in post["message"] and "llama-3.3-70b" in post["message"]
+    wait_until(lambda: len(polls(workspace, "down")) >= 2)
+    assert all(not p["ok"] for p in polls(workspace, "down"))
+
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 0, stderr
+    assert time.monotonic() - started < 10
+    events = [json.loads(line)["event"] for line in stdout.splitlines()]
+    assert "daemon started" in events and events[-1] == "daemon stopped"
+    assert events.count("models changed") == 1
+    assert "Traceback" not in stdout + stderr
+    assert len(webhook.posts) == 1
+
+
+def test_sigint_stops_it_too(
+    workspace: Workspace, provider: ProviderServer, daemon: Callable[[], subprocess.Popen[str]]
+) -> None:
+    workspace.write_config([dos_target(provider, interval=60)])
+    proc = daemon()
+    wait_until(lambda: len(polls(workspace, "dos-ai")) >= 1)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=15)
+    assert proc.returncode == 0
+
+
+def test_a_bad_config_stops_the_daemon_before_it_starts(
+    workspace: Workspace, provider: ProviderServer, daemon: Callable[[], subprocess.Popen[str]]
+) -> None:
+    workspace.write_config([dos_target(provider, interval="soon")])
+    proc = daemon()
+    _, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 2
+    assert "targets[0].interval: 'soon' is not a duration" in stderr
+    assert "Traceback" not in stderr
