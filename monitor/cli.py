@@ -546,6 +546,7 @@ def notify_test(target_name: str | None) -> None:
 
 
 @cli.group()
+@common
 def db() -> None:
     """Database maintenance."""
 
@@ -573,6 +574,7 @@ def upgrade() -> None:
 
 
 @cli.group("config")
+@common
 def config_group() -> None:
     """Configuration."""
 

@@ -23,6 +23,7 @@ DEFAULT_CONFIG_PATH = Path("/etc/model-monitor/config.toml")
 DEFAULT_INTERVAL = 300.0
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+MAX_DURATION = 365 * 86400.0
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -138,7 +139,11 @@ def parse_config(
         url = _string(database["url"], "database.url")
         database_url = _absolute_sqlite(url, base_dir, "database.url")
     else:
-        database_url = "sqlite:///" + str(default_database_path(environ))
+        from sqlalchemy.engine import URL
+
+        database_url = URL.create(
+            "sqlite", database=str(default_database_path(environ))
+        ).render_as_string(hide_password=False)
 
     notify = _table(data, "notify")
     _no_unknown_keys(notify, "notify.", {"urls"})
@@ -147,7 +152,7 @@ def parse_config(
     raw_targets = data.get("targets", [])
     if not isinstance(raw_targets, list) or not all(isinstance(t, dict) for t in raw_targets):
         raise ConfigError("targets: must be an array of tables ([[targets]])")
-    targets = tuple(_target(t, i) for i, t in enumerate(raw_targets))
+    targets = tuple(_target(t, i, base_dir) for i, t in enumerate(raw_targets))
     seen: set[str] = set()
     for i, target in enumerate(targets):
         if target.name in seen:
@@ -161,9 +166,9 @@ def default_database_path(environ: Mapping[str, str]) -> Path:
     state_dir = environ.get("STATE_DIRECTORY", "").split(":")[0]
     if state_dir:
         return Path(state_dir) / "monitor.db"
-    xdg = environ.get("XDG_STATE_HOME") or str(
-        Path(environ.get("HOME", "~")).expanduser() / ".local/state"
-    )
+    xdg = environ.get("XDG_STATE_HOME", "")
+    if not Path(xdg).is_absolute():  # the XDG spec: relative values are ignored
+        xdg = str(Path(environ.get("HOME") or Path.home()) / ".local" / "state")
     return Path(xdg) / "model-monitor" / "monitor.db"
 
 
@@ -180,20 +185,25 @@ _TARGET_KEYS = {
 }
 
 
-def _target(raw: Mapping[str, Any], index: int) -> Target:
+def _target(raw: Mapping[str, Any], index: int, base_dir: Path) -> Target:
     prefix = f"targets[{index}]."
     _no_unknown_keys(raw, prefix, _TARGET_KEYS)
     if "name" not in raw:
         raise ConfigError(f"{prefix}name: is required")
     name = _string(raw["name"], prefix + "name")
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise ConfigError(
             f"{prefix}name: {name!r} is not a valid name; use letters, digits, '.', '_' or '-'"
         )
     if "base_url" not in raw:
         raise ConfigError(f"{prefix}base_url: is required")
     base_url = _string(raw["base_url"], prefix + "base_url")
-    parts = urlsplit(base_url)
+    shown = base_url if "@" not in base_url else "(a URL with credentials)"
+    try:
+        parts = urlsplit(base_url)
+        _ = parts.port  # raises on a port out of range
+    except ValueError:
+        raise ConfigError(f"{prefix}base_url: {shown!r} is not a valid http(s) URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{prefix}base_url: {base_url!r} is not an http(s) URL")
     if parts.username or parts.password:
@@ -211,6 +221,10 @@ def _target(raw: Mapping[str, Any], index: int) -> Target:
         ref = _string(raw[key], prefix + key)
         if not ref:
             raise ConfigError(f"{prefix}{key}: must not be empty")
+        if key == "api_key_credential" and ("/" in ref or ref in (".", "..")):
+            raise ConfigError(f"{prefix}{key}: {ref!r} must be a credential name, not a path")
+        if key == "api_key_file":
+            ref = str(base_dir / ref)  # relative to the config file, like database paths
         kind: Literal["env", "file", "credential"] = key.removeprefix("api_key_")  # type: ignore[assignment]
         api_key = KeySource(kind=kind, ref=ref, key=prefix + key)
 
@@ -243,7 +257,10 @@ def parse_duration(value: object, key: str) -> float:
     if isinstance(value, bool):
         raise ConfigError(f"{key}: {value!r} is not a duration; {hint}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ConfigError(f"{key}: {value!r} is too long") from None
     elif isinstance(value, str):
         text = value.strip().lower().replace(" ", "")
         if re.fullmatch(r"\d+(\.\d+)?", text):
@@ -254,8 +271,10 @@ def parse_duration(value: object, key: str) -> float:
             raise ConfigError(f"{key}: {value!r} is not a duration; {hint}")
     else:
         raise ConfigError(f"{key}: {value!r} is not a duration; {hint}")
-    if not seconds > 0 or seconds == float("inf"):
+    if not seconds > 0:
         raise ConfigError(f"{key}: {value!r} must be more than zero")
+    if seconds > MAX_DURATION:
+        raise ConfigError(f"{key}: {value!r} is too long; at most 365 days")
     return seconds
 
 

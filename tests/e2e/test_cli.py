@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import Workspace, dos_target
+from conftest import MONITOR, Workspace, dos_target
 from servers import SEED_KEY, Answer, ProviderServer, SmtpServer, WebhookServer, free_port
 
 
@@ -282,12 +285,45 @@ def test_notify_test_reports_each_url(
     assert len(smtp.wait_for(1)) == 1
 
 
-def test_python_dash_m_runs_the_same_cli(sqlite_workspace: Workspace) -> None:
-    import subprocess
-    import sys
-
+def test_python_dash_m_runs_the_same_cli() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "monitor", "--version"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0
     assert result.stdout.startswith("model-monitor, version ")
+
+
+def test_library_logs_share_the_json_output_at_debug(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    sqlite_workspace.write_config([dos_target(provider)])
+    result = sqlite_workspace.run("check", "--log-level", "debug")
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    loggers = {e.get("logger", "").split(".")[0] for e in events}
+    assert {"httpx", "monitor"} <= loggers
+    quiet = sqlite_workspace.run("check", "--log-level", "warning")
+    assert quiet.code == 0 and quiet.stderr == ""
+
+
+def test_config_option_after_any_subcommand(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider)])
+    config = str(ws.config_path)
+    env = {**os.environ, **ws.env}
+    for args in (
+        ["db", "upgrade", "-c", config],
+        ["db", "-c", config, "upgrade"],
+        ["config", "check", "--config", config],
+        ["history", "--config", config],
+    ):
+        proc = subprocess.run(
+            [MONITOR, *args], capture_output=True, text=True, env=env, check=False
+        )
+        assert proc.returncode == 0, (args, proc.stderr)
+    env["MONITOR_CONFIG"] = config
+    proc = subprocess.run(
+        [MONITOR, "history"], capture_output=True, text=True, env=env, check=False
+    )
+    assert proc.returncode == 0, proc.stderr

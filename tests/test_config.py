@@ -1,0 +1,657 @@
+"""Tests of monitor/config.py: finding, parsing, validating the config, and reading API keys."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from monitor.config import (
+    Config,
+    KeySource,
+    Secret,
+    default_database_path,
+    find_config_path,
+    load_config,
+    parse_config,
+    resolve_key,
+)
+from monitor.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
+MONITOR = Path(sys.executable).parent / "monitor"
+
+
+def one_target(**keys: Any) -> dict[str, Any]:
+    """A config with one target; ``keys`` override or add target keys (None removes one)."""
+    target: dict[str, Any] = {"name": "dos-ai", "base_url": "https://api.dos.ai/v1"}
+    target.update(keys)
+    return {"targets": [{k: v for k, v in target.items() if v is not None}]}
+
+
+def parse(data: dict[str, Any], environ: dict[str, str] | None = None) -> Config:
+    return parse_config(data, path=None, environ=environ or {})
+
+
+def config_error(data: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse(data)
+    return str(info.value)
+
+
+def key_source(**keys: Any) -> KeySource:
+    source = parse(one_target(**keys)).targets[0].api_key
+    assert source is not None
+    return source
+
+
+# -- the shipped example -----------------------------------------------------
+
+
+def test_shipped_example_config_loads() -> None:
+    config = load_config(EXAMPLE, {"STATE_DIRECTORY": "/var/lib/model-monitor"})
+
+    assert config.path == EXAMPLE
+    assert make_url(config.database_url).database == "/var/lib/model-monitor/monitor.db"
+    assert config.notify_urls == (
+        "slack://TokenA/TokenB/TokenC/#models",
+        "mailtos://user:pass@smtp.example.com?to=ops@example.com",
+    )
+    [target] = config.targets
+    assert target.name == "dos-ai"
+    assert target.models_url == "https://api.dos.ai/v1/models"
+    assert target.api_key == KeySource("env", "DOS_API_KEY", "targets[0].api_key_env")
+    assert target.interval == 300
+    assert target.timeout == 10
+    assert target.notify_urls == ()
+    assert config.urls_for(target) == config.notify_urls
+
+
+# -- durations -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        pytest.param(300, 300, id="int-seconds"),
+        pytest.param(2.5, 2.5, id="float-seconds"),
+        pytest.param("1s", 1, id="1s-the-minimum"),
+        pytest.param("90s", 90, id="90s"),
+        pytest.param("5m", 300, id="5m"),
+        pytest.param("1h", 3600, id="1h"),
+        pytest.param("1h30m", 5400, id="1h30m"),
+        pytest.param("2d", 172800, id="2d"),
+    ],
+)
+def test_interval_durations(value: object, seconds: float) -> None:
+    [target] = parse(one_target(interval=value, timeout=value)).targets
+    assert target.interval == seconds
+    assert target.timeout == seconds
+
+
+def test_durations_default_to_five_minutes_and_ten_seconds() -> None:
+    [target] = parse(one_target()).targets
+    assert (target.interval, target.timeout) == (300, 10)
+
+
+@pytest.mark.parametrize("key", ["interval", "timeout"])
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        pytest.param("5 minutes", "'5 minutes'", id="words"),
+        pytest.param("", "''", id="empty"),
+        pytest.param("-5", "'-5'", id="negative-string"),
+        pytest.param(-5, "-5", id="negative-number"),
+        pytest.param(0, "0", id="zero"),
+        pytest.param("0s", "'0s'", id="zero-seconds"),
+        pytest.param(True, "true", id="boolean"),
+        pytest.param("abc", "'abc'", id="abc"),
+        pytest.param("5x", "'5x'", id="unknown-unit"),
+        pytest.param(float("inf"), "inf", id="infinity"),
+        pytest.param(10**400, "1" + "0" * 400, id="integer-too-large-for-a-float"),
+    ],
+)
+def test_bad_durations_name_key_and_value(key: str, value: object, shown: str) -> None:
+    message = config_error(one_target(**{key: value}))
+    prefix = f"targets[0].{key}: "
+    assert message.startswith(prefix)
+    assert shown.lower() in message.removeprefix(prefix).lower()
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        pytest.param("500ms", "'500ms'", id="500ms"),
+        pytest.param(0.5, "0.5", id="half-a-second"),
+    ],
+)
+def test_interval_under_one_second_is_rejected(value: object, shown: str) -> None:
+    message = config_error(one_target(interval=value))
+    assert message.startswith(f"targets[0].interval: {shown}")
+    assert "1 s" in message
+
+
+# -- keys and targets ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        pytest.param(one_target(intervall="5m"), "targets[0].intervall", id="target-key"),
+        pytest.param({"databse": {"url": "sqlite://"}}, "databse", id="top-level-table"),
+        pytest.param({"database": {"uri": "sqlite://"}}, "database.uri", id="database-key"),
+        pytest.param({"notify": {"url": ["json://x"]}}, "notify.url", id="notify-key"),
+    ],
+)
+def test_unknown_keys_are_rejected_by_name(data: dict[str, Any], key: str) -> None:
+    message = config_error(data)
+    assert message.startswith(f"{key}: unknown key")
+
+
+@pytest.mark.parametrize("missing", ["name", "base_url"])
+def test_target_without_required_key(missing: str) -> None:
+    second = {"name": "other", "base_url": "https://x.example/v1"}
+    del second[missing]
+    data = one_target()
+    data["targets"].append(second)
+    assert config_error(data) == f"targets[1].{missing}: is required"
+
+
+def test_duplicate_target_names_are_rejected() -> None:
+    data = one_target()
+    data["targets"].append({"name": "dos-ai", "base_url": "https://other.example/v1"})
+    message = config_error(data)
+    assert message.startswith("targets[1].name: 'dos-ai'")
+    assert "another target" in message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("dos ai", id="space"),
+        pytest.param("", id="empty"),
+        pytest.param("-dos", id="leading-dash"),
+        pytest.param("dos-ai\n", id="trailing-newline"),
+    ],
+)
+def test_bad_target_names_are_rejected(name: str) -> None:
+    message = config_error(one_target(name=name))
+    assert message.startswith(f"targets[0].name: {name!r}")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("ftp://files.example.com/v1", id="ftp"),
+        pytest.param("https://", id="no-host"),
+        pytest.param("https:///v1", id="empty-host"),
+        pytest.param("api.dos.ai/v1", id="no-scheme"),
+        pytest.param("http://[::1/v1", id="broken-ipv6-host"),
+        pytest.param("https://api.dos.ai:99999/v1", id="port-out-of-range"),
+    ],
+)
+def test_bad_base_url_names_key_and_value(url: str) -> None:
+    message = config_error(one_target(base_url=url))
+    assert message.startswith(f"targets[0].base_url: {url!r}")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("https://user:hunter2secret@api.dos.ai/v1", id="user-and-password"),
+        pytest.param("https://hunter2secret@api.dos.ai/v1", id="token-as-user"),
+    ],
+)
+def test_base_url_with_credentials_is_rejected_without_echoing_them(url: str) -> None:
+    message = config_error(one_target(base_url=url))
+    assert message.startswith("targets[0].base_url: ")
+    assert "api_key_env" in message
+    assert "hunter2secret" not in message
+
+
+@pytest.mark.parametrize(
+    ("keys", "named"),
+    [
+        pytest.param(
+            {"api_key_env": "K", "api_key_file": "/k"}, ["api_key_env", "api_key_file"], id="two"
+        ),
+        pytest.param(
+            {"api_key_env": "K", "api_key_file": "/k", "api_key_credential": "k"},
+            ["api_key_env", "api_key_file", "api_key_credential"],
+            id="three",
+        ),
+    ],
+)
+def test_only_one_api_key_source(keys: dict[str, str], named: list[str]) -> None:
+    message = config_error(one_target(**keys))
+    assert message.startswith("targets[0].api_key_")
+    for key in named:
+        assert key in message
+
+
+@pytest.mark.parametrize("key", ["api_key_env", "api_key_file", "api_key_credential"])
+def test_empty_api_key_source_is_rejected(key: str) -> None:
+    assert config_error(one_target(**{key: ""})) == f"targets[0].{key}: must not be empty"
+
+
+def test_notify_url_without_scheme_is_rejected() -> None:
+    message = config_error({"notify": {"urls": ["json://ok", "ops@example.com"]}})
+    assert message.startswith("notify.urls[1]: 'ops@example.com'")
+
+
+def test_urls_for_puts_global_urls_first_and_lists_each_once() -> None:
+    data = one_target(notify_urls=["json://b", "json://c", "json://a"])
+    data["notify"] = {"urls": ["json://a", "json://b"]}
+    config = parse(data)
+    assert config.urls_for(config.targets[0]) == ("json://a", "json://b", "json://c")
+
+
+# -- the database URL ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "relative"),
+    [
+        pytest.param("sqlite:///monitor.db", "monitor.db", id="file-name"),
+        pytest.param("sqlite:///data/monitor.db", "data/monitor.db", id="sub-folder"),
+        pytest.param("sqlite+pysqlite:///monitor.db", "monitor.db", id="with-driver"),
+    ],
+)
+def test_relative_sqlite_path_resolves_against_config_folder(
+    tmp_path: Path, url: str, relative: str
+) -> None:
+    config_file = tmp_path / "etc" / "config.toml"
+    config_file.parent.mkdir()
+    config_file.write_text(f'[database]\nurl = "{url}"\n')
+
+    config = load_config(config_file, {})
+
+    assert make_url(config.database_url).database == str(tmp_path / "etc" / relative)
+
+
+def test_relative_sqlite_path_with_relative_config_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "config.toml").write_text('[database]\nurl = "sqlite:///monitor.db"\n')
+    monkeypatch.chdir(tmp_path)
+
+    config = load_config(Path("etc/config.toml"), {})
+
+    assert make_url(config.database_url).database == str(tmp_path / "etc" / "monitor.db")
+
+
+def test_relative_sqlite_path_in_folder_with_special_characters(tmp_path: Path) -> None:
+    folder = tmp_path / "a b?c#d%20e"
+    folder.mkdir()
+    (folder / "config.toml").write_text('[database]\nurl = "sqlite:///monitor.db"\n')
+
+    config = load_config(folder / "config.toml", {})
+
+    assert make_url(config.database_url).database == str(folder / "monitor.db")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("sqlite:////var/lib/model-monitor/monitor.db", id="absolute-sqlite"),
+        pytest.param("sqlite:///:memory:", id="memory"),
+        pytest.param("sqlite://", id="no-path"),
+        pytest.param("postgresql+psycopg://monitor:pw@db.example.com/monitor", id="postgres"),
+    ],
+)
+def test_other_database_urls_are_left_alone(tmp_path: Path, url: str) -> None:
+    (tmp_path / "config.toml").write_text(f'[database]\nurl = "{url}"\n')
+    assert load_config(tmp_path / "config.toml", {}).database_url == url
+
+
+def test_database_url_that_is_not_a_url() -> None:
+    message = config_error({"database": {"url": "monitor.db"}})
+    assert message.startswith("database.url: 'monitor.db'")
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        pytest.param(
+            {
+                "STATE_DIRECTORY": "/var/lib/model-monitor",
+                "XDG_STATE_HOME": "/home/u/.state",
+                "HOME": "/home/u",
+            },
+            "/var/lib/model-monitor/monitor.db",
+            id="systemd-state-directory",
+        ),
+        pytest.param(
+            {"XDG_STATE_HOME": "/home/u/.state", "HOME": "/home/u"},
+            "/home/u/.state/model-monitor/monitor.db",
+            id="xdg-state-home",
+        ),
+        pytest.param(
+            {"HOME": "/home/u"},
+            "/home/u/.local/state/model-monitor/monitor.db",
+            id="home",
+        ),
+        pytest.param(
+            {"XDG_STATE_HOME": "", "STATE_DIRECTORY": "", "HOME": "/home/u"},
+            "/home/u/.local/state/model-monitor/monitor.db",
+            id="empty-variables-ignored",
+        ),
+    ],
+)
+def test_default_database_path(environ: dict[str, str], expected: str) -> None:
+    config = parse({}, environ)
+    assert make_url(config.database_url).get_backend_name() == "sqlite"
+    assert make_url(config.database_url).database == expected
+
+
+def test_default_database_path_ignores_relative_xdg_state_home() -> None:
+    # The XDG base directory spec: a relative path in $XDG_STATE_HOME is invalid and ignored.
+    path = default_database_path({"XDG_STATE_HOME": "state", "HOME": "/home/u"})
+    assert path == Path("/home/u/.local/state/model-monitor/monitor.db")
+
+
+@pytest.mark.parametrize("folder", ["/srv/a?b", "/srv/a%20b", "/srv/a#b"])
+def test_default_database_url_survives_special_characters(folder: str) -> None:
+    config = parse({}, {"STATE_DIRECTORY": folder})
+    assert make_url(config.database_url).database == f"{folder}/monitor.db"
+
+
+# -- finding and reading the file ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "environ", "expected"),
+    [
+        pytest.param("/opt/a.toml", {"MONITOR_CONFIG": "/opt/b.toml"}, "/opt/a.toml", id="option"),
+        pytest.param(None, {"MONITOR_CONFIG": "/opt/b.toml"}, "/opt/b.toml", id="env"),
+        pytest.param(None, {}, "/etc/model-monitor/config.toml", id="default"),
+        pytest.param(None, {"MONITOR_CONFIG": ""}, "/etc/model-monitor/config.toml", id="empty"),
+    ],
+)
+def test_find_config_path(option: str | None, environ: dict[str, str], expected: str) -> None:
+    assert find_config_path(option, environ) == Path(expected)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        pytest.param(b"[[targets]\nname = 'x'\n", "not valid TOML", id="invalid-toml"),
+        pytest.param(b"name = '\xff'\n", "not UTF-8", id="not-utf8"),
+    ],
+)
+def test_unreadable_config_names_the_file(tmp_path: Path, content: bytes, problem: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=problem) as info:
+        load_config(path, {})
+    assert str(path) in str(info.value)
+
+
+def test_missing_config_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError, match="not found") as info:
+        load_config(path, {})
+    assert str(path) in str(info.value)
+    assert "MONITOR_CONFIG" in str(info.value)
+
+
+# -- API keys ----------------------------------------------------------------
+
+
+def test_no_key_source_means_no_key() -> None:
+    assert resolve_key(parse(one_target()).targets[0].api_key, {}) is None
+
+
+def test_key_from_environment() -> None:
+    source = key_source(api_key_env="DOS_API_KEY")
+    assert resolve_key(source, {"DOS_API_KEY": "sk-env-123\n"}) == Secret("sk-env-123")
+
+
+def test_key_from_missing_environment_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_key(key_source(api_key_env="DOS_API_KEY"), {"OTHER": "x"})
+    message = str(info.value)
+    assert message.startswith("targets[0].api_key_env: ")
+    assert "'DOS_API_KEY'" in message
+
+
+def test_key_from_file_strips_trailing_newline(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("sk-file-123\n")
+    secret = resolve_key(key_source(api_key_file=str(tmp_path / "key")), {})
+    assert secret is not None
+    assert secret.reveal() == "sk-file-123"
+
+
+def test_key_from_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "missing-key"
+    with pytest.raises(ConfigError) as info:
+        resolve_key(key_source(api_key_file=str(path)), {})
+    message = str(info.value)
+    assert message.startswith("targets[0].api_key_file: ")
+    assert str(path) in message
+
+
+@pytest.mark.parametrize("content", ["", "\n", "  \n\n"], ids=["empty", "newline", "blank"])
+def test_key_from_empty_file(tmp_path: Path, content: str) -> None:
+    (tmp_path / "key").write_text(content)
+    with pytest.raises(ConfigError, match="empty") as info:
+        resolve_key(key_source(api_key_file=str(tmp_path / "key")), {})
+    assert str(info.value).startswith("targets[0].api_key_file: ")
+
+
+def test_key_from_credential(tmp_path: Path) -> None:
+    (tmp_path / "dos_api_key").write_text("sk-cred-123\n")
+    source = key_source(api_key_credential="dos_api_key")
+    secret = resolve_key(source, {"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    assert secret == Secret("sk-cred-123")
+
+
+def test_key_from_credential_without_credentials_directory() -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_key(key_source(api_key_credential="dos_api_key"), {})
+    message = str(info.value)
+    assert message.startswith("targets[0].api_key_credential: ")
+    assert "'dos_api_key'" in message
+    assert "CREDENTIALS_DIRECTORY" in message
+
+
+def test_key_from_missing_credential(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        resolve_key(
+            key_source(api_key_credential="dos_api_key"), {"CREDENTIALS_DIRECTORY": str(tmp_path)}
+        )
+    message = str(info.value)
+    assert message.startswith("targets[0].api_key_credential: ")
+    assert "dos_api_key" in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("sk-first-4f9a\nsk-second-7c6d", id="two-lines"),
+        pytest.param("sk-first-4f9a\x07sk-second-7c6d", id="bell"),
+        pytest.param("sk-first-4f9a\tsk-second-7c6d", id="tab"),
+        pytest.param("sk-first-4f9a\u00e9sk-second-7c6d", id="non-ascii"),
+    ],
+)
+def test_key_errors_never_show_the_key(tmp_path: Path, value: str) -> None:
+    (tmp_path / "key").write_text(value, encoding="utf-8")
+    for source, environ in [
+        (key_source(api_key_env="DOS_API_KEY"), {"DOS_API_KEY": value}),
+        (key_source(api_key_file=str(tmp_path / "key")), {}),
+    ]:
+        with pytest.raises(ConfigError, match="control") as info:
+            resolve_key(source, environ)
+        message = str(info.value)
+        assert message.startswith(source.key + ": ")
+        assert "sk-first-4f9a" not in message
+        assert "sk-second-7c6d" not in message
+
+
+def test_secret_never_shows_its_value() -> None:
+    secret = Secret("sk-live-0123456789")
+    assert secret.reveal() == "sk-live-0123456789"
+    for shown in (repr(secret), str(secret), f"{secret}", repr({"key": secret}), repr([secret])):
+        assert "sk-live" not in shown
+        assert "0123456789" not in shown
+    assert repr(secret) == "Secret('***')"
+
+
+# -- the command line ----------------------------------------------------------
+
+GOOD_CONFIG = """\
+[database]
+url = "sqlite:///monitor.db"
+
+[[targets]]
+name = "local"
+base_url = "http://127.0.0.1:9/v1"
+interval = "90s"
+"""
+
+
+def run_monitor(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("MONITOR_CONFIG", "DOS_API_KEY")}
+    base.update(
+        HOME=str(tmp_path),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        STATE_DIRECTORY=str(tmp_path / "state"),
+    )
+    base.update(env or {})
+    return subprocess.run(
+        [str(MONITOR), *args],
+        env=base,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("target_lines", "key", "value"),
+    [
+        pytest.param('interval = "5 minutes"', "targets[0].interval", "'5 minutes'", id="interval"),
+        pytest.param('intervall = "5m"', "targets[0].intervall", "unknown key", id="typo"),
+        pytest.param(
+            'base_url = "http://[::1/v1"',
+            "targets[0].base_url",
+            "'http://[::1/v1'",
+            id="broken-ipv6-url",
+        ),
+    ],
+)
+def test_cli_bad_config_exits_2_with_one_line(
+    tmp_path: Path, target_lines: str, key: str, value: str
+) -> None:
+    lines = ['name = "a"', target_lines]
+    if not target_lines.startswith("base_url"):
+        lines.append('base_url = "https://api.example.com/v1"')
+    path = tmp_path / "bad.toml"
+    path.write_text("[[targets]]\n" + "\n".join(lines) + "\n")
+
+    result = run_monitor(tmp_path, "config", "check", "-c", str(path))
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert key in line
+    assert value in line
+    assert result.stdout == ""
+
+
+def test_cli_missing_config_file_exits_2(tmp_path: Path) -> None:
+    result = run_monitor(tmp_path, "config", "check", "-c", str(tmp_path / "nope.toml"))
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert str(tmp_path / "nope.toml") in line
+
+
+@pytest.mark.parametrize(
+    ("how", "args", "env"),
+    [
+        pytest.param("option-before", ["-c", "{path}", "config", "check"], {}, id="-c-first"),
+        pytest.param("option-after", ["config", "check", "-c", "{path}"], {}, id="-c-last"),
+        pytest.param("env", ["config", "check"], {"MONITOR_CONFIG": "{path}"}, id="env"),
+    ],
+)
+def test_cli_config_check_finds_the_config(
+    tmp_path: Path, how: str, args: list[str], env: dict[str, str]
+) -> None:
+    path = tmp_path / "etc" / f"{how}.toml"
+    path.parent.mkdir()
+    path.write_text(GOOD_CONFIG)
+    fill = {"path": str(path)}
+
+    result = run_monitor(
+        tmp_path,
+        *(a.format_map(fill) for a in args),
+        env={k: v.format_map(fill) for k, v in env.items()},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert f"config {path}: OK" in result.stdout
+    assert str(tmp_path / "etc" / "monitor.db") in result.stdout
+    assert "target local: GET http://127.0.0.1:9/v1/models every 90s" in result.stdout
+
+
+def test_cli_option_beats_environment(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD_CONFIG)
+    result = run_monitor(
+        tmp_path,
+        "config",
+        "check",
+        "-c",
+        str(good),
+        env={"MONITOR_CONFIG": str(tmp_path / "missing.toml")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"config {good}: OK" in result.stdout
+
+
+def test_cli_config_check_of_the_example_never_prints_the_key(tmp_path: Path) -> None:
+    secret = "sk-example-4f9a8b7c6d5e"
+    result = run_monitor(
+        tmp_path, "config", "check", "-c", str(EXAMPLE), env={"DOS_API_KEY": secret}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "target dos-ai: GET https://api.dos.ai/v1/models every 300s, timeout 10s" in (
+        result.stdout
+    )
+    assert "key from env" in result.stdout
+    assert secret not in result.stdout + result.stderr
+
+
+def test_cli_config_check_with_a_bad_key_never_prints_it(tmp_path: Path) -> None:
+    result = run_monitor(
+        tmp_path,
+        "config",
+        "check",
+        "-c",
+        str(EXAMPLE),
+        env={"DOS_API_KEY": "sk-first-4f9a8b\rsk-second-7c6d5e"},
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "targets[0].api_key_env" in line
+    output = result.stdout + result.stderr
+    assert "sk-first-4f9a8b" not in output
+    assert "sk-second-7c6d5e" not in output
+
+
+def test_cli_config_check_with_a_missing_key_names_the_variable(tmp_path: Path) -> None:
+    result = run_monitor(tmp_path, "config", "check", "-c", str(EXAMPLE))
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "targets[0].api_key_env" in line
+    assert "DOS_API_KEY" in line
