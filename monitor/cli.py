@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,10 +22,11 @@ from monitor import __version__
 from monitor.config import (
     Config,
     Secret,
+    duration_seconds,
     find_config_path,
     load_config,
-    parse_duration,
     resolve_key,
+    verify,
 )
 from monitor.errors import ConfigError, MonitorError, NotFoundError
 from monitor.logs import LEVELS, configure_logging
@@ -34,6 +34,7 @@ from monitor.logs import LEVELS, configure_logging
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SNAPSHOT_ID = click.IntRange(1, 2**63 - 1)
 
 
 def utcnow() -> datetime:
@@ -108,6 +109,9 @@ def cli(ctx: click.Context) -> None:
 def main() -> None:
     try:
         cli.main(prog_name="monitor", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+        sys.exit(EXIT_USAGE)
     except click.exceptions.Abort:
         _fatal("aborted", EXIT_FAILED)
     except click.exceptions.Exit as exc:
@@ -182,27 +186,25 @@ def _check_target(config: Config, store: Any, name: str | None) -> None:
     raise NotFoundError(f"unknown target {name!r} (configured: {known})")
 
 
-_RELATIVE = re.compile(
-    r"^\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w)(?:\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w))*\s*$"
-)
-
-
 def parse_time(text: str, now: datetime, option: str) -> datetime:
     """ISO 8601 (naive means UTC), ``now``, or an age like ``2h`` or ``7d`` (that long ago)."""
     value = text.strip()
     if value.lower() == "now":
         return now
-    if _RELATIVE.match(value):
-        return now - timedelta(seconds=parse_duration(value, option))
     try:
+        age = duration_seconds(value) if value[-1:].isalpha() else None
+        if age is not None:
+            return now - timedelta(seconds=age)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except ValueError:
         raise click.BadParameter(
             f"{text!r} is not a time; use ISO 8601 (2026-11-26T10:00Z), 'now', "
             "or an age like 2h or 7d",
             param_hint=option,
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise click.BadParameter(f"{text!r} is out of range", param_hint=option) from None
 
 
 def _iso(moment: datetime) -> str:
@@ -235,6 +237,20 @@ def _snapshot_json(s: Any) -> dict[str, Any]:
         "model_count": s.model_count if s.ok else None,
         "error": None if s.ok else s.error,
         "duration_ms": s.duration_ms,
+    }
+
+
+def _target_event_json(e: Any) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "target": e.target,
+        "kind": e.kind,
+        "at": _iso(e.at),
+        "since": _iso(e.since),
+        "failures": e.failures,
+        "error": e.error,
+        "duration_s": e.duration_s,
+        "snapshot_id": e.snapshot_id,
     }
 
 
@@ -272,19 +288,20 @@ def run() -> None:
     """Run the daemon: poll every target on its interval until SIGTERM."""
     from monitor.daemon import Daemon
     from monitor.fetch import make_client
-    from monitor.notify import AppriseSender, check_urls
+    from monitor.notify import AppriseSender
 
     _logging(sys.stdout)
     config = _state().config()
-    check_urls(config.notify_urls, "notify.urls")
-    for i, t in enumerate(config.targets):
-        check_urls(t.notify_urls, f"targets[{i}].notify_urls")
-    if not config.targets:
-        raise ConfigError("targets: no targets configured; add a [[targets]] table")
-    keys = _keys(config, [t.name for t in config.targets])
+    keys = _prepare_polling(config, config.targets)
     with _open_store(write=True) as store, make_client() as client:
         Daemon(
-            config, store=store, client=client, sender=AppriseSender(), keys=keys, now=utcnow
+            config,
+            store=store,
+            client=client,
+            sender=AppriseSender(),
+            keys=keys,
+            now=utcnow,
+            retry=retry_policy(config),
         ).run_until_stopped()
 
 
@@ -295,36 +312,36 @@ def run() -> None:
 def check(target_name: str | None, as_json: bool) -> None:
     """Poll every target (or one) once now, store, compare, alert, exit.
 
-    Exits 0 when every poll was good, 1 when any failed.
+    Alerts still pending from earlier runs are sent first. Exits 0 when every
+    poll was good, 1 when any failed.
     """
     from monitor.fetch import make_client
-    from monitor.notify import AppriseSender, check_urls
+    from monitor.notify import AppriseSender
+    from monitor.notify.outbox import Outbox, Outcome
     from monitor.worker import poll_target
 
     _logging()
     config = _state().config()
     targets = [config.target(target_name)] if target_name else list(config.targets)
-    if not targets:
-        raise ConfigError("targets: no targets configured; add a [[targets]] table")
-    check_urls(config.notify_urls, "notify.urls")
-    for t in targets:
-        check_urls(t.notify_urls, f"targets[{config.targets.index(t)}].notify_urls")
-    keys = _keys(config, [t.name for t in targets])
-    sender = AppriseSender()
+    keys = _prepare_polling(config, targets)
     results = []
+    sent: dict[str, list[Outcome]] = {}
     with _open_store(write=True) as store, make_client() as client:
+        outbox = Outbox(
+            store, AppriseSender(), config.all_urls(), now=utcnow, policy=retry_policy(config)
+        )
+        outbox.deliver(due_only=False)
         for target in targets:
-            results.append(
-                poll_target(
-                    target,
-                    client=client,
-                    api_key=keys[target.name],
-                    store=store,
-                    sender=sender,
-                    notify_urls=config.urls_for(target),
-                    now=utcnow,
-                )
+            result = poll_target(
+                target,
+                client=client,
+                api_key=keys[target.name],
+                store=store,
+                notify_urls=config.urls_for(target),
+                now=utcnow,
             )
+            results.append(result)
+            sent[target.name] = outbox.deliver(ids=result.delivery_ids, due_only=False)
     if as_json:
         _print_json(
             [
@@ -332,8 +349,10 @@ def check(target_name: str | None, as_json: bool) -> None:
                     **_snapshot_json(r.snapshot),
                     "baseline": r.baseline,
                     "change": _change_json(r.change) if r.change else None,
+                    "events": [_target_event_json(e) for e in r.events],
                     "deliveries": [
-                        {"url": d.url, "ok": d.ok, "error": d.error} for d in r.deliveries
+                        {"id": o.delivery.id, "url": o.delivery.url, "ok": o.ok, "error": o.error}
+                        for o in sent[r.target]
                     ],
                 }
                 for r in results
@@ -341,21 +360,51 @@ def check(target_name: str | None, as_json: bool) -> None:
         )
     else:
         for r in results:
-            s = r.snapshot
-            if not s.ok:
-                click.echo(f"{s.target}: FAILED: {s.error}")
-            elif r.change:
-                sent = sum(d.ok for d in r.deliveries)
-                click.echo(
-                    f"{s.target}: {s.model_count} models, changed "
-                    f"(+{len(r.change.added)} -{len(r.change.removed)}, event {r.change.id}, "
-                    f"alert sent to {sent} of {len(r.deliveries)} URLs)"
-                )
-            elif r.baseline:
-                click.echo(f"{s.target}: {s.model_count} models, first good poll (baseline)")
-            else:
-                click.echo(f"{s.target}: {s.model_count} models, no change")
+            click.echo(_check_line(r, sent[r.target]))
     sys.exit(EXIT_OK if all(r.ok for r in results) else EXIT_FAILED)
+
+
+def _check_line(result: Any, outcomes: Sequence[Any]) -> str:
+    s = result.snapshot
+    if not s.ok:
+        line = f"{s.target}: FAILED: {s.error}"
+    elif result.change:
+        c = result.change
+        line = f"{s.target}: {_models(s.model_count)}, changed (+{len(c.added)} -{len(c.removed)})"
+    elif result.baseline:
+        line = f"{s.target}: {_models(s.model_count)}, first good poll (baseline)"
+    else:
+        line = f"{s.target}: {_models(s.model_count)}, no change"
+    for event in result.events:
+        line += f"; {event.kind}"
+    if outcomes:
+        ok = sum(o.ok for o in outcomes)
+        line += f"; alerts sent {ok} of {len(outcomes)}"
+        if ok < len(outcomes):
+            line += " (the rest are retried: see monitor deliveries)"
+    return line
+
+
+def _models(count: int | None) -> str:
+    return f"{count} model" if count == 1 else f"{count} models"
+
+
+def _prepare_polling(config: Config, targets: Sequence[Any]) -> dict[str, Secret | None]:
+    """Check what polling needs before the first poll: targets, URLs, driver, keys."""
+    if not targets:
+        raise ConfigError("targets: no targets configured; add a [[targets]] table")
+    verify(config)
+    return _keys(config, [t.name for t in targets])
+
+
+def retry_policy(config: Config) -> Any:
+    from monitor.notify.outbox import RetryPolicy
+
+    return RetryPolicy(
+        max_attempts=config.delivery.max_attempts,
+        initial=timedelta(seconds=config.delivery.retry_initial),
+        maximum=timedelta(seconds=config.delivery.retry_max),
+    )
 
 
 @cli.command()
@@ -393,7 +442,7 @@ def history(target_name: str | None, limit: int, since: str | None, as_json: boo
 
 @cli.command()
 @common
-@click.argument("snapshot_id", type=int)
+@click.argument("snapshot_id", type=SNAPSHOT_ID)
 @json_option
 def show(snapshot_id: int, as_json: bool) -> None:
     """The models in one snapshot."""
@@ -473,8 +522,8 @@ def models(target_name: str | None, at: str | None, as_json: bool) -> None:
 
 @cli.command()
 @common
-@click.argument("snapshot_a", type=int)
-@click.argument("snapshot_b", type=int)
+@click.argument("snapshot_a", type=SNAPSHOT_ID)
+@click.argument("snapshot_b", type=SNAPSHOT_ID)
 @json_option
 def diff(snapshot_a: int, snapshot_b: int, as_json: bool) -> None:
     """Models added and removed between two snapshots (A, then B)."""
@@ -512,26 +561,135 @@ def diff(snapshot_a: int, snapshot_b: int, as_json: bool) -> None:
         click.echo(f"- {model_id}")
 
 
+@cli.command()
+@common
+@click.option("--target", "target_name", metavar="NAME", help="Only this target.")
+@click.option("--since", metavar="TIME", help="ISO 8601 time, or an age like 2h or 7d.")
+@click.option("--limit", type=click.IntRange(min=1), default=None)
+@json_option
+def events(target_name: str | None, since: str | None, limit: int | None, as_json: bool) -> None:
+    """Targets that went down or came back, newest first (model changes: see changes)."""
+    _logging()
+    since_at = parse_time(since, utcnow(), "--since") if since else None
+    with _open_store(write=False) as store:
+        _check_target(_state().config(), store, target_name)
+        rows = store.target_events(target=target_name, since=since_at, limit=limit)
+    if as_json:
+        _print_json([_target_event_json(e) for e in rows])
+        return
+    _print_table(
+        ["ID", "TARGET", "KIND", "AT", "DETAIL"],
+        [[e.id, e.target, e.kind, _iso(e.at), _event_detail(e)] for e in rows],
+    )
+
+
+def _event_detail(event: Any) -> str:
+    from monitor.notify.message import format_duration
+
+    if event.kind == "recovered" and event.duration_s is not None:
+        return f"down for {format_duration(timedelta(seconds=event.duration_s))}"
+    return f"{event.failures} failed polls since {_iso(event.since)}: {event.error}"
+
+
+@cli.group(invoke_without_command=True)
+@common
+@click.option("--pending", "status", flag_value="pending", help="Only those not sent yet.")
+@click.option("--dead", "status", flag_value="dead", help="Only those given up on.")
+@click.option("--sent", "status", flag_value="sent", help="Only those sent.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@json_option
+@click.pass_context
+def deliveries(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
+    """Each alert to each notification URL: sent, pending (retried) or dead."""
+    if ctx.invoked_subcommand is not None:
+        return
+    _logging()
+    with _open_store(write=False) as store:
+        rows = store.deliveries(status=status, limit=limit)
+    if as_json:
+        _print_json([_delivery_json(d) for d in rows])
+        return
+    _print_table(
+        ["ID", "TARGET", "ABOUT", "URL", "STATUS", "TRIES", "WHEN", "LAST ERROR"],
+        [
+            [
+                d.id,
+                d.target,
+                d.event,
+                d.url,
+                d.status,
+                d.attempts,
+                _iso(d.sent_at)
+                if d.sent_at
+                else f"next {_iso(d.next_attempt_at)}"
+                if d.status == "pending"
+                else "",
+                d.last_error or "",
+            ]
+            for d in rows
+        ],
+    )
+
+
+def _delivery_json(d: Any) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "target": d.target,
+        "change_event_id": d.change_event_id,
+        "target_event_id": d.target_event_id,
+        "url": d.url,
+        "title": d.title,
+        "status": d.status,
+        "attempts": d.attempts,
+        "last_error": d.last_error,
+        "created_at": _iso(d.created_at),
+        "next_attempt_at": _iso(d.next_attempt_at) if d.status == "pending" else None,
+        "sent_at": _iso(d.sent_at) if d.sent_at else None,
+    }
+
+
+@deliveries.command("retry")
+@common
+@click.argument("delivery_id", type=SNAPSHOT_ID)
+def deliveries_retry(delivery_id: int) -> None:
+    """Send one pending or dead delivery again now."""
+    from monitor.notify import AppriseSender
+    from monitor.notify.outbox import Outbox
+
+    _logging()
+    config = _state().config()
+    verify(config)
+    with _open_store(write=True) as store:
+        delivery = store.delivery(delivery_id)
+        if delivery.status == "sent":
+            sent_at = _iso(delivery.sent_at or delivery.created_at)
+            raise NotFoundError(f"delivery {delivery_id} was sent at {sent_at}; not sent twice")
+        store.reopen_delivery(delivery_id, utcnow())
+        outbox = Outbox(
+            store, AppriseSender(), config.all_urls(), now=utcnow, policy=retry_policy(config)
+        )
+        outcomes = outbox.deliver(ids=[delivery_id], due_only=False)
+    if outcomes and outcomes[0].ok:
+        click.echo(f"delivery {delivery_id}: sent to {delivery.url}")
+        return
+    error = outcomes[0].error if outcomes else "another sender holds it; try again shortly"
+    click.echo(f"delivery {delivery_id}: FAILED: {error} (it stays pending and is retried)")
+    sys.exit(EXIT_FAILED)
+
+
 @cli.command("notify-test")
 @common
 @click.option("--target", "target_name", metavar="NAME", help="Only this target's URLs.")
 def notify_test(target_name: str | None) -> None:
     """Send a test alert to every configured URL and report each result."""
-    from monitor.notify import AppriseSender, check_urls, test_message
+    from monitor.notify import AppriseSender, test_message
 
     _logging()
     config = _state().config()
-    if target_name:
-        urls = config.urls_for(config.target(target_name))
-    else:
-        urls = tuple(
-            dict.fromkeys(
-                config.notify_urls + tuple(u for t in config.targets for u in t.notify_urls)
-            )
-        )
+    verify(config)
+    urls = config.urls_for(config.target(target_name)) if target_name else config.all_urls()
     if not urls:
         _fatal("no notification URLs configured", EXIT_FAILED, "add [notify] urls = [...]")
-    check_urls(urls, "notify.urls")
     sender = AppriseSender()
     message = test_message(target_name, utcnow())
     failed = 0
@@ -557,19 +715,12 @@ def upgrade() -> None:
     """Create or migrate the database to this version's schema."""
     from sqlalchemy.engine import make_url
 
-    from monitor.store import open_engine
-    from monitor.store import upgrade as do_upgrade
     from monitor.store.engine import current_revision
 
     _logging()
-    url = _state().config().database_url
-    engine = open_engine(url, create=True)
-    try:
-        do_upgrade(engine)
-        revision = current_revision(engine)
-    finally:
-        engine.dispose()
-    shown = make_url(url).render_as_string(hide_password=True)
+    with _open_store(write=True) as store:
+        revision = current_revision(store.engine)
+    shown = make_url(_state().config().database_url).render_as_string(hide_password=True)
     click.echo(f"database {shown} is at revision {revision} (newest)")
 
 
@@ -585,12 +736,8 @@ def config_check() -> None:
     """Validate the config file, notification URLs and API keys; print a summary."""
     from sqlalchemy.engine import make_url
 
-    from monitor.notify import check_urls
-
     config = _state().config()
-    check_urls(config.notify_urls, "notify.urls")
-    for i, t in enumerate(config.targets):
-        check_urls(t.notify_urls, f"targets[{i}].notify_urls")
+    verify(config)
     keys = _keys(config, [t.name for t in config.targets])
     click.echo(f"config {config.path}: OK")
     click.echo(f"database: {make_url(config.database_url).render_as_string(hide_password=True)}")

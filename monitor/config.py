@@ -72,10 +72,24 @@ class Target:
     timeout: float  # seconds for connect, read and write
     notify_urls: tuple[str, ...]  # extra apprise URLs for this target only
     max_response_bytes: int
+    retries: int = 2  # extra tries of one poll after a transient failure
+    confirm_polls: int = 1  # good polls a new list must be seen in before it is a change
+    allow_empty: bool = False  # an empty list is a real answer, not a glitch
+    alert_after_failures: int = 3  # consecutive failed polls before a "down" alert
+    repeat_down_every: float | None = None  # seconds between "still down" reminders
 
     @property
     def models_url(self) -> str:
         return self.base_url.rstrip("/") + "/models"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How alerts are retried ([notify])."""
+
+    max_attempts: int = 10  # failed sends to one URL before its delivery is dead
+    retry_initial: float = 30.0  # seconds before the first retry; doubles each time
+    retry_max: float = 3600.0  # the longest wait between two tries
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,7 @@ class Config:
     database_url: str  # an SQLAlchemy URL, sqlite paths already absolute
     notify_urls: tuple[str, ...]
     targets: tuple[Target, ...]
+    delivery: Delivery = Delivery()
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -91,6 +106,12 @@ class Config:
                 return target
         known = ", ".join(t.name for t in self.targets) or "none"
         raise ConfigError(f"unknown target {name!r}; configured targets: {known}")
+
+    def all_urls(self) -> tuple[str, ...]:
+        """Every notification URL in the config, once each."""
+        return tuple(
+            dict.fromkeys(self.notify_urls + tuple(u for t in self.targets for u in t.notify_urls))
+        )
 
     def urls_for(self, target: Target) -> tuple[str, ...]:
         """The notification URLs of a target: the global ones, then its own, once each."""
@@ -146,8 +167,13 @@ def parse_config(
         ).render_as_string(hide_password=False)
 
     notify = _table(data, "notify")
-    _no_unknown_keys(notify, "notify.", {"urls"})
+    _no_unknown_keys(notify, "notify.", {"urls", "max_attempts", "retry_initial", "retry_max"})
     notify_urls = _url_list(notify.get("urls", []), "notify.urls")
+    delivery = Delivery(
+        max_attempts=_int(notify, "max_attempts", "notify.", default=10, minimum=1, maximum=1000),
+        retry_initial=parse_duration(notify.get("retry_initial", 30), "notify.retry_initial"),
+        retry_max=parse_duration(notify.get("retry_max", 3600), "notify.retry_max"),
+    )
 
     raw_targets = data.get("targets", [])
     if not isinstance(raw_targets, list) or not all(isinstance(t, dict) for t in raw_targets):
@@ -158,7 +184,31 @@ def parse_config(
         if target.name in seen:
             raise ConfigError(f"targets[{i}].name: {target.name!r} is used by another target")
         seen.add(target.name)
-    return Config(path=path, database_url=database_url, notify_urls=notify_urls, targets=targets)
+    return Config(
+        path=path,
+        database_url=database_url,
+        notify_urls=notify_urls,
+        targets=targets,
+        delivery=delivery,
+    )
+
+
+def verify(config: Config) -> None:
+    """The checks that need more than the file: every notification URL is one apprise
+    understands, and the database URL's driver is installed. Run before polling."""
+    from sqlalchemy.engine import make_url
+
+    from monitor.notify.send import check_urls
+
+    check_urls(config.notify_urls, "notify.urls")
+    for i, target in enumerate(config.targets):
+        check_urls(target.notify_urls, f"targets[{i}].notify_urls")
+    url = make_url(config.database_url)
+    try:
+        url.get_dialect()
+    except Exception as exc:  # NoSuchModuleError, ImportError of the driver
+        hint = " (pip install 'model-monitor[postgres]')" if "postgres" in url.drivername else ""
+        raise ConfigError(f"database.url: {url.drivername!r} cannot be used: {exc}{hint}") from None
 
 
 def default_database_path(environ: Mapping[str, str]) -> Path:
@@ -182,6 +232,11 @@ _TARGET_KEYS = {
     "timeout",
     "notify_urls",
     "max_response_bytes",
+    "retries",
+    "confirm_polls",
+    "allow_empty",
+    "alert_after_failures",
+    "repeat_down_every",
 }
 
 
@@ -205,7 +260,7 @@ def _target(raw: Mapping[str, Any], index: int, base_dir: Path) -> Target:
     except ValueError:
         raise ConfigError(f"{prefix}base_url: {shown!r} is not a valid http(s) URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{prefix}base_url: {base_url!r} is not an http(s) URL")
+        raise ConfigError(f"{prefix}base_url: {shown!r} is not an http(s) URL")
     if parts.username or parts.password:
         raise ConfigError(
             f"{prefix}base_url: must not carry credentials; use api_key_env, api_key_file "
@@ -245,31 +300,63 @@ def _target(raw: Mapping[str, Any], index: int, base_dir: Path) -> Target:
         timeout=timeout,
         notify_urls=_url_list(raw.get("notify_urls", []), prefix + "notify_urls"),
         max_response_bytes=max_bytes,
+        retries=_int(raw, "retries", prefix, default=2, minimum=0, maximum=10),
+        confirm_polls=_int(raw, "confirm_polls", prefix, default=1, minimum=1, maximum=1000),
+        allow_empty=_bool(raw, "allow_empty", prefix, default=False),
+        alert_after_failures=_int(
+            raw, "alert_after_failures", prefix, default=3, minimum=1, maximum=10000
+        ),
+        repeat_down_every=(
+            parse_duration(raw["repeat_down_every"], prefix + "repeat_down_every")
+            if raw.get("repeat_down_every") not in (None, 0, "", "off")
+            else None
+        ),
     )
+
+
+def _int(
+    raw: Mapping[str, Any], name: str, prefix: str, *, default: int, minimum: int, maximum: int
+) -> int:
+    value = raw.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ConfigError(
+            f"{prefix}{name}: {value!r} must be a whole number from {minimum} to {maximum}"
+        )
+    return value
+
+
+def _bool(raw: Mapping[str, Any], name: str, prefix: str, *, default: bool) -> bool:
+    value = raw.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{prefix}{name}: {value!r} must be true or false")
+    return value
 
 
 # -- values --------------------------------------------------------------------
 
 
+def duration_seconds(text: str) -> float | None:
+    """``"90s"``, ``"5m"``, ``"1h30m"``, ``"2d"`` or ``"300"`` in seconds, else None."""
+    text = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    if text and re.fullmatch(rf"(?:{_DURATION_PART.pattern})+", text):
+        return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    return None
+
+
 def parse_duration(value: object, key: str) -> float:
     """Seconds as a number, or a string like ``"90s"``, ``"5m"``, ``"1h30m"``, ``"2d"``."""
     hint = 'use "5m" or 300'
-    if isinstance(value, bool):
-        raise ConfigError(f"{key}: {value!r} is not a duration; {hint}")
-    if isinstance(value, int | float):
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
         try:
             seconds = float(value)
         except OverflowError:
             raise ConfigError(f"{key}: {value!r} is too long") from None
     elif isinstance(value, str):
-        text = value.strip().lower().replace(" ", "")
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            seconds = float(text)
-        elif text and re.fullmatch(rf"(?:{_DURATION_PART.pattern})+", text):
-            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
-        else:
-            raise ConfigError(f"{key}: {value!r} is not a duration; {hint}")
-    else:
+        seconds = duration_seconds(value)
+    if seconds is None:
         raise ConfigError(f"{key}: {value!r} is not a duration; {hint}")
     if not seconds > 0:
         raise ConfigError(f"{key}: {value!r} must be more than zero")

@@ -21,6 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.config import Config, Secret, Target
 from monitor.errors import MonitorError
 from monitor.notify import Sender
+from monitor.notify.outbox import Outbox, RetryPolicy
 from monitor.store import Store
 from monitor.worker import poll_target
 
@@ -37,13 +38,16 @@ class Daemon:
         sender: Sender,
         keys: Mapping[str, Secret | None],
         now: Callable[[], datetime],
+        retry: RetryPolicy | None = None,
+        outbox_every: float = 5.0,
     ) -> None:
         self._config = config
         self._store = store
         self._client = client
-        self._sender = sender
         self._keys = keys
         self._now = now
+        self._outbox = Outbox(store, sender, config.all_urls(), now=now, policy=retry)
+        self._outbox_every = outbox_every
         workers = max(4, min(32, len(config.targets)))
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=workers)},
@@ -56,21 +60,33 @@ class Daemon:
         """One scheduled poll; any error is logged here and never reaches the scheduler."""
         with structlog.contextvars.bound_contextvars(target=target.name):
             try:
-                poll_target(
+                result = poll_target(
                     target,
                     client=self._client,
                     api_key=self._keys.get(target.name),
                     store=self._store,
-                    sender=self._sender,
                     notify_urls=self._config.urls_for(target),
                     now=self._now,
                 )
+                if result.delivery_ids:
+                    self._outbox.deliver(ids=result.delivery_ids, due_only=False)
             except MonitorError as exc:
                 log.error("poll not recorded", error=str(exc))
             except Exception:
                 log.exception("unexpected error in poll; the daemon goes on")
 
+    def retry_deliveries(self) -> None:
+        """The outbox job: send deliveries whose backoff has run out."""
+        try:
+            self._outbox.deliver()
+        except MonitorError as exc:
+            log.error("outbox not processed", error=str(exc))
+        except Exception:
+            log.exception("unexpected error in the outbox; the daemon goes on")
+
     def start(self) -> None:
+        # alerts left pending by an earlier run (a crash, a notification service down)
+        self._outbox.deliver(due_only=False)
         start = self._now()
         for index, target in enumerate(self._config.targets):
             self._scheduler.add_job(
@@ -84,6 +100,12 @@ class Daemon:
                 # the first poll at start, spread a little so many targets don't burst
                 next_run_time=start + timedelta(milliseconds=50 * index),
             )
+        self._scheduler.add_job(
+            self.retry_deliveries,
+            IntervalTrigger(seconds=self._outbox_every, timezone="UTC"),
+            id="outbox",
+            name="outbox",
+        )
         self._scheduler.start()
         log.info(
             "daemon started",

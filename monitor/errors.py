@@ -24,12 +24,25 @@ class ConfigError(MonitorError):
 
 
 class FetchError(MonitorError):
-    """Raised when a poll fails; ``reason`` is short and readable, ``status`` the HTTP code."""
+    """Raised when a poll fails; ``reason`` is short and readable, ``status`` the HTTP code.
 
-    def __init__(self, reason: str, *, status: int | None = None) -> None:
+    ``transient`` says another try may succeed (network, timeout, 5xx, 429);
+    ``retry_after`` is a 429's ``Retry-After`` header as sent.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        transient: bool = False,
+        retry_after: str | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        self.transient = transient
+        self.retry_after = retry_after
 
 
 class StorageError(MonitorError):

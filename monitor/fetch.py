@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import structlog
 
 from monitor import __version__
 from monitor.config import Secret, Target
 from monitor.errors import FetchError
 from monitor.modellist import ModelList
+
+log = structlog.get_logger("monitor.fetch")
+
+RETRY_BACKOFF = 0.5  # seconds before the first retry; doubles each time
+MAX_RETRY_AFTER = 30.0  # a 429 asking to wait longer is a failed poll
 
 USER_AGENT = f"model-monitor/{__version__} (+https://github.com/model-monitor/model-monitor)"
 
@@ -79,23 +88,81 @@ def fetch_models(client: httpx.Client, target: Target, api_key: Secret | None) -
             httpx.PoolTimeout: "waiting for a free connection",
         }.get(type(exc), "")
         where = f" {phase}" if phase else ""
-        raise FetchError(f"timed out after {target.timeout:g}s{where}") from None
+        raise FetchError(f"timed out after {target.timeout:g}s{where}", transient=True) from None
     except httpx.ConnectError as exc:
-        raise FetchError(_connect_reason(exc)) from None
+        raise FetchError(_connect_reason(exc), transient=True) from None
     except httpx.TooManyRedirects:
         raise FetchError("too many redirects") from None
     except httpx.HTTPError as exc:
         text = _redact(str(exc) or type(exc).__name__, api_key)
-        raise FetchError(f"HTTP transport error: {text}") from None
+        raise FetchError(f"HTTP transport error: {text}", transient=True) from None
 
     status = response.status_code
     if status != 200:
-        raise FetchError(_status_reason(status, body, api_key), status=status)
+        raise FetchError(
+            _status_reason(status, body, api_key),
+            status=status,
+            transient=status == 429 or status >= 500,
+            retry_after=response.headers.get("retry-after") if status == 429 else None,
+        )
     content_type = response.headers.get("content-type", "")
     if api_key is not None:  # a body that echoes the key must not carry it into an error
         body = body.replace(api_key.reveal().encode(), b"***")
     objects, warnings = parse_models(body, content_type=content_type, status=status)
     return Fetched(status=status, models=ModelList.from_objects(objects), warnings=warnings)
+
+
+def fetch_with_retries(
+    client: httpx.Client,
+    target: Target,
+    api_key: Secret | None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Fetched:
+    """:func:`fetch_models`, trying again after transient failures.
+
+    Connection errors, timeouts and 5xx are retried ``target.retries`` times with a
+    short backoff; a 429 is retried only when its ``Retry-After`` is at most
+    ``MAX_RETRY_AFTER`` seconds, after waiting that long.
+    """
+    for attempt in range(target.retries + 1):
+        try:
+            return fetch_models(client, target, api_key)
+        except FetchError as exc:
+            if not exc.transient or attempt == target.retries:
+                raise
+            delay = RETRY_BACKOFF * (2**attempt)
+            if exc.status == 429:
+                wait = parse_retry_after(exc.retry_after, now())
+                if wait is None or wait > MAX_RETRY_AFTER:
+                    raise
+                delay = wait
+            log.info(
+                "poll retry",
+                target=target.name,
+                error=exc.reason,
+                attempt=attempt + 1,
+                wait_s=delay,
+            )
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 def parse_models(
@@ -170,7 +237,7 @@ def _read_capped(response: httpx.Response, limit: int, deadline: float, timeout:
         if size > limit:
             raise FetchError(_too_large(limit), status=response.status_code)
         if time.monotonic() > deadline:
-            raise FetchError(f"timed out after {timeout:g}s reading the answer")
+            raise FetchError(f"timed out after {timeout:g}s reading the answer", transient=True)
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -61,6 +61,12 @@ def configure_logging(
     root.setLevel(numeric)
     for name in _NOISY:
         logging.getLogger(name).setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
+    # apprise logs the URLs it posts to, tokens and all: its messages reach only the
+    # sender, which scrubs them into a delivery's error (monitor.notify.send).
+    apprise_logger = logging.getLogger("apprise")
+    apprise_logger.propagate = False
+    if not apprise_logger.handlers:
+        apprise_logger.addHandler(logging.NullHandler())
 
 
 def _identity(_logger: Any, _name: str, event: Any) -> Any:

@@ -12,6 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# Fields some servers rewrite on every request (vLLM's and LiteLLM's ``created``):
+# left out of a model's digest, so they never make an unchanged list look new.
+# The object stored is the first one seen with that digest.
+VOLATILE_FIELDS = frozenset({"created"})
+
 
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no spaces: the same object always gives the same text."""
@@ -42,6 +47,11 @@ class ModelList:
     def ids(self) -> frozenset[str]:
         return frozenset(m.id for m in self.models)
 
+    @property
+    def ids_digest(self) -> str:
+        """A digest of the IDs alone: what a change is about (metadata may churn)."""
+        return ids_digest(m.id for m in self.models)
+
     def __len__(self) -> int:
         return len(self.models)
 
@@ -49,10 +59,15 @@ class ModelList:
     def from_objects(cls, objects: Iterable[Mapping[str, Any]]) -> ModelList:
         """Build from objects that each have a string ``id`` (already de-duplicated)."""
         models = sorted(
-            (Model(id=o["id"], data=o, digest=digest_text(canonical_json(o))) for o in objects),
+            (Model(id=o["id"], data=o, digest=model_digest(o)) for o in objects),
             key=lambda m: m.id,
         )
         return cls(models=tuple(models), digest=list_digest(m.digest for m in models))
+
+
+def model_digest(data: Mapping[str, Any]) -> str:
+    """The digest of one model object, volatile fields left out."""
+    return digest_text(canonical_json({k: v for k, v in data.items() if k not in VOLATILE_FIELDS}))
 
 
 def list_digest(model_digests: Iterable[str]) -> str:
@@ -62,3 +77,8 @@ def list_digest(model_digests: Iterable[str]) -> str:
         h.update(d.encode("ascii"))
         h.update(b"\n")
     return h.hexdigest()
+
+
+def ids_digest(ids: Iterable[str]) -> str:
+    """The digest of a set of model IDs (order does not matter)."""
+    return digest_text(canonical_json(sorted(ids)))

@@ -1,42 +1,61 @@
-"""One poll of one target, end to end: fetch, store, compare, alert.
+"""One poll of one target, end to end: fetch, decide, store, queue alerts.
 
-Collaborators are passed in (HTTP client, store, sender, clock), so the same
-function serves ``monitor check``, the daemon and the tests.
+The snapshot, the change or down/recovered event it found and one pending
+delivery per notification URL are written in one transaction; sending happens
+after the commit, from the outbox (:mod:`monitor.notify.outbox`). Collaborators
+are passed in (HTTP client, store, clock), so the same function serves
+``monitor check``, the daemon and the tests.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 import structlog
 
+from monitor.alerts import Decision, Policy, Poll, step
 from monitor.config import Secret, Target
 from monitor.diff import ModelDiff, diff_models
 from monitor.errors import FetchError
-from monitor.fetch import Fetched, fetch_models
-from monitor.notify import Delivery, Sender, change_message
-from monitor.store import ChangeRecord, SnapshotRecord, Store
+from monitor.fetch import Fetched, fetch_with_retries
+from monitor.notify import Message, change_message, down_message, recovered_message
+from monitor.notify.outbox import url_refs
+from monitor.store import ChangeRecord, SnapshotRecord, Store, TargetEventRecord, Transaction
 
 log = structlog.get_logger("monitor.poll")
 
 
 @dataclass(frozen=True)
 class PollResult:
-    """What one poll did, for the caller to report."""
+    """What one poll did, for the caller to report and deliver."""
 
     target: str
     snapshot: SnapshotRecord
     change: ChangeRecord | None
-    deliveries: tuple[Delivery, ...]
+    events: tuple[TargetEventRecord, ...]  # down or recovered
+    delivery_ids: tuple[int, ...]  # queued in the outbox, not sent yet
     baseline: bool  # the target's first good poll: recorded, not compared
 
     @property
     def ok(self) -> bool:
         return self.snapshot.ok
+
+
+def policy_of(target: Target) -> Policy:
+    return Policy(
+        confirm_polls=target.confirm_polls,
+        allow_empty=target.allow_empty,
+        alert_after_failures=target.alert_after_failures,
+        repeat_down_every=(
+            timedelta(seconds=target.repeat_down_every) if target.repeat_down_every else None
+        ),
+    )
 
 
 def poll_target(
@@ -45,77 +64,52 @@ def poll_target(
     client: httpx.Client,
     api_key: Secret | None,
     store: Store,
-    sender: Sender,
     notify_urls: Sequence[str],
     now: Callable[[], datetime],
+    sleep: Callable[[float], None] = time.sleep,
 ) -> PollResult:
     started = time.monotonic()
     fetched_at = now()
     fetched: Fetched | None = None
     error: FetchError | None = None
     try:
-        fetched = fetch_models(client, target, api_key)
+        fetched = fetch_with_retries(client, target, api_key, sleep=sleep, now=now)
     except FetchError as exc:
         error = exc
     duration_ms = int((time.monotonic() - started) * 1000)
-    status = fetched.status if fetched is not None else error.status if error else None
     if fetched is not None:
         for warning in fetched.warnings:
             log.warning("model list warning", target=target.name, warning=warning)
 
-    change: ChangeRecord | None = None
-    diff: ModelDiff | None = None
+    poll = Poll(
+        at=fetched_at,
+        digest=fetched.models.ids_digest if fetched is not None else None,
+        count=len(fetched.models) if fetched is not None else 0,
+        error=error.reason if error is not None else None,
+    )
     with store.transaction() as tx:
-        baseline = tx.latest_good(target.name) if fetched is not None else None
+        state, confirmed_id = tx.target_state(target.name)
+        decision = step(state, poll, policy_of(target))
         snapshot = tx.add_snapshot(
             target=target.name,
             fetched_at=fetched_at,
-            ok=fetched is not None,
-            http_status=status,
-            error=error.reason if error is not None else None,
+            ok=decision.ok,
+            http_status=fetched.status if fetched is not None else error.status if error else None,
+            error=decision.error,
             duration_ms=duration_ms,
-            models=fetched.models if fetched is not None else None,
+            models=fetched.models if fetched is not None and decision.ok else None,
         )
-        if (
-            fetched is not None
-            and baseline is not None
-            and baseline.list_digest != fetched.models.digest
-            and baseline.snapshot.model_list_id is not None
-        ):
-            previous = tx.model_ids(baseline.snapshot.model_list_id)
-            diff = diff_models(previous, fetched.models.ids)
-            if diff:
-                change = tx.add_change(
-                    target=target.name,
-                    detected_at=fetched_at,
-                    from_snapshot_id=baseline.snapshot.id,
-                    to_snapshot_id=snapshot.id,
-                    added=sorted(diff.added),
-                    removed=sorted(diff.removed),
-                )
+        change, events, messages = _record_events(
+            tx, target.name, decision, snapshot, confirmed_id, fetched
+        )
+        if decision.baseline or decision.changed:
+            confirmed_id = snapshot.id
+        delivery_ids = _queue(tx, target.name, notify_urls, messages, fetched_at)
+        tx.save_target_state(target.name, decision.state, confirmed_id, fetched_at)
+    _failpoint("after-commit")
 
-    if error is not None:
-        log.warning(
-            "poll failed",
-            target=target.name,
-            snapshot_id=snapshot.id,
-            status=error.status,
-            error=error.reason,
-            duration_ms=duration_ms,
-        )
-    else:
-        log.info(
-            "poll ok",
-            target=target.name,
-            snapshot_id=snapshot.id,
-            status=snapshot.http_status,
-            model_count=snapshot.model_count,
-            duration_ms=duration_ms,
-            baseline=baseline is None,
-        )
-
-    deliveries: tuple[Delivery, ...] = ()
-    if change is not None and diff is not None:
+    _log_poll(target, snapshot, decision, duration_ms)
+    if change is not None:
         log.info(
             "models changed",
             target=target.name,
@@ -123,25 +117,128 @@ def poll_target(
             added=list(change.added),
             removed=list(change.removed),
         )
-        message = change_message(target.name, diff, fetched_at)
-        deliveries = tuple(sender.send(url, message) for url in notify_urls)
-        for delivery in deliveries:
-            if delivery.ok:
-                log.info("alert sent", target=target.name, event_id=change.id, url=delivery.url)
-            else:
-                log.error(
-                    "alert failed",
-                    target=target.name,
-                    event_id=change.id,
-                    url=delivery.url,
-                    error=delivery.error,
-                )
-        if not notify_urls:
-            log.warning("change not alerted: no notification URLs", target=target.name)
+    for event in events:
+        log.warning(f"target {event.kind}", target=target.name, target_event_id=event.id)
+    if messages and not notify_urls:
+        log.warning("no notification URLs: nothing will be alerted", target=target.name)
     return PollResult(
         target=target.name,
         snapshot=snapshot,
         change=change,
-        deliveries=deliveries,
-        baseline=fetched is not None and baseline is None,
+        events=tuple(events),
+        delivery_ids=tuple(delivery_ids),
+        baseline=decision.baseline,
     )
+
+
+_EventMessages = list[tuple[ChangeRecord | TargetEventRecord, Message]]
+
+
+def _record_events(
+    tx: Transaction,
+    target: str,
+    decision: Decision,
+    snapshot: SnapshotRecord,
+    confirmed_id: int | None,
+    fetched: Fetched | None,
+) -> tuple[ChangeRecord | None, list[TargetEventRecord], _EventMessages]:
+    at = snapshot.fetched_at
+    messages: _EventMessages = []
+    events: list[TargetEventRecord] = []
+    change: ChangeRecord | None = None
+    if decision.recovered is not None:
+        event = tx.add_target_event(
+            target=target,
+            kind="recovered",
+            at=at,
+            since=decision.recovered.since,
+            duration_s=decision.recovered.duration.total_seconds(),
+            snapshot_id=snapshot.id,
+        )
+        events.append(event)
+        message = recovered_message(
+            target, since=decision.recovered.since, duration=decision.recovered.duration, at=at
+        )
+        messages.append((event, message))
+    if decision.down is not None:
+        down = decision.down
+        event = tx.add_target_event(
+            target=target,
+            kind="down",
+            at=at,
+            since=down.since,
+            failures=down.failures,
+            error=down.error,
+            snapshot_id=snapshot.id,
+        )
+        events.append(event)
+        message = down_message(
+            target, error=down.error, failures=down.failures, since=down.since, repeat=down.repeat
+        )
+        messages.append((event, message))
+    if decision.changed and fetched is not None and confirmed_id is not None:
+        previous = tx.snapshot_model_ids(confirmed_id)
+        diff: ModelDiff = diff_models(previous, fetched.models.ids)
+        if diff:
+            change = tx.add_change(
+                target=target,
+                detected_at=at,
+                from_snapshot_id=confirmed_id,
+                to_snapshot_id=snapshot.id,
+                added=sorted(diff.added),
+                removed=sorted(diff.removed),
+            )
+            messages.append((change, change_message(target, diff, at)))
+    return change, events, messages
+
+
+def _queue(
+    tx: Transaction,
+    target: str,
+    urls: Sequence[str],
+    messages: _EventMessages,
+    now: datetime,
+) -> list[int]:
+    refs = url_refs(urls)
+    ids: list[int] = []
+    for event, message in messages:
+        is_change = isinstance(event, ChangeRecord)
+        ids += tx.add_deliveries(
+            target=target,
+            urls=refs,
+            title=message.title,
+            body=message.body,
+            now=now,
+            change_event_id=event.id if is_change else None,
+            target_event_id=None if is_change else event.id,
+        )
+    return ids
+
+
+def _log_poll(target: Target, snapshot: SnapshotRecord, decision: Decision, ms: int) -> None:
+    if snapshot.ok:
+        log.info(
+            "poll ok",
+            target=target.name,
+            snapshot_id=snapshot.id,
+            status=snapshot.http_status,
+            model_count=snapshot.model_count,
+            duration_ms=ms,
+            baseline=decision.baseline,
+        )
+    else:
+        log.warning(
+            "poll failed",
+            target=target.name,
+            snapshot_id=snapshot.id,
+            status=snapshot.http_status,
+            error=snapshot.error,
+            duration_ms=ms,
+            consecutive_failures=decision.state.failures,
+        )
+
+
+def _failpoint(name: str) -> None:
+    """Crash here when ``$MONITOR_FAILPOINT`` names this point (crash-safety tests only)."""
+    if os.environ.get("MONITOR_FAILPOINT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)

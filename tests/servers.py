@@ -62,6 +62,7 @@ class ProviderServer:
         self.models: list[dict[str, Any]] = [dict(m) for m in SEED_MODELS]
         self.api_key: str | None = SEED_KEY
         self.answer: Answer | None = None  # overrides the model list when set
+        self.queue: list[Answer] = []  # one-off answers, used (first to last) before the rest
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         provider = self
@@ -101,6 +102,9 @@ class ProviderServer:
             return Answer(404, b'{"error":{"message":"Not found"}}')
         if self.api_key is not None and authorization != f"Bearer {self.api_key}":
             return Answer(401, b'{"error":{"message":"Invalid or missing API key.","type":"auth"}}')
+        with self._lock:
+            if self.queue:
+                return self.queue.pop(0)
         if self.answer is not None:
             return self.answer
         body = json.dumps({"object": "list", "data": self.models}).encode()

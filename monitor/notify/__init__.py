@@ -1,6 +1,12 @@
 """Notifications: what an alert says (pure) and delivering it through apprise."""
 
-from monitor.notify.message import Message, change_message, test_message
+from monitor.notify.message import (
+    Message,
+    change_message,
+    down_message,
+    recovered_message,
+    test_message,
+)
 from monitor.notify.send import AppriseSender, Delivery, Sender, check_urls, redact_url
 
 __all__ = [
@@ -10,6 +16,8 @@ __all__ = [
     "Sender",
     "change_message",
     "check_urls",
+    "down_message",
+    "recovered_message",
     "redact_url",
     "test_message",
 ]

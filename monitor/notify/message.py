@@ -6,7 +6,7 @@ Bodies are Markdown that also reads well as plain text (email, SMS).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitor.diff import ModelDiff
 
@@ -21,19 +21,19 @@ def change_message(target: str, diff: ModelDiff, detected_at: datetime) -> Messa
     lines = []
     if diff.added:
         lines.append(f"**Added ({len(diff.added)}):**")
-        lines.extend(f"- `{model_id}`" for model_id in sorted(diff.added))
+        lines.extend(f"- {model_id}" for model_id in sorted(diff.added))
     if diff.removed:
         if lines:
             lines.append("")
         lines.append(f"**Removed ({len(diff.removed)}):**")
-        lines.extend(f"- `{model_id}`" for model_id in sorted(diff.removed))
+        lines.extend(f"- {model_id}" for model_id in sorted(diff.removed))
     lines.append("")
-    lines.append(f"Target `{target}`, detected {_when(detected_at)}.")
+    lines.append(f"Target {target}, detected {_when(detected_at)}.")
     return Message(title=f"{target}: {diff.summary()}", body="\n".join(lines))
 
 
 def test_message(target: str | None, now: datetime) -> Message:
-    scope = f"target `{target}`" if target else "all targets"
+    scope = f"target {target}" if target else "all targets"
     return Message(
         title="model-monitor: test notification",
         body=f"This is a test from model-monitor for {scope}, sent {_when(now)}. "
@@ -43,3 +43,41 @@ def test_message(target: str | None, now: datetime) -> Message:
 
 def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def down_message(
+    target: str, *, error: str, failures: int, since: datetime, repeat: bool
+) -> Message:
+    still = "still " if repeat else ""
+    return Message(
+        title=f"{target} is {still}down: {error}",
+        body=(
+            f"The model list of {target} has failed {failures} polls in a row "
+            f"since {_when(since)}.\n\nLast error: {error}\n\n"
+            "Model changes cannot be seen until it answers again; you will get one "
+            "message when it does."
+        ),
+    )
+
+
+def recovered_message(
+    target: str, *, since: datetime, duration: timedelta, at: datetime
+) -> Message:
+    return Message(
+        title=f"{target} is back after {format_duration(duration)}",
+        body=(
+            f"The model list of {target} answers again ({_when(at)}); it was down "
+            f"for {format_duration(duration)}, since {_when(since)}."
+        ),
+    )
+
+
+def format_duration(duration: timedelta) -> str:
+    """``"2h 5m"``, ``"3m 20s"``, ``"45s"``: the two largest units."""
+    seconds = int(duration.total_seconds())
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return " ".join(parts[:2])

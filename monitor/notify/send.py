@@ -7,6 +7,7 @@ URLs carry secrets (tokens, passwords) and are only ever shown redacted.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,9 +39,11 @@ class _CaptureErrors(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
+        self._thread = threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        if record.thread == self._thread:  # other threads may be sending at the same time
+            self.messages.append(record.getMessage())
 
 
 class AppriseSender:

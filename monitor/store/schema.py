@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -133,3 +134,69 @@ class ChangeEvent(Base):
     to_snapshot_id: Mapped[int] = mapped_column(Id, ForeignKey("snapshots.id"))
     added: Mapped[list[str]] = mapped_column(JsonDocument)
     removed: Mapped[list[str]] = mapped_column(JsonDocument)
+
+
+class TargetStateRow(Base):
+    """The alert state machine's memory for one target (see monitor.alerts)."""
+
+    __tablename__ = "target_states"
+
+    target: Mapped[str] = mapped_column(String(64), primary_key=True)
+    confirmed_snapshot_id: Mapped[int | None] = mapped_column(Id, ForeignKey("snapshots.id"))
+    confirmed_digest: Mapped[str | None] = mapped_column(String(64))
+    confirmed_count: Mapped[int] = mapped_column(Integer)
+    candidate_digest: Mapped[str | None] = mapped_column(String(64))
+    candidate_seen: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    down_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TargetEvent(Base):
+    """A target went down (``kind="down"``) or came back (``kind="recovered"``)."""
+
+    __tablename__ = "target_events"
+    __table_args__ = (Index("ix_target_events_target_at", "target", "at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    target: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)  # when the outage began
+    failures: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    snapshot_id: Mapped[int] = mapped_column(Id, ForeignKey("snapshots.id"))
+
+
+class DeliveryRow(Base):
+    """One alert to one notification URL: the outbox.
+
+    ``url`` is redacted for display; ``url_hash`` (sha256 of the full URL) finds
+    the configured URL when it is sent, so no secret is stored.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    target: Mapped[str] = mapped_column(String(64))
+    change_event_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("change_events.id"), index=True
+    )
+    target_event_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("target_events.id"), index=True
+    )
+    url_hash: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending, sent, dead
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, exists, insert, select
+from sqlalchemy import Engine, exists, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.alerts import TargetState
 from monitor.errors import NotFoundError, StorageError
 from monitor.modellist import ModelList as ModelListValue
+from monitor.modellist import ids_digest
 from monitor.store import schema
 from monitor.store.engine import describe_db_error
 
@@ -54,6 +56,47 @@ class ChangeRecord:
 
 
 @dataclass(frozen=True)
+class TargetEventRecord:
+    """A target went down or came back."""
+
+    id: int
+    target: str
+    kind: str  # "down" or "recovered"
+    at: datetime
+    since: datetime  # when the outage began
+    failures: int | None
+    error: str | None
+    duration_s: float | None  # for "recovered": how long it was down
+    snapshot_id: int
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One alert to one notification URL, and how its sending went."""
+
+    id: int
+    target: str
+    change_event_id: int | None
+    target_event_id: int | None
+    url_hash: str
+    url: str  # redacted
+    title: str
+    body: str
+    status: str  # "pending", "sent" or "dead"
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None
+
+    @property
+    def event(self) -> str:
+        if self.change_event_id is not None:
+            return f"change {self.change_event_id}"
+        return f"target event {self.target_event_id}"
+
+
+@dataclass(frozen=True)
 class Baseline:
     """The latest good snapshot of a target and the digest of its list."""
 
@@ -72,6 +115,39 @@ def _snapshot(row: schema.Snapshot) -> SnapshotRecord:
         model_count=row.model_count,
         duration_ms=row.duration_ms,
         model_list_id=row.model_list_id,
+    )
+
+
+def _target_event(row: schema.TargetEvent) -> TargetEventRecord:
+    return TargetEventRecord(
+        id=row.id,
+        target=row.target,
+        kind=row.kind,
+        at=row.at,
+        since=row.since,
+        failures=row.failures,
+        error=row.error,
+        duration_s=row.duration_s,
+        snapshot_id=row.snapshot_id,
+    )
+
+
+def _delivery(row: schema.DeliveryRow) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row.id,
+        target=row.target,
+        change_event_id=row.change_event_id,
+        target_event_id=row.target_event_id,
+        url_hash=row.url_hash,
+        url=row.url,
+        title=row.title,
+        body=row.body,
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        sent_at=row.sent_at,
     )
 
 
@@ -113,6 +189,12 @@ class Transaction:
                 .where(schema.ModelListEntry.list_id == list_id)
             )
         )
+
+    def snapshot_model_ids(self, snapshot_id: int) -> frozenset[str]:
+        list_id = self._session.scalar(
+            select(schema.Snapshot.model_list_id).where(schema.Snapshot.id == snapshot_id)
+        )
+        return self.model_ids(list_id) if list_id is not None else frozenset()
 
     def add_snapshot(
         self,
@@ -161,6 +243,107 @@ class Transaction:
         self._session.add(row)
         self._session.flush()
         return _change(row)
+
+    def target_state(self, target: str) -> tuple[TargetState, int | None]:
+        """The alert state of a target and its baseline snapshot's id.
+
+        A target polled before alert state was kept starts from its latest good poll.
+        """
+        row = self._session.get(schema.TargetStateRow, target)
+        if row is not None:
+            state = TargetState(
+                confirmed_digest=row.confirmed_digest,
+                confirmed_count=row.confirmed_count,
+                candidate_digest=row.candidate_digest,
+                candidate_seen=row.candidate_seen,
+                failures=row.failures,
+                failing_since=row.failing_since,
+                last_error=row.last_error,
+                down_alerted_at=row.down_alerted_at,
+            )
+            return state, row.confirmed_snapshot_id
+        baseline = self.latest_good(target)
+        if baseline is None or baseline.snapshot.model_list_id is None:
+            return TargetState(), None
+        ids = self.model_ids(baseline.snapshot.model_list_id)
+        state = TargetState(confirmed_digest=ids_digest(ids), confirmed_count=len(ids))
+        return state, baseline.snapshot.id
+
+    def save_target_state(
+        self, target: str, state: TargetState, confirmed_snapshot_id: int | None, now: datetime
+    ) -> None:
+        row = self._session.get(schema.TargetStateRow, target)
+        if row is None:
+            row = schema.TargetStateRow(target=target)
+            self._session.add(row)
+        row.confirmed_snapshot_id = confirmed_snapshot_id
+        row.confirmed_digest = state.confirmed_digest
+        row.confirmed_count = state.confirmed_count
+        row.candidate_digest = state.candidate_digest
+        row.candidate_seen = state.candidate_seen
+        row.failures = state.failures
+        row.failing_since = state.failing_since
+        row.last_error = state.last_error
+        row.down_alerted_at = state.down_alerted_at
+        row.updated_at = now
+
+    def add_target_event(
+        self,
+        *,
+        target: str,
+        kind: str,
+        at: datetime,
+        since: datetime,
+        snapshot_id: int,
+        failures: int | None = None,
+        error: str | None = None,
+        duration_s: float | None = None,
+    ) -> TargetEventRecord:
+        row = schema.TargetEvent(
+            target=target,
+            kind=kind,
+            at=at,
+            since=since,
+            failures=failures,
+            error=error,
+            duration_s=duration_s,
+            snapshot_id=snapshot_id,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return _target_event(row)
+
+    def add_deliveries(
+        self,
+        *,
+        target: str,
+        urls: Sequence[tuple[str, str]],
+        title: str,
+        body: str,
+        now: datetime,
+        change_event_id: int | None = None,
+        target_event_id: int | None = None,
+    ) -> list[int]:
+        """One pending delivery per ``(url_hash, redacted_url)``; returns their ids."""
+        rows = [
+            schema.DeliveryRow(
+                target=target,
+                change_event_id=change_event_id,
+                target_event_id=target_event_id,
+                url_hash=url_hash,
+                url=shown,
+                title=title,
+                body=body,
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for url_hash, shown in urls
+        ]
+        self._session.add_all(rows)
+        self._session.flush()
+        return [row.id for row in rows]
 
     def _ensure_list(self, models: ModelListValue, now: datetime) -> int:
         """The id of this list, storing it (and only its new objects) the first time."""
@@ -212,9 +395,14 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
+        with self._write() as session:
+            yield Transaction(session)
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
         try:
             with self._sessions.begin() as session:
-                yield Transaction(session)
+                yield session
         except SQLAlchemyError as exc:
             raise StorageError(f"database error: {describe_db_error(exc)}") from None
 
@@ -302,3 +490,107 @@ class Store:
         """Whether any poll of ``target`` was ever stored."""
         with self._read() as session:
             return bool(session.scalar(select(exists().where(schema.Snapshot.target == target))))
+
+    def target_events(
+        self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[TargetEventRecord]:
+        """Down and recovered events, newest first."""
+        query = select(schema.TargetEvent)
+        if target is not None:
+            query = query.where(schema.TargetEvent.target == target)
+        if since is not None:
+            query = query.where(schema.TargetEvent.at >= since)
+        query = query.order_by(schema.TargetEvent.at.desc(), schema.TargetEvent.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as session:
+            return [_target_event(row) for row in session.scalars(query)]
+
+    # -- the outbox ------------------------------------------------------------
+
+    def deliveries(
+        self, *, status: str | None = None, limit: int | None = None
+    ) -> list[DeliveryRecord]:
+        """Deliveries, newest first."""
+        query = select(schema.DeliveryRow)
+        if status is not None:
+            query = query.where(schema.DeliveryRow.status == status)
+        query = query.order_by(schema.DeliveryRow.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as session:
+            return [_delivery(row) for row in session.scalars(query)]
+
+    def delivery(self, delivery_id: int) -> DeliveryRecord:
+        with self._read() as session:
+            row = session.get(schema.DeliveryRow, delivery_id)
+            if row is None:
+                raise NotFoundError(f"no delivery with id {delivery_id}")
+            return _delivery(row)
+
+    def due_deliveries(
+        self, now: datetime, *, ids: Sequence[int] | None = None, due_only: bool = True
+    ) -> list[DeliveryRecord]:
+        """Pending deliveries not leased by anyone, oldest first (due ones only, by default)."""
+        query = select(schema.DeliveryRow).where(
+            schema.DeliveryRow.status == "pending",
+            or_(schema.DeliveryRow.lease_until.is_(None), schema.DeliveryRow.lease_until < now),
+        )
+        if due_only:
+            query = query.where(schema.DeliveryRow.next_attempt_at <= now)
+        if ids is not None:
+            query = query.where(schema.DeliveryRow.id.in_(list(ids)))
+        query = query.order_by(schema.DeliveryRow.id)
+        with self._read() as session:
+            return [_delivery(row) for row in session.scalars(query)]
+
+    def claim_delivery(self, delivery_id: int, now: datetime, lease_until: datetime) -> bool:
+        """Take a pending delivery for sending; False if another sender holds it."""
+        with self._write() as session:
+            result = session.execute(
+                update(schema.DeliveryRow)
+                .where(
+                    schema.DeliveryRow.id == delivery_id,
+                    schema.DeliveryRow.status == "pending",
+                    or_(
+                        schema.DeliveryRow.lease_until.is_(None),
+                        schema.DeliveryRow.lease_until < now,
+                    ),
+                )
+                .values(lease_until=lease_until)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def finish_delivery(
+        self,
+        delivery_id: int,
+        *,
+        status: str,
+        attempts: int,
+        error: str | None,
+        next_attempt_at: datetime,
+        sent_at: datetime | None,
+    ) -> None:
+        """Record how a send went and release the lease."""
+        with self._write() as session:
+            session.execute(
+                update(schema.DeliveryRow)
+                .where(schema.DeliveryRow.id == delivery_id)
+                .values(
+                    status=status,
+                    attempts=attempts,
+                    last_error=error,
+                    next_attempt_at=next_attempt_at,
+                    sent_at=sent_at,
+                    lease_until=None,
+                )
+            )
+
+    def reopen_delivery(self, delivery_id: int, now: datetime) -> None:
+        """Put a pending or dead delivery back in the queue, due now, with a fresh count."""
+        with self._write() as session:
+            session.execute(
+                update(schema.DeliveryRow)
+                .where(schema.DeliveryRow.id == delivery_id, schema.DeliveryRow.status != "sent")
+                .values(status="pending", attempts=0, next_attempt_at=now, lease_until=None)
+            )

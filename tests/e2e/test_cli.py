@@ -33,8 +33,12 @@ def test_a_change_is_alerted_once_by_webhook_and_email(
     (mail,) = smtp.wait_for(1)
     assert mail["Subject"] == "dos-ai: 1 model added, 1 removed"
     text = SmtpServer.text(mail)
-    assert "qwen3-coder" in text and "llama-3.1-8b" in text
-    assert text.index("qwen3-coder") < text.index("Removed") < text.index("llama-3.1-8b")
+    lines = [line.strip() for line in text.splitlines()]
+    # plain text a person can read: each ID on its own list line, under its heading
+    assert (
+        lines.index("- qwen3-coder") < lines.index("Removed (1):") < lines.index("- llama-3.1-8b")
+    )
+    assert "Target dos-ai, detected" in text
 
     third = workspace.run("check")
     assert third.code == 0 and "no change" in third.stdout

@@ -1,0 +1,138 @@
+"""The outbox: alerts are written to the database with the poll that found them,
+and sent from there, one notification URL at a time, until each one has gone.
+
+A URL that fails is retried with a backoff (30 s doubling to 1 h by default);
+after ``max_attempts`` failures its delivery is marked dead. A URL that
+succeeded is never sent the same alert again. A sender claims a delivery with
+a lease before sending, so two senders never send the same one, and a sender
+that dies mid-send only delays it until the lease runs out.
+
+The one window that can still produce a duplicate: killed after apprise
+returned success and before the success was written (a few milliseconds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from monitor.errors import StorageError
+from monitor.notify.message import Message
+from monitor.notify.send import Sender, redact_url
+from monitor.store import DeliveryRecord, Store
+
+log = structlog.get_logger("monitor.outbox")
+
+
+def url_hash(url: str) -> str:
+    """How a stored delivery names its URL without storing the URL's secrets."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
+
+
+def url_refs(urls: Iterable[str]) -> list[tuple[str, str]]:
+    """``(hash, redacted)`` pairs for :meth:`Transaction.add_deliveries`."""
+    return [(url_hash(u), redact_url(u)) for u in urls]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 10
+    initial: timedelta = timedelta(seconds=30)
+    maximum: timedelta = timedelta(hours=1)
+    lease: timedelta = timedelta(minutes=2)  # longer than any one send
+
+    def backoff(self, attempts: int) -> timedelta:
+        """The wait after the ``attempts``-th failure: initial, doubling, capped."""
+        delay: timedelta = self.initial * (2 ** max(0, attempts - 1))
+        return min(self.maximum, delay)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery: DeliveryRecord
+    ok: bool
+    error: str | None
+    dead: bool
+
+
+class Outbox:
+    def __init__(
+        self,
+        store: Store,
+        sender: Sender,
+        urls: Sequence[str],
+        *,
+        now: Callable[[], datetime],
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self._store = store
+        self._sender = sender
+        self._urls: Mapping[str, str] = {url_hash(u): u for u in urls}
+        self._now = now
+        self.policy = policy or RetryPolicy()
+
+    def deliver(self, *, ids: Sequence[int] | None = None, due_only: bool = True) -> list[Outcome]:
+        """Send pending deliveries (all of them, only those due, or only ``ids``)."""
+        try:
+            pending = self._store.due_deliveries(self._now(), ids=ids, due_only=due_only)
+        except StorageError as exc:
+            log.error("outbox not read", error=str(exc))
+            return []
+        outcomes = []
+        for delivery in pending:
+            outcome = self._send(delivery)
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
+
+    def _send(self, delivery: DeliveryRecord) -> Outcome | None:
+        now = self._now()
+        if not self._store.claim_delivery(delivery.id, now, now + self.policy.lease):
+            return None  # another sender has it
+        context = {
+            "delivery_id": delivery.id,
+            "target": delivery.target,
+            "about": delivery.event,
+            "url": delivery.url,
+        }
+        url = self._urls.get(delivery.url_hash)
+        if url is None:
+            error = "this notification URL is no longer in the config"
+            self._finish(delivery, ok=False, error=error, dead=True)
+            log.error("alert dropped", **context, error=error)
+            return Outcome(delivery, False, error, True)
+        result = self._sender.send(url, Message(delivery.title, delivery.body))
+        attempts = delivery.attempts + 1
+        if result.ok:
+            self._finish(delivery, ok=True, error=None, dead=False)
+            log.info("alert sent", **context, attempts=attempts, duration_ms=result.duration_ms)
+            return Outcome(delivery, True, None, False)
+        dead = attempts >= self.policy.max_attempts
+        self._finish(delivery, ok=False, error=result.error, dead=dead)
+        if dead:
+            log.error("alert given up", **context, attempts=attempts, error=result.error)
+        else:
+            log.warning(
+                "alert failed; will retry",
+                **context,
+                attempts=attempts,
+                error=result.error,
+                retry_in_s=self.policy.backoff(attempts).total_seconds(),
+            )
+        return Outcome(delivery, False, result.error, dead)
+
+    def _finish(self, delivery: DeliveryRecord, *, ok: bool, error: str | None, dead: bool) -> None:
+        now = self._now()
+        attempts = delivery.attempts + 1
+        self._store.finish_delivery(
+            delivery.id,
+            status="sent" if ok else "dead" if dead else "pending",
+            attempts=attempts,
+            error=error,
+            next_attempt_at=now if ok or dead else now + self.policy.backoff(attempts),
+            sent_at=now if ok else None,
+        )
