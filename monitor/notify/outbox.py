@@ -47,7 +47,8 @@ class RetryPolicy:
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failure: initial, doubling, capped."""
-        delay: timedelta = self.initial * (2 ** max(0, attempts - 1))
+        doublings = min(max(0, attempts - 1), 40)  # 2**40 times anything is past any cap
+        delay: timedelta = self.initial * (2**doublings)
         return min(self.maximum, delay)
 
 
@@ -91,8 +92,10 @@ class Outbox:
 
     def _send(self, delivery: DeliveryRecord) -> Outcome | None:
         now = self._now()
-        if not self._store.claim_delivery(delivery.id, now, now + self.policy.lease):
-            return None  # another sender has it
+        lease = now + self.policy.lease
+        # as listed: same attempts, no live lease; else another sender got there first
+        if not self._store.claim_delivery(delivery.id, now, lease, attempts=delivery.attempts):
+            return None
         context = {
             "delivery_id": delivery.id,
             "target": delivery.target,
@@ -102,17 +105,17 @@ class Outbox:
         url = self._urls.get(delivery.url_hash)
         if url is None:
             error = "this notification URL is no longer in the config"
-            self._finish(delivery, ok=False, error=error, dead=True)
+            self._finish(delivery, lease, ok=False, error=error, dead=True)
             log.error("alert dropped", **context, error=error)
             return Outcome(delivery, False, error, True)
         result = self._sender.send(url, Message(delivery.title, delivery.body))
         attempts = delivery.attempts + 1
         if result.ok:
-            self._finish(delivery, ok=True, error=None, dead=False)
+            self._finish(delivery, lease, ok=True, error=None, dead=False)
             log.info("alert sent", **context, attempts=attempts, duration_ms=result.duration_ms)
             return Outcome(delivery, True, None, False)
         dead = attempts >= self.policy.max_attempts
-        self._finish(delivery, ok=False, error=result.error, dead=dead)
+        self._finish(delivery, lease, ok=False, error=result.error, dead=dead)
         if dead:
             log.error("alert given up", **context, attempts=attempts, error=result.error)
         else:
@@ -125,14 +128,27 @@ class Outbox:
             )
         return Outcome(delivery, False, result.error, dead)
 
-    def _finish(self, delivery: DeliveryRecord, *, ok: bool, error: str | None, dead: bool) -> None:
+    def _finish(
+        self,
+        delivery: DeliveryRecord,
+        lease: datetime,
+        *,
+        ok: bool,
+        error: str | None,
+        dead: bool,
+    ) -> None:
         now = self._now()
         attempts = delivery.attempts + 1
-        self._store.finish_delivery(
+        recorded = self._store.finish_delivery(
             delivery.id,
+            lease=lease,
             status="sent" if ok else "dead" if dead else "pending",
             attempts=attempts,
             error=error,
             next_attempt_at=now if ok or dead else now + self.policy.backoff(attempts),
             sent_at=now if ok else None,
         )
+        if not recorded:  # our lease ran out mid-send and another sender took over
+            log.warning(
+                "outcome of a send that outlived its lease dropped", delivery_id=delivery.id
+            )

@@ -1,13 +1,13 @@
 """Delivering a message to notification URLs through apprise, one URL at a time.
 
 Each URL gets its own ``Apprise`` object so its result is known on its own;
-URLs carry secrets (tokens, passwords) and are only ever shown redacted.
+URLs carry secrets (tokens, passwords) and are only ever shown redacted. apprise's
+own log lines can carry them too: they never reach our log output
+(:func:`monitor.logs.configure_logging`), and a failure's reason is scrubbed.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,19 +33,6 @@ class Sender(Protocol):
     def send(self, url: str, message: Message) -> Delivery: ...
 
 
-class _CaptureErrors(logging.Handler):
-    """Collects apprise's own warnings for one send, to say why it failed."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-        self._thread = threading.get_ident()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self._thread:  # other threads may be sending at the same time
-            self.messages.append(record.getMessage())
-
-
 class AppriseSender:
     def send(self, url: str, message: Message) -> Delivery:
         shown = redact_url(url)
@@ -53,26 +40,23 @@ class AppriseSender:
         app = apprise.Apprise()
         if not app.add(url):
             return Delivery(shown, False, "not a notification URL apprise understands", 0)
-        capture = _CaptureErrors()
-        logger = logging.getLogger("apprise")
-        logger.addHandler(capture)
+        problems: list[str] = []
         try:
-            ok = bool(
-                app.notify(
-                    title=message.title,
-                    body=message.body,
-                    body_format=apprise.NotifyFormat.MARKDOWN,
-                )
+            result = app.notify(
+                title=message.title,
+                body=message.body,
+                body_format=apprise.NotifyFormat.MARKDOWN,
             )
+            ok = bool(result)
+            # this call's own log (apprise >= 2): why it failed, whatever other threads do
+            problems = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR")]
         except Exception as exc:  # apprise plugins may raise anything; one URL must not stop others
             ok = False
-            capture.messages.append(f"{type(exc).__name__}: {exc}")
-        finally:
-            logger.removeHandler(capture)
+            problems = [f"{type(exc).__name__}: {exc}"]
         elapsed = int((time.monotonic() - started) * 1000)
         error = None
         if not ok:
-            error = _scrub(capture.messages[-1], url) if capture.messages else "delivery failed"
+            error = _scrub(problems[-1], url) if problems else "delivery failed"
         return Delivery(shown, ok, error, elapsed)
 
 

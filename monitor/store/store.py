@@ -544,14 +544,18 @@ class Store:
         with self._read() as session:
             return [_delivery(row) for row in session.scalars(query)]
 
-    def claim_delivery(self, delivery_id: int, now: datetime, lease_until: datetime) -> bool:
-        """Take a pending delivery for sending; False if another sender holds it."""
+    def claim_delivery(
+        self, delivery_id: int, now: datetime, lease_until: datetime, *, attempts: int
+    ) -> bool:
+        """Take a pending delivery for sending, as it was listed (``attempts`` tries so far);
+        False if another sender holds it or has tried it since."""
         with self._write() as session:
             result = session.execute(
                 update(schema.DeliveryRow)
                 .where(
                     schema.DeliveryRow.id == delivery_id,
                     schema.DeliveryRow.status == "pending",
+                    schema.DeliveryRow.attempts == attempts,
                     or_(
                         schema.DeliveryRow.lease_until.is_(None),
                         schema.DeliveryRow.lease_until < now,
@@ -565,17 +569,21 @@ class Store:
         self,
         delivery_id: int,
         *,
+        lease: datetime,
         status: str,
         attempts: int,
         error: str | None,
         next_attempt_at: datetime,
         sent_at: datetime | None,
-    ) -> None:
-        """Record how a send went and release the lease."""
+    ) -> bool:
+        """Record how a send went and release the lease; False (nothing written) when
+        the lease was lost meanwhile, so a stale outcome never undoes a newer one."""
         with self._write() as session:
-            session.execute(
+            result = session.execute(
                 update(schema.DeliveryRow)
-                .where(schema.DeliveryRow.id == delivery_id)
+                .where(
+                    schema.DeliveryRow.id == delivery_id, schema.DeliveryRow.lease_until == lease
+                )
                 .values(
                     status=status,
                     attempts=attempts,
@@ -585,6 +593,7 @@ class Store:
                     lease_until=None,
                 )
             )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def reopen_delivery(self, delivery_id: int, now: datetime) -> None:
         """Put a pending or dead delivery back in the queue, due now, with a fresh count."""

@@ -331,3 +331,25 @@ def test_config_option_after_any_subcommand(
         [MONITOR, "history"], capture_output=True, text=True, env=env, check=False
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_notification_url_secrets_never_reach_output_or_database(
+    sqlite_workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    secret = "s3cretWebhookPassw0rd"
+    good = f"json://monitor:{secret}@127.0.0.1:{webhook.port}/"
+    # apprise itself logs this one's token at debug: "Apprise API POST URL: .../notify/<token>"
+    dead = f"apprise://127.0.0.1:{free_port()}/{secret}"
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider)], notify_urls=[good, dead])
+    ws.run("notify-test", "--log-level", "debug")
+    ws.run("check", "--log-level", "debug")
+    provider.set_ids(["dos-ai"])
+    ws.run("check", "--log-level", "debug")
+    for args in (["deliveries"], ["deliveries", "--json"], ["config", "check"]):
+        ws.run(*args)
+    assert len(webhook.posts) == 2  # the test and the change
+    for result in ws.results:
+        assert secret not in result.stdout and secret not in result.stderr
+    for path in ws.root.glob("monitor.db*"):
+        assert secret.encode() not in path.read_bytes()

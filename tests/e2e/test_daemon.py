@@ -24,12 +24,12 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
 
 
 @pytest.fixture
-def daemon(workspace: Workspace) -> Iterator[Callable[[], subprocess.Popen[str]]]:
+def daemon(workspace: Workspace) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     procs: list[subprocess.Popen[str]] = []
 
-    def start() -> subprocess.Popen[str]:
+    def start(*args: str) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
-            [MONITOR, "-c", str(workspace.config_path), "run"],
+            [MONITOR, "-c", str(workspace.config_path), "run", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -93,15 +93,17 @@ def test_the_daemon_polls_alerts_and_stops_on_sigterm(
     ]
 
 
-def test_sigint_stops_it_too(
-    workspace: Workspace, provider: ProviderServer, daemon: Callable[[], subprocess.Popen[str]]
+def test_sigint_stops_it_too_and_library_logs_share_the_output(
+    workspace: Workspace, provider: ProviderServer, daemon: Callable[..., subprocess.Popen[str]]
 ) -> None:
     workspace.write_config([dos_target(provider, interval=60)])
-    proc = daemon()
+    proc = daemon("--log-level", "debug")
     wait_until(lambda: len(polls(workspace, "dos-ai")) >= 1)
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=15)
+    stdout, _ = proc.communicate(timeout=15)
     assert proc.returncode == 0
+    loggers = {json.loads(line).get("logger", "").split(".")[0] for line in stdout.splitlines()}
+    assert {"monitor", "apscheduler", "httpx", "sqlalchemy"} <= loggers
 
 
 def test_a_bad_config_stops_the_daemon_before_it_starts(

@@ -1,0 +1,274 @@
+"""Alerts that are never lost, never doubled, never false: the installed CLI and daemon
+against a real provider, webhook and SMTP server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from conftest import MONITOR, Workspace, dos_target
+from servers import SEED_KEY, Answer, ProviderServer, SmtpServer, WebhookServer
+
+NEW_IDS = ["dos-ai", "llama-3.3-70b", "deepseek-v3", "qwen3-coder"]  # llama-3.1-8b gone
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def daemon(workspace: Workspace) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(**env: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [MONITOR, "-c", str(workspace.config_path), "run"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **workspace.env, **env},
+            stdin=subprocess.DEVNULL,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+def listing(workspace: Workspace, *args: str) -> list[dict[str, object]]:
+    """A query command's JSON list; empty while the daemon has not created the database."""
+    result = workspace.run(*args, "--json")
+    return result.json() if result.code == 0 else []
+
+
+def titles(webhook: WebhookServer) -> list[str]:
+    return [p["title"] for p in webhook.posts]
+
+
+def test_a_failing_webhook_is_retried_and_the_email_is_not_resent(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer, smtp: SmtpServer
+) -> None:
+    workspace.write_config([dos_target(provider)], notify_urls=[webhook.url, smtp.url])
+    assert workspace.run("check").code == 0
+
+    webhook.status = 503
+    provider.set_ids(NEW_IDS)
+    changed = workspace.run("check")
+    assert changed.code == 0  # the poll was good; the alert is pending, not lost
+    assert "alerts sent 1 of 2" in changed.stdout
+    assert len(smtp.wait_for(1)) == 1 and webhook.posts == []
+
+    (pending,) = workspace.run("deliveries", "--pending", "--json").json()
+    assert f"127.0.0.1:{webhook.port}" in pending["url"]
+    assert pending["attempts"] == 1 and pending["last_error"]
+    assert pending["title"] == "dos-ai: 1 model added, 1 removed"
+
+    webhook.status = 200
+    assert workspace.run("check").code == 0  # sends what is pending first
+    assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
+    assert len(smtp.messages) == 1
+
+    assert workspace.run("check").code == 0
+    time.sleep(0.5)
+    assert len(webhook.posts) == 1 and len(smtp.messages) == 1
+    everything = workspace.run("deliveries", "--json").json()
+    assert sorted(d["status"] for d in everything) == ["sent", "sent"]
+    assert all(d["sent_at"] for d in everything)
+    assert workspace.run("deliveries", "--pending", "--json").json() == []
+
+
+def test_killed_between_commit_and_send_the_restarted_daemon_sends_it(
+    workspace: Workspace,
+    provider: ProviderServer,
+    webhook: WebhookServer,
+    daemon: Callable[..., subprocess.Popen[str]],
+) -> None:
+    workspace.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    assert workspace.run("check").code == 0
+
+    provider.set_ids(NEW_IDS)
+    workspace.env["MONITOR_FAILPOINT"] = "after-commit"
+    crashed = workspace.run("check")
+    del workspace.env["MONITOR_FAILPOINT"]
+    assert crashed.code == -signal.SIGKILL
+    assert webhook.posts == []
+    assert len(workspace.run("changes", "--json").json()) == 1
+    (pending,) = workspace.run("deliveries", "--pending", "--json").json()
+    assert pending["attempts"] == 0
+
+    proc = daemon()
+    wait_until(lambda: len(webhook.posts) >= 1)
+    assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=15)
+    assert len(webhook.posts) == 1  # the restarted daemon's own first poll saw no new change
+    assert len(workspace.run("changes", "--json").json()) == 1
+
+
+def test_a_running_daemon_retries_with_backoff(
+    workspace: Workspace,
+    provider: ProviderServer,
+    webhook: WebhookServer,
+    daemon: Callable[..., subprocess.Popen[str]],
+) -> None:
+    workspace.write_config([dos_target(provider, interval=1)], notify_urls=[webhook.url])
+    text = workspace.config_path.read_text().replace(
+        "[notify]", '[notify]\nretry_initial = "1s"\nretry_max = "2s"'
+    )
+    workspace.config_path.write_text(text)
+    webhook.status = 503
+    daemon()
+    wait_until(lambda: len(listing(workspace, "history")) >= 1)
+    provider.set_ids(NEW_IDS)
+    wait_until(lambda: bool(listing(workspace, "deliveries", "--pending")))
+    time.sleep(1)
+    webhook.status = 200
+    wait_until(lambda: len(webhook.posts) >= 1)
+    time.sleep(2)
+    assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
+    (sent,) = workspace.run("deliveries", "--json").json()
+    assert sent["status"] == "sent" and sent["attempts"] >= 2
+
+
+def test_confirm_polls_ignores_a_flap_and_reports_a_real_removal_once(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    workspace.write_config([dos_target(provider, confirm_polls=2)], notify_urls=[webhook.url])
+    seed = provider.ids
+    assert workspace.run("check").code == 0
+
+    provider.set_ids(seed[:-1])  # gone for one poll ...
+    assert workspace.run("check").code == 0
+    provider.set_ids(seed)  # ... and back
+    assert workspace.run("check").code == 0
+    assert workspace.run("changes", "--json").json() == []
+
+    provider.set_ids(seed[:-1])  # gone for good
+    assert workspace.run("check").code == 0
+    assert webhook.posts == []
+    assert workspace.run("check").code == 0
+    assert titles(webhook) == ["dos-ai: 1 model removed"]
+    assert workspace.run("check").code == 0
+    (change,) = workspace.run("changes", "--json").json()
+    assert change["removed"] == [seed[-1]] and change["added"] == []
+    assert len(webhook.posts) == 1
+
+
+@pytest.mark.parametrize(
+    "empty",
+    [b'{"object":"list","data":[]}', b'{"object":"list","data":null}', b"[]"],
+    ids=["empty-list", "data-null", "bare-empty-array"],
+)
+def test_an_empty_list_is_a_failed_poll_not_a_mass_removal(
+    sqlite_workspace: Workspace, provider: ProviderServer, webhook: WebhookServer, empty: bytes
+) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    assert ws.run("check").code == 0
+    provider.answer = Answer(200, empty)
+    failed = ws.run("check")
+    assert failed.code == 1
+    assert "empty model list" in failed.stdout
+    latest = ws.run("history", "--json").json()[0]
+    assert latest["ok"] is False and "empty model list" in latest["error"]
+    provider.answer = None
+    assert ws.run("check").code == 0
+    assert ws.run("changes", "--json").json() == []
+    assert webhook.posts == []
+
+
+def test_allow_empty_reports_the_removal(
+    sqlite_workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider, allow_empty=True)], notify_urls=[webhook.url])
+    assert ws.run("check").code == 0
+    provider.set_ids([])
+    assert ws.run("check").code == 0
+    assert titles(webhook) == ["dos-ai: 4 models removed"]
+
+
+def test_down_is_alerted_once_and_recovery_with_the_change_seen_meanwhile(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    workspace.write_config(
+        [dos_target(provider, alert_after_failures=2, retries=0)], notify_urls=[webhook.url]
+    )
+    assert workspace.run("check").code == 0
+    workspace.env["DOS_API_KEY"] = "dos_sk_revoked"
+    assert workspace.run("check").code == 1
+    assert webhook.posts == []
+    assert workspace.run("check").code == 1
+    assert titles(webhook) == [
+        "dos-ai is down: HTTP 401: authentication failed — check the API key "
+        "(Invalid or missing API key.)"
+    ]
+    assert workspace.run("check").code == 1
+    assert len(webhook.posts) == 1  # not repeated
+
+    workspace.env["DOS_API_KEY"] = SEED_KEY
+    provider.set_ids(NEW_IDS)
+    assert workspace.run("check").code == 0
+    assert titles(webhook)[1].startswith("dos-ai is back after ")
+    assert titles(webhook)[2] == "dos-ai: 1 model added, 1 removed"
+
+    recovered, down = workspace.run("events", "--json").json()
+    assert (down["kind"], down["failures"]) == ("down", 2)
+    assert "HTTP 401" in down["error"]
+    assert recovered["kind"] == "recovered" and recovered["duration_s"] > 0
+    assert recovered["since"] == down["since"]
+    (change,) = workspace.run("changes", "--json").json()  # events are not model changes
+    assert change["added"] == ["qwen3-coder"]
+    table = workspace.run("events").stdout
+    assert "down for" in table and "HTTP 401" in table
+
+
+def test_dead_deliveries_and_retry_by_hand(
+    sqlite_workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    ws.config_path.write_text(
+        ws.config_path.read_text().replace("[notify]", "[notify]\nmax_attempts = 2")
+    )
+    assert ws.run("check").code == 0
+    webhook.status = 503
+    provider.set_ids(NEW_IDS)
+    assert ws.run("check").code == 0  # attempt 1
+    assert ws.run("check").code == 0  # attempt 2: given up
+    (dead,) = ws.run("deliveries", "--dead", "--json").json()
+    assert dead["attempts"] == 2 and dead["status"] == "dead" and dead["last_error"]
+    assert ws.run("deliveries", "--pending", "--json").json() == []
+
+    webhook.status = 200
+    assert ws.run("check").code == 0
+    assert webhook.posts == []  # dead is dead until someone says otherwise
+    listing = ws.run("deliveries").stdout
+    assert "dead" in listing and f"127.0.0.1:{webhook.port}" in listing
+
+    retried = ws.run("deliveries", "retry", str(dead["id"]))
+    assert retried.code == 0, retried.stderr
+    assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
+    again = ws.run("deliveries", "retry", str(dead["id"]))
+    assert again.code == 2 and "not sent twice" in again.stderr
+    missing = ws.run("deliveries", "retry", "999")
+    assert missing.code == 2 and "no delivery with id 999" in missing.stderr
+    assert len(webhook.posts) == 1

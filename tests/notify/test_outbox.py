@@ -1,0 +1,512 @@
+"""The outbox (monitor/notify/outbox.py) on a real database: SQLite and PostgreSQL.
+
+Alerts are queued with Transaction.add_deliveries, as a poll does, and sent by
+:class:`Outbox` through a fake sender that records every call and fails for the
+URLs it is told to. Time is a clock the tests move by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from monitor.errors import NotFoundError
+from monitor.modellist import ModelList
+from monitor.notify.message import Message
+from monitor.notify.outbox import Outbox, RetryPolicy, url_hash, url_refs
+from monitor.notify.send import Delivery, redact_url
+from monitor.store import Store, open_engine, schema, upgrade
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+TITLE = "dos-ai: 1 added"
+BODY = "**Added (1):**\n- deepseek-v3\n\nTarget dos-ai, detected 2026-11-01 12:00 UTC."
+HOOK_A = "json://hooks.example/a"
+HOOK_B = "json://hooks.example/b"
+HOOK_C = "json://hooks.example/c"
+PASSWORD = "s3cretpassw0rd"
+SECRET_URL = f"json://user:{PASSWORD}@127.0.0.1:9/"
+TOKEN = "AAHs3cretBotT0ken42"
+TELEGRAM_URL = f"tgram://123456789:{TOKEN}/987654"
+
+
+class Clock:
+    """``now`` for the outbox; moved by the test."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+class FakeSender:
+    """A :class:`~monitor.notify.send.Sender` that records calls and fails on request.
+
+    ``failing`` maps a URL to the error its sends report; ``hooks`` maps a URL to
+    something to run (once) while that URL is being sent, before its result is known.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Message]] = []
+        self.failing: dict[str, str] = {}
+        self.hooks: dict[str, Callable[[], None]] = {}
+
+    def send(self, url: str, message: Message) -> Delivery:
+        self.calls.append((url, message))
+        hook = self.hooks.pop(url, None)
+        if hook is not None:
+            hook()
+        error = self.failing.get(url)
+        return Delivery(redact_url(url), error is None, error, 7)
+
+    @property
+    def urls(self) -> list[str]:
+        return [url for url, _ in self.calls]
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    engine = open_engine(db_url, create=True)
+    upgrade(engine)
+    yield Store(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def sender() -> FakeSender:
+    return FakeSender()
+
+
+def models(*ids: str) -> ModelList:
+    return ModelList.from_objects([{"id": i, "object": "model"} for i in ids])
+
+
+def queue_alert(store: Store, urls: Sequence[str], at: datetime = T0) -> list[int]:
+    """What a poll that found a change writes: two snapshots, the change, its deliveries."""
+    with store.transaction() as tx:
+        before = tx.add_snapshot(
+            target="dos-ai",
+            fetched_at=at - timedelta(minutes=1),
+            ok=True,
+            http_status=200,
+            error=None,
+            duration_ms=5,
+            models=models("dos-ai", "llama-3.3-70b"),
+        )
+        after = tx.add_snapshot(
+            target="dos-ai",
+            fetched_at=at,
+            ok=True,
+            http_status=200,
+            error=None,
+            duration_ms=5,
+            models=models("dos-ai", "llama-3.3-70b", "deepseek-v3"),
+        )
+        change = tx.add_change(
+            target="dos-ai",
+            detected_at=at,
+            from_snapshot_id=before.id,
+            to_snapshot_id=after.id,
+            added=["deepseek-v3"],
+            removed=[],
+        )
+        return tx.add_deliveries(
+            target="dos-ai",
+            urls=url_refs(urls),
+            title=TITLE,
+            body=BODY,
+            now=at,
+            change_event_id=change.id,
+        )
+
+
+# -- sending ------------------------------------------------------------------------
+
+
+def test_an_alert_goes_to_every_url_and_each_is_recorded(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    ids = queue_alert(store, [HOOK_A, HOOK_B])
+    pending = [store.delivery(i) for i in ids]
+    assert [(d.status, d.attempts, d.sent_at) for d in pending] == [("pending", 0, None)] * 2
+    clock.advance(seconds=2)
+
+    outcomes = Outbox(store, sender, [HOOK_A, HOOK_B], now=clock).deliver()
+
+    assert sender.calls == [(HOOK_A, Message(TITLE, BODY)), (HOOK_B, Message(TITLE, BODY))]
+    assert [(o.delivery.id, o.ok, o.error, o.dead) for o in outcomes] == [
+        (ids[0], True, None, False),
+        (ids[1], True, None, False),
+    ]
+    for delivery_id, url in zip(ids, [HOOK_A, HOOK_B], strict=True):
+        d = store.delivery(delivery_id)
+        assert (d.status, d.attempts, d.last_error, d.sent_at) == ("sent", 1, None, clock.now)
+        assert (d.url, d.url_hash, d.target) == (url, url_hash(url), "dos-ai")
+        assert d.event.startswith("change ")
+
+
+def test_a_sent_alert_is_never_sent_again(store: Store, clock: Clock, sender: FakeSender) -> None:
+    queue_alert(store, [HOOK_A])
+    outbox = Outbox(store, sender, [HOOK_A], now=clock)
+    assert [o.ok for o in outbox.deliver()] == [True]
+    assert outbox.deliver() == []
+    assert outbox.deliver(due_only=False) == []
+    clock.advance(days=2)
+    assert Outbox(store, sender, [HOOK_A], now=clock).deliver(due_only=False) == []
+    assert sender.urls == [HOOK_A]
+
+
+def test_deliver_with_ids_sends_only_those(store: Store, clock: Clock, sender: FakeSender) -> None:
+    old = queue_alert(store, [HOOK_A])
+    new = queue_alert(store, [HOOK_B, HOOK_C], at=T0 + timedelta(minutes=5))
+    clock.advance(minutes=5)
+    outbox = Outbox(store, sender, [HOOK_A, HOOK_B, HOOK_C], now=clock)
+    assert [o.delivery.id for o in outbox.deliver(ids=new, due_only=False)] == new
+    assert sender.urls == [HOOK_B, HOOK_C]
+    assert store.delivery(old[0]).status == "pending"
+
+
+def test_one_failing_url_does_not_stop_or_resend_the_others(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    a, b, c = queue_alert(store, [HOOK_A, HOOK_B, HOOK_C])
+    sender.failing[HOOK_B] = "HTTP 503 from hooks.example"
+    outbox = Outbox(store, sender, [HOOK_A, HOOK_B, HOOK_C], now=clock)
+
+    outcomes = outbox.deliver()
+
+    assert sender.urls == [HOOK_A, HOOK_B, HOOK_C]
+    assert [(o.ok, o.error, o.dead) for o in outcomes] == [
+        (True, None, False),
+        (False, "HTTP 503 from hooks.example", False),
+        (True, None, False),
+    ]
+    failed = store.delivery(b)
+    assert (failed.status, failed.attempts, failed.sent_at) == ("pending", 1, None)
+    assert failed.last_error == "HTTP 503 from hooks.example"
+    assert failed.next_attempt_at == T0 + timedelta(seconds=30)
+    assert [store.delivery(i).status for i in (a, c)] == ["sent", "sent"]
+
+    del sender.failing[HOOK_B]
+    clock.advance(seconds=30)
+    assert [(o.delivery.id, o.ok) for o in outbox.deliver()] == [(b, True)]
+    assert sender.urls == [HOOK_A, HOOK_B, HOOK_C, HOOK_B]
+    done = store.delivery(b)
+    assert (done.status, done.attempts, done.sent_at) == ("sent", 2, clock.now)
+    assert done.last_error is None
+
+
+# -- retries ------------------------------------------------------------------------
+
+
+def test_a_failing_url_backs_off_from_30s_doubling_to_an_hour(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (delivery_id,) = queue_alert(store, [HOOK_A])
+    sender.failing[HOOK_A] = "connection refused"
+    outbox = Outbox(store, sender, [HOOK_A], now=clock)
+    waits = []
+    for attempt in range(1, 10):
+        assert [o.ok for o in outbox.deliver()] == [False]
+        d = store.delivery(delivery_id)
+        assert (d.status, d.attempts) == ("pending", attempt)
+        waits.append((d.next_attempt_at - clock.now).total_seconds())
+        clock.now = d.next_attempt_at - timedelta(seconds=1)
+        assert outbox.deliver() == []  # not due yet: not sent
+        clock.advance(seconds=1)
+    assert waits == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+    assert len(sender.calls) == 9
+
+
+def test_a_delivery_not_yet_due_is_sent_only_when_forced(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (delivery_id,) = queue_alert(store, [HOOK_A])
+    sender.failing[HOOK_A] = "HTTP 502"
+    outbox = Outbox(store, sender, [HOOK_A], now=clock)
+    outbox.deliver()
+    del sender.failing[HOOK_A]
+    clock.advance(seconds=29)
+    assert outbox.deliver() == []
+    assert len(sender.calls) == 1
+    assert [o.ok for o in outbox.deliver(due_only=False)] == [True]
+    assert len(sender.calls) == 2
+    assert store.delivery(delivery_id).status == "sent"
+
+
+def test_after_max_attempts_the_delivery_is_dead_and_left_alone(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (delivery_id,) = queue_alert(store, [HOOK_A])
+    sender.failing[HOOK_A] = "HTTP 410: webhook deleted"
+    outbox = Outbox(store, sender, [HOOK_A], now=clock, policy=RetryPolicy(max_attempts=3))
+
+    dead_flags = [o.dead for _ in range(3) for o in outbox.deliver(due_only=False)]
+
+    assert dead_flags == [False, False, True]
+    d = store.delivery(delivery_id)
+    assert (d.status, d.attempts, d.sent_at) == ("dead", 3, None)
+    assert d.last_error == "HTTP 410: webhook deleted"
+    assert [x.id for x in store.deliveries(status="dead")] == [delivery_id]
+    clock.advance(days=1)
+    del sender.failing[HOOK_A]
+    assert outbox.deliver() == []
+    assert outbox.deliver(due_only=False) == []
+    assert len(sender.calls) == 3
+
+
+def test_a_url_no_longer_configured_is_dropped_without_sending(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    kept, removed = queue_alert(store, [HOOK_A, HOOK_B])
+    outcomes = Outbox(store, sender, [HOOK_A], now=clock).deliver()
+    assert sender.urls == [HOOK_A]
+    gone = [o for o in outcomes if o.delivery.id == removed]
+    assert [(o.ok, o.dead) for o in gone] == [(False, True)]
+    d = store.delivery(removed)
+    assert d.status == "dead"
+    assert d.last_error is not None and "no longer in the config" in d.last_error
+    assert d.sent_at is None
+    assert store.delivery(kept).status == "sent"
+    assert Outbox(store, sender, [HOOK_A, HOOK_B], now=clock).deliver(due_only=False) == []
+    assert sender.urls == [HOOK_A]
+
+
+def test_many_attempts_keep_backing_off_an_hour(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    """notify.max_attempts may be up to 1000; the 43rd failure must not break the outbox."""
+    (delivery_id,) = queue_alert(store, [HOOK_A])
+    lease = clock.now + RetryPolicy().lease
+    assert store.claim_delivery(delivery_id, clock.now, lease, attempts=0)
+    store.finish_delivery(
+        delivery_id,
+        lease=lease,
+        status="pending",
+        attempts=42,
+        error="HTTP 503",
+        next_attempt_at=clock.now,
+        sent_at=None,
+    )
+    sender.failing[HOOK_A] = "HTTP 503"
+    outbox = Outbox(store, sender, [HOOK_A], now=clock, policy=RetryPolicy(max_attempts=1000))
+    assert [(o.ok, o.dead) for o in outbox.deliver()] == [(False, False)]
+    d = store.delivery(delivery_id)
+    assert (d.status, d.attempts) == ("pending", 43)
+    assert d.next_attempt_at == clock.now + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("attempts", "seconds"),
+    [
+        pytest.param(0, 30, id="0-none-yet"),
+        pytest.param(1, 30, id="1-30s"),
+        pytest.param(2, 60, id="2-1min"),
+        pytest.param(3, 120, id="3-2min"),
+        pytest.param(4, 240, id="4-4min"),
+        pytest.param(5, 480, id="5-8min"),
+        pytest.param(6, 960, id="6-16min"),
+        pytest.param(7, 1920, id="7-32min"),
+        pytest.param(8, 3600, id="8-capped-1h"),
+        pytest.param(10, 3600, id="10-capped-1h"),
+        pytest.param(43, 3600, id="43-capped-1h"),
+        pytest.param(1000, 3600, id="1000-capped-1h"),
+    ],
+)
+def test_backoff_doubles_from_30s_up_to_an_hour(attempts: int, seconds: int) -> None:
+    assert RetryPolicy().backoff(attempts) == timedelta(seconds=seconds)
+
+
+def test_backoff_follows_the_configured_policy() -> None:
+    policy = RetryPolicy(initial=timedelta(seconds=10), maximum=timedelta(seconds=45))
+    assert [policy.backoff(n).total_seconds() for n in range(1, 6)] == [10, 20, 40, 45, 45]
+
+
+# -- leases: two senders -------------------------------------------------------------
+
+
+def test_a_crashed_senders_delivery_waits_for_its_lease_then_goes_once(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (delivery_id,) = queue_alert(store, [HOOK_A])
+    lease = RetryPolicy().lease
+    # the first sender claimed it and died before sending or recording anything
+    assert store.claim_delivery(delivery_id, clock.now, clock.now + lease, attempts=0)
+    assert not store.claim_delivery(delivery_id, clock.now, clock.now + lease, attempts=0)
+
+    second = Outbox(store, sender, [HOOK_A], now=clock)
+    assert second.deliver() == []
+    assert second.deliver(due_only=False) == []
+    clock.now = T0 + lease  # the lease ends after this moment
+    assert second.deliver(due_only=False) == []
+    assert sender.calls == []
+
+    clock.advance(seconds=1)
+    assert [o.ok for o in second.deliver()] == [True]
+    assert second.deliver(due_only=False) == []
+    assert sender.urls == [HOOK_A]
+    assert store.delivery(delivery_id).status == "sent"
+
+
+def test_two_senders_at_once_send_each_alert_once(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    a, b = queue_alert(store, [HOOK_A, HOOK_B])
+    first = Outbox(store, sender, [HOOK_A, HOOK_B], now=clock)
+    second = Outbox(store, sender, [HOOK_A, HOOK_B], now=clock)
+    # while the first sends A (having listed A and B), the second runs
+    second_outcomes = []
+    sender.hooks[HOOK_A] = lambda: second_outcomes.extend(second.deliver(due_only=False))
+
+    first_outcomes = first.deliver()
+
+    assert sorted(sender.urls) == [HOOK_A, HOOK_B]
+    assert [o.delivery.id for o in first_outcomes] == [a]
+    assert [o.delivery.id for o in second_outcomes] == [b]
+    assert [store.delivery(i).status for i in (a, b)] == ["sent", "sent"]
+
+
+def test_a_sender_with_a_stale_list_does_not_resend_a_url_that_just_failed(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    """The first sender listed B before the second tried it; B must wait its backoff."""
+    _, b = queue_alert(store, [HOOK_A, HOOK_B])
+    sender.failing[HOOK_B] = "HTTP 503"
+    first = Outbox(store, sender, [HOOK_A, HOOK_B], now=clock)
+    second = Outbox(store, sender, [HOOK_A, HOOK_B], now=clock)
+    sender.hooks[HOOK_A] = lambda: second.deliver()
+
+    first.deliver()
+
+    assert sender.urls.count(HOOK_B) == 1
+    d = store.delivery(b)
+    assert (d.status, d.attempts) == ("pending", 1)
+    assert d.next_attempt_at == clock.now + timedelta(seconds=30)
+
+
+def test_a_stalled_sender_cannot_undo_a_later_success(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    """A send outlives its lease; another sender sends it; the late failure is stale."""
+    (delivery_id,) = queue_alert(store, [HOOK_A])
+    policy = RetryPolicy()
+    first = Outbox(store, sender, [HOOK_A], now=clock)
+    second = Outbox(store, sender, [HOOK_A], now=clock)
+
+    def stall() -> None:
+        clock.advance(seconds=policy.lease.total_seconds() + 1)
+        second.deliver()  # succeeds: the lease ran out
+        sender.failing[HOOK_A] = "timed out"  # then the first sender's own send fails
+
+    sender.hooks[HOOK_A] = stall
+    first.deliver()
+
+    assert sender.urls == [HOOK_A, HOOK_A]
+    assert store.delivery(delivery_id).status == "sent"
+    clock.advance(hours=2)
+    del sender.failing[HOOK_A]
+    first.deliver(due_only=False)
+    assert sender.urls == [HOOK_A, HOOK_A]  # not a third time
+
+
+# -- reopening ---------------------------------------------------------------------
+
+
+def test_reopen_puts_a_dead_delivery_back_in_the_queue(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (delivery_id,) = queue_alert(store, [HOOK_A])
+    sender.failing[HOOK_A] = "HTTP 404: no such hook"
+    outbox = Outbox(store, sender, [HOOK_A], now=clock, policy=RetryPolicy(max_attempts=2))
+    outbox.deliver(due_only=False)
+    outbox.deliver(due_only=False)
+    assert store.delivery(delivery_id).status == "dead"
+
+    clock.advance(hours=3)
+    store.reopen_delivery(delivery_id, clock.now)
+    d = store.delivery(delivery_id)
+    assert (d.status, d.attempts, d.next_attempt_at) == ("pending", 0, clock.now)
+
+    del sender.failing[HOOK_A]
+    assert [o.ok for o in outbox.deliver()] == [True]
+    d = store.delivery(delivery_id)
+    assert (d.status, d.attempts, d.sent_at) == ("sent", 1, clock.now)
+    assert len(sender.calls) == 3
+
+
+def test_reopen_refuses_a_sent_delivery(store: Store, clock: Clock, sender: FakeSender) -> None:
+    (delivery_id,) = queue_alert(store, [HOOK_A])
+    outbox = Outbox(store, sender, [HOOK_A], now=clock)
+    outbox.deliver()
+    before = store.delivery(delivery_id)
+
+    clock.advance(hours=1)
+    store.reopen_delivery(delivery_id, clock.now)
+
+    assert store.delivery(delivery_id) == before
+    assert outbox.deliver(due_only=False) == []
+    assert sender.urls == [HOOK_A]
+
+
+# -- what is stored ------------------------------------------------------------------
+
+
+def test_the_stored_url_never_holds_a_secret(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    ids = queue_alert(store, [SECRET_URL, TELEGRAM_URL])
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(schema.DeliveryRow.__table__)).all()
+    stored = repr(rows)
+    assert len(rows) == 2
+    assert PASSWORD not in stored
+    assert TOKEN not in stored
+    assert store.delivery(ids[0]).url == "json://user:****@127.0.0.1:9/"
+    assert store.delivery(ids[0]).url_hash == hashlib.sha256(SECRET_URL.encode()).hexdigest()
+
+    Outbox(store, sender, [SECRET_URL, TELEGRAM_URL], now=clock).deliver()
+    assert sender.urls == [SECRET_URL, TELEGRAM_URL]  # the real URL, from the config
+    with store.engine.connect() as conn:
+        stored = repr(conn.execute(select(schema.DeliveryRow.__table__)).all())
+    assert PASSWORD not in stored
+    assert TOKEN not in stored
+
+
+def test_urls_alike_once_redacted_are_still_told_apart(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    other = SECRET_URL.replace(PASSWORD, "an0therpassw0rd")
+    assert url_refs([SECRET_URL])[0][1] == url_refs([other])[0][1]
+    assert url_hash(SECRET_URL) != url_hash(other)
+    first, second = queue_alert(store, [SECRET_URL, other])
+    sender.failing[other] = "HTTP 401"
+    Outbox(store, sender, [other, SECRET_URL], now=clock).deliver()
+    assert sender.urls == [SECRET_URL, other]
+    assert [store.delivery(i).status for i in (first, second)] == ["sent", "pending"]
+
+
+def test_deliveries_lists_newest_first_and_filters(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    a, b, c = queue_alert(store, [HOOK_A, HOOK_B, HOOK_C])
+    sender.failing[HOOK_B] = "HTTP 500"
+    Outbox(store, sender, [HOOK_A, HOOK_B, HOOK_C], now=clock).deliver()
+    assert [d.id for d in store.deliveries()] == [c, b, a]
+    assert [d.id for d in store.deliveries(limit=2)] == [c, b]
+    assert [d.id for d in store.deliveries(status="sent")] == [c, a]
+    assert [d.id for d in store.deliveries(status="pending")] == [b]
+    assert store.deliveries(status="dead") == []
+    with pytest.raises(NotFoundError, match="no delivery with id 4242"):
+        store.delivery(4242)
