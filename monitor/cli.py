@@ -289,20 +289,35 @@ def run() -> None:
     from monitor.daemon import Daemon
     from monitor.fetch import make_client
     from monitor.notify import AppriseSender
+    from monitor.sdnotify import SystemdNotifier
 
-    _logging(sys.stdout)
-    config = _state().config()
+    configure_logging(
+        _state().log_level, stream=sys.stdout, journal=bool(os.environ.get("JOURNAL_STREAM"))
+    )
+    state = _state()
+    config = state.config()
     keys = _prepare_polling(config, config.targets)
-    with _open_store(write=True) as store, make_client() as client:
-        Daemon(
-            config,
-            store=store,
-            client=client,
-            sender=AppriseSender(),
-            keys=keys,
-            now=utcnow,
-            retry=retry_policy(config),
-        ).run_until_stopped()
+
+    def reload() -> tuple[Config, dict[str, Secret | None]]:
+        fresh = load_config(find_config_path(state.config_path, os.environ), os.environ)
+        return fresh, _prepare_polling(fresh, fresh.targets)
+
+    notifier = SystemdNotifier.from_environ(os.environ)
+    try:
+        with _open_store(write=True) as store, make_client() as client:
+            Daemon(
+                config,
+                store=store,
+                client=client,
+                sender=AppriseSender(),
+                keys=keys,
+                now=utcnow,
+                retry=retry_policy,
+                reload=reload,
+                notifier=notifier,
+            ).run_until_stopped()
+    finally:
+        notifier.close()
 
 
 @cli.command()

@@ -99,6 +99,7 @@ class Config:
     notify_urls: tuple[str, ...]
     targets: tuple[Target, ...]
     delivery: Delivery = Delivery()
+    metrics_listen: tuple[str, int] | None = None  # [metrics] listen: host and port
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -151,7 +152,7 @@ def load_config(path: Path, environ: Mapping[str, str]) -> Config:
 def parse_config(
     data: Mapping[str, Any], *, path: Path | None, environ: Mapping[str, str]
 ) -> Config:
-    _no_unknown_keys(data, "", {"database", "notify", "targets"})
+    _no_unknown_keys(data, "", {"database", "notify", "targets", "metrics"})
     base_dir = path.parent if path else Path.cwd()
 
     database = _table(data, "database")
@@ -184,13 +185,26 @@ def parse_config(
         if target.name in seen:
             raise ConfigError(f"targets[{i}].name: {target.name!r} is used by another target")
         seen.add(target.name)
+    metrics = _table(data, "metrics")
+    _no_unknown_keys(metrics, "metrics.", {"listen"})
+    listen = _listen(metrics["listen"], "metrics.listen") if "listen" in metrics else None
     return Config(
         path=path,
         database_url=database_url,
         notify_urls=notify_urls,
         targets=targets,
         delivery=delivery,
+        metrics_listen=listen,
     )
+
+
+def _listen(value: object, key: str) -> tuple[str, int]:
+    text = _string(value, key).strip()
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f'{key}: {text!r} is not host:port; use "127.0.0.1:9464"')
+    return host, int(port)
 
 
 def verify(config: Config) -> None:

@@ -1,14 +1,21 @@
-"""The long-running service: one APScheduler interval job per target.
+"""The long-running service: one APScheduler interval job per target, an outbox job,
+systemd's notify protocol, metrics, reload on SIGHUP, a bounded stop on SIGTERM.
 
 A failing target never stops the scheduler; each job binds its target to the
-log context; SIGTERM and SIGINT stop scheduling, let in-flight polls finish
-(each bounded by its own timeout) and close the database.
+log context. SIGTERM and SIGINT stop scheduling, let in-flight polls finish
+(at most ``stop_timeout`` seconds), close the database and exit 0. SIGHUP
+re-reads the config: targets added, removed or changed take effect at once; a
+config that does not load is logged and the running one kept.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -20,12 +27,24 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config, Secret, Target
 from monitor.errors import MonitorError
+from monitor.fetch import MAX_RETRY_AFTER
+from monitor.metrics import Metrics, MetricsServer, json_body, prometheus_body
 from monitor.notify import Sender
-from monitor.notify.outbox import Outbox, RetryPolicy
+from monitor.notify.outbox import Outbox, Outcome, RetryPolicy
+from monitor.sdnotify import SystemdNotifier
 from monitor.store import Store
 from monitor.worker import poll_target
 
 log = structlog.get_logger("monitor.daemon")
+
+Keys = Mapping[str, Secret | None]
+Reloader = Callable[[], tuple[Config, Keys]]
+
+
+def stuck_after(target: Target) -> float:
+    """How long one poll may run before the daemon counts as stuck (the watchdog stops)."""
+    longest = target.timeout * (target.retries + 1) + MAX_RETRY_AFTER * target.retries
+    return 2 * longest + 10
 
 
 class Daemon:
@@ -36,70 +55,167 @@ class Daemon:
         store: Store,
         client: httpx.Client,
         sender: Sender,
-        keys: Mapping[str, Secret | None],
+        keys: Keys,
         now: Callable[[], datetime],
-        retry: RetryPolicy | None = None,
+        retry: Callable[[Config], RetryPolicy],
+        reload: Reloader | None = None,
+        notifier: SystemdNotifier | None = None,
         outbox_every: float = 5.0,
+        stop_timeout: float = 10.0,
     ) -> None:
         self._config = config
+        self._keys = keys
         self._store = store
         self._client = client
-        self._keys = keys
+        self._sender = sender
         self._now = now
-        self._outbox = Outbox(store, sender, config.all_urls(), now=now, policy=retry)
+        self._retry = retry
+        self._reload = reload
+        self._notifier = notifier or SystemdNotifier(None, None)
+        self._outbox = Outbox(store, sender, config.all_urls(), now=now, policy=retry(config))
         self._outbox_every = outbox_every
-        workers = max(4, min(32, len(config.targets)))
+        self._stop_timeout = stop_timeout
+        self._lock = threading.Lock()
+        self._inflight: dict[str, float] = {}  # target -> monotonic start of its poll
+        self._last: tuple[str, bool, datetime] | None = None  # the latest poll
+        self._failing: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._reload_requested = threading.Event()
+        self.metrics = Metrics()
+        self.metrics.pending.set_function(self._pending)
+        self._server: MetricsServer | None = None
+        workers = max(4, min(32, len(config.targets) + 1))
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=workers)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone="UTC",
         )
-        self._stop = threading.Event()
 
-    def poll(self, target: Target) -> None:
+    # -- jobs ------------------------------------------------------------------
+
+    def poll(self, name: str) -> None:
         """One scheduled poll; any error is logged here and never reaches the scheduler."""
-        with structlog.contextvars.bound_contextvars(target=target.name):
+        with self._lock:
+            target = next((t for t in self._config.targets if t.name == name), None)
+            key = self._keys.get(name)
+            urls = self._config.urls_for(target) if target else ()
+            outbox = self._outbox
+        if target is None:
+            return
+        with structlog.contextvars.bound_contextvars(target=name):
+            started = time.monotonic()
+            self._inflight[name] = started
             try:
                 result = poll_target(
                     target,
                     client=self._client,
-                    api_key=self._keys.get(target.name),
+                    api_key=key,
                     store=self._store,
-                    notify_urls=self._config.urls_for(target),
+                    notify_urls=urls,
                     now=self._now,
                 )
-                if result.delivery_ids:
-                    self._outbox.deliver(ids=result.delivery_ids, due_only=False)
             except MonitorError as exc:
                 log.error("poll not recorded", error=str(exc))
+                self.metrics.polls.labels(name, "failed").inc()
+                return
             except Exception:
                 log.exception("unexpected error in poll; the daemon goes on")
+                return
+            finally:
+                self._inflight.pop(name, None)
+            snapshot = result.snapshot
+            self.metrics.observe_poll(
+                name,
+                ok=snapshot.ok,
+                seconds=time.monotonic() - started,
+                model_count=snapshot.model_count,
+                failures=result.failures,
+                at=snapshot.fetched_at.timestamp(),
+                changed=result.change is not None,
+            )
+            self._last = (name, snapshot.ok, snapshot.fetched_at)
+            self._failing[name] = result.failures
+            self._notifier.status(self.status())
+            if result.delivery_ids:
+                self._count(outbox.deliver(ids=result.delivery_ids, due_only=False))
 
     def retry_deliveries(self) -> None:
         """The outbox job: send deliveries whose backoff has run out."""
         try:
-            self._outbox.deliver()
+            self._count(self._outbox.deliver())
         except MonitorError as exc:
             log.error("outbox not processed", error=str(exc))
         except Exception:
             log.exception("unexpected error in the outbox; the daemon goes on")
 
+    def _count(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            self.metrics.observe_delivery(ok=outcome.ok, dead=outcome.dead)
+
+    # -- state -----------------------------------------------------------------
+
+    def status(self) -> str:
+        targets = self._config.targets
+        failing = sum(1 for t in targets if self._failing.get(t.name, 0) > 0)
+        text = f"{len(targets)} targets, {failing} failing"
+        if self._last is not None:
+            name, ok, at = self._last
+            text += f"; last poll {name} {'ok' if ok else 'failed'} at {at:%H:%M:%S}Z"
+        return text
+
+    def healthy(self) -> bool:
+        """The scheduler runs and no poll is stuck past what its settings allow."""
+        if not self._scheduler.running:
+            return False
+        now = time.monotonic()
+        limits = {t.name: stuck_after(t) for t in self._config.targets}
+        for name, started in list(self._inflight.items()):
+            if now - started > limits.get(name, 600):
+                return False
+        return True
+
+    def _pending(self) -> float:
+        try:
+            return float(self._store.count_pending())
+        except MonitorError:
+            return math.nan
+
+    def _healthz(self) -> tuple[int, str, bytes]:
+        scheduler = self.healthy()
+        database = self._store.ping()
+        ok = scheduler and database
+        return json_body(
+            200 if ok else 503,
+            {
+                "status": "ok" if ok else "unhealthy",
+                "scheduler": "running" if scheduler else "stuck or stopped",
+                "database": "ok" if database else "unreachable",
+                "targets": len(self._config.targets),
+            },
+        )
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def _add_job(self, target: Target, first_run: datetime) -> None:
+        self._scheduler.add_job(
+            self.poll,
+            IntervalTrigger(
+                seconds=target.interval, jitter=min(target.interval * 0.1, 5.0), timezone="UTC"
+            ),
+            args=[target.name],
+            id=f"poll:{target.name}",
+            name=target.name,
+            next_run_time=first_run,
+            replace_existing=True,
+        )
+
     def start(self) -> None:
         # alerts left pending by an earlier run (a crash, a notification service down)
-        self._outbox.deliver(due_only=False)
+        self._count(self._outbox.deliver(due_only=False))
         start = self._now()
         for index, target in enumerate(self._config.targets):
-            self._scheduler.add_job(
-                self.poll,
-                IntervalTrigger(
-                    seconds=target.interval, jitter=min(target.interval * 0.1, 5.0), timezone="UTC"
-                ),
-                args=[target],
-                id=target.name,
-                name=target.name,
-                # the first poll at start, spread a little so many targets don't burst
-                next_run_time=start + timedelta(milliseconds=50 * index),
-            )
+            # the first poll at start, spread a little so many targets don't burst
+            self._add_job(target, start + timedelta(milliseconds=50 * index))
         self._scheduler.add_job(
             self.retry_deliveries,
             IntervalTrigger(seconds=self._outbox_every, timezone="UTC"),
@@ -107,30 +223,111 @@ class Daemon:
             name="outbox",
         )
         self._scheduler.start()
+        if self._config.metrics_listen is not None:
+            host, port = self._config.metrics_listen
+            self._server = MetricsServer(
+                host,
+                port,
+                {"/metrics": lambda: prometheus_body(self.metrics), "/healthz": self._healthz},
+            )
+            self._server.start()
+            log.info("metrics served", address=f"http://{host}:{self._server.address[1]}/metrics")
         log.info(
             "daemon started",
             targets=[t.name for t in self._config.targets],
             intervals={t.name: t.interval for t in self._config.targets},
         )
+        self._notifier.ready(self.status())
 
-    def stop(self) -> None:
-        self._stop.set()
+    def apply(self, config: Config, keys: Keys) -> None:
+        """Switch to a new config: jobs for added, removed and changed targets."""
+        old = {t.name: t for t in self._config.targets}
+        new = {t.name: t for t in config.targets}
+        if config.database_url != self._config.database_url:
+            log.warning("database.url changed: restart the daemon to use the new database")
+        if config.metrics_listen != self._config.metrics_listen:
+            log.warning("metrics.listen changed: restart the daemon to move the metrics server")
+        with self._lock:
+            self._config, self._keys = config, keys
+            self._outbox = Outbox(
+                self._store,
+                self._sender,
+                config.all_urls(),
+                now=self._now,
+                policy=self._retry(config),
+            )
+        now = self._now()
+        for name in old.keys() - new.keys():
+            self._scheduler.remove_job(f"poll:{name}")
+            self.metrics.forget(name)
+            self._failing.pop(name, None)
+        for name, target in new.items():
+            if old.get(name) != target:
+                self._add_job(target, now)
+        log.info(
+            "config reloaded",
+            added=sorted(new.keys() - old.keys()),
+            removed=sorted(old.keys() - new.keys()),
+            changed=sorted(n for n in new.keys() & old.keys() if old[n] != new[n]),
+        )
+        self._notifier.status(self.status())
+
+    def reload(self) -> None:
+        if self._reload is None:
+            return
+        try:
+            config, keys = self._reload()
+        except MonitorError as exc:
+            log.error("config not reloaded; the running one is kept", error=str(exc))
+            return
+        self.apply(config, keys)
 
     def run_until_stopped(self) -> None:
-        """Block until SIGTERM/SIGINT (or :meth:`stop`), then shut down cleanly."""
+        """Block until SIGTERM/SIGINT, then shut down within ``stop_timeout`` seconds."""
 
-        def on_signal(signum: int, _frame: object) -> None:
+        def on_stop(signum: int, _frame: object) -> None:
             log.info("stopping", signal=signal.Signals(signum).name)
             self._stop.set()
 
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        def on_hup(_signum: int, _frame: object) -> None:
+            self._reload_requested.set()
+
+        handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hup}
+        previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+        ping_every = self._notifier.watchdog_interval
+        next_ping = 0.0
         try:
             self.start()
-            while not self._stop.wait(0.5):
-                pass
+            while not self._stop.wait(min(0.5, ping_every or 0.5)):
+                if self._reload_requested.is_set():
+                    self._reload_requested.clear()
+                    self.reload()
+                if ping_every and time.monotonic() >= next_ping:
+                    if self.healthy():
+                        self._notifier.watchdog()
+                        next_ping = time.monotonic() + ping_every
+                    else:
+                        log.error("a poll is stuck: no watchdog ping, systemd will restart us")
         finally:
-            if self._scheduler.running:
-                self._scheduler.shutdown(wait=True)
+            self._shutdown()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            log.info("daemon stopped")
+
+    def _shutdown(self) -> None:
+        self._notifier.stopping()
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + self._stop_timeout
+        while self._inflight and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self._server is not None:
+            self._server.stop()
+        if self._inflight:
+            log.error(
+                "polls still running at shutdown; exiting anyway", targets=list(self._inflight)
+            )
+            self._store.close()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)  # worker threads would keep the interpreter alive
+        log.info("daemon stopped")

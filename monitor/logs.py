@@ -18,9 +18,29 @@ LEVELS = ("debug", "info", "warning", "error")
 _NOISY = ("httpx", "httpcore", "apscheduler", "sqlalchemy", "apprise", "alembic", "aiosmtpd")
 
 
+# syslog priorities, for journald's "<N>" line prefix
+_PRIORITY = {"critical": 2, "exception": 3, "error": 3, "warning": 4, "info": 6, "debug": 7}
+
+
+class _JournalPrefix:
+    """Wraps a renderer: ``<3>{...}`` so ``journalctl -p err`` can filter."""
+
+    def __init__(self, renderer: Any) -> None:
+        self._renderer = renderer
+
+    def __call__(self, logger: Any, name: str, event: Any) -> str:
+        level = str(event.get("level", "info")) if isinstance(event, dict) else "info"
+        return f"<{_PRIORITY.get(level, 6)}>{self._renderer(logger, name, event)}"
+
+
 def configure_logging(
-    level: str = "info", *, stream: TextIO | None = None, json: bool | None = None
+    level: str = "info",
+    *,
+    stream: TextIO | None = None,
+    json: bool | None = None,
+    journal: bool = False,
 ) -> None:
+    """``journal``: prefix each line with its syslog priority (set when ``$JOURNAL_STREAM`` is)."""
     stream = stream or sys.stderr
     if json is None:
         json = not stream.isatty()
@@ -35,6 +55,8 @@ def configure_logging(
         if json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
+    if journal:
+        renderer = _JournalPrefix(renderer)
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
         processors=[

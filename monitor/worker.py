@@ -41,6 +41,7 @@ class PollResult:
     events: tuple[TargetEventRecord, ...]  # down or recovered
     delivery_ids: tuple[int, ...]  # queued in the outbox, not sent yet
     baseline: bool  # the target's first good poll: recorded, not compared
+    failures: int = 0  # consecutive failed polls, this one included
 
     @property
     def ok(self) -> bool:
@@ -107,6 +108,8 @@ def poll_target(
         delivery_ids = _queue(tx, target.name, notify_urls, messages, fetched_at)
         tx.save_target_state(target.name, decision.state, confirmed_id, fetched_at)
     _failpoint("after-commit")
+    if os.environ.get("MONITOR_FAILPOINT") == "hang-after-poll":  # watchdog tests only
+        time.sleep(3600)
 
     _log_poll(target, snapshot, decision, duration_ms)
     if change is not None:
@@ -128,6 +131,7 @@ def poll_target(
         events=tuple(events),
         delivery_ids=tuple(delivery_ids),
         baseline=decision.baseline,
+        failures=decision.state.failures,
     )
 
 

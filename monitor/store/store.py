@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, exists, insert, or_, select, update
+from sqlalchemy import Engine, exists, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -602,4 +602,24 @@ class Store:
                 update(schema.DeliveryRow)
                 .where(schema.DeliveryRow.id == delivery_id, schema.DeliveryRow.status != "sent")
                 .values(status="pending", attempts=0, next_attempt_at=now, lease_until=None)
+            )
+
+    def ping(self) -> bool:
+        """Whether the database answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            return True
+        except SQLAlchemyError:
+            return False
+
+    def count_pending(self) -> int:
+        with self._read() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(schema.DeliveryRow)
+                    .where(schema.DeliveryRow.status == "pending")
+                )
+                or 0
             )
