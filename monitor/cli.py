@@ -347,14 +347,16 @@ def check(target_name: str | None, as_json: bool) -> None:
         )
         outbox.deliver(due_only=False)
         for target in targets:
-            result = poll_target(
-                target,
-                client=client,
-                api_key=keys[target.name],
-                store=store,
-                notify_urls=config.urls_for(target),
-                now=utcnow,
-            )
+            # a daemon replica polling this target right now: wait for it, then poll
+            with store.poll_turn(target.name, now=utcnow(), wait=True):
+                result = poll_target(
+                    target,
+                    client=client,
+                    api_key=keys[target.name],
+                    store=store,
+                    notify_urls=config.urls_for(target),
+                    now=utcnow,
+                )
             results.append(result)
             sent[target.name] = outbox.deliver(ids=result.delivery_ids, due_only=False)
     if as_json:

@@ -41,6 +41,13 @@ Keys = Mapping[str, Secret | None]
 Reloader = Callable[[], tuple[Config, Keys]]
 
 
+# A scheduled poll is skipped when any process polled the target within this share of
+# its interval (replicas: about one poll per interval in all). Jitter stays below the
+# rest, so a process never skips its own next poll.
+SKIP_IF_POLLED_WITHIN = 0.8
+JITTER = 0.05
+
+
 def stuck_after(target: Target) -> float:
     """How long one poll may run before the daemon counts as stuck (the watchdog stops)."""
     longest = target.timeout * (target.retries + 1) + MAX_RETRY_AFTER * target.retries
@@ -106,17 +113,25 @@ class Daemon:
             started = time.monotonic()
             self._inflight[name] = started
             try:
-                result = poll_target(
-                    target,
-                    client=self._client,
-                    api_key=key,
-                    store=self._store,
-                    notify_urls=urls,
-                    now=self._now,
-                )
+                # scheduled polls leave a target another replica polled moments ago
+                min_gap = target.interval * SKIP_IF_POLLED_WITHIN
+                with self._store.poll_turn(name, now=self._now(), min_gap=min_gap) as mine:
+                    if not mine:
+                        log.debug("poll skipped: another process has it or just did it")
+                        return
+                    result = poll_target(
+                        target,
+                        client=self._client,
+                        api_key=key,
+                        store=self._store,
+                        notify_urls=urls,
+                        now=self._now,
+                    )
             except MonitorError as exc:
+                # the database is away: nothing was recorded, so nothing is lost either;
+                # the next poll after it is back compares with the last stored list
                 log.error("poll not recorded", error=str(exc))
-                self.metrics.polls.labels(name, "failed").inc()
+                self.metrics.polls.labels(name, "error").inc()
                 return
             except Exception:
                 log.exception("unexpected error in poll; the daemon goes on")
@@ -200,7 +215,7 @@ class Daemon:
         self._scheduler.add_job(
             self.poll,
             IntervalTrigger(
-                seconds=target.interval, jitter=min(target.interval * 0.1, 5.0), timezone="UTC"
+                seconds=target.interval, jitter=min(target.interval * JITTER, 5.0), timezone="UTC"
             ),
             args=[target.name],
             id=f"poll:{target.name}",

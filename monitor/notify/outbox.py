@@ -38,6 +38,9 @@ def url_refs(urls: Iterable[str]) -> list[tuple[str, str]]:
     return [(url_hash(u), redact_url(u)) for u in urls]
 
 
+BATCH = 20  # deliveries claimed at a time: a lease must not outlive its batch's sends
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 10
@@ -78,24 +81,25 @@ class Outbox:
 
     def deliver(self, *, ids: Sequence[int] | None = None, due_only: bool = True) -> list[Outcome]:
         """Send pending deliveries (all of them, only those due, or only ``ids``)."""
-        try:
-            pending = self._store.due_deliveries(self._now(), ids=ids, due_only=due_only)
-        except StorageError as exc:
-            log.error("outbox not read", error=str(exc))
-            return []
-        outcomes = []
-        for delivery in pending:
-            outcome = self._send(delivery)
-            if outcome is not None:
-                outcomes.append(outcome)
-        return outcomes
+        outcomes: list[Outcome] = []
+        after_id = 0  # each delivery at most once per call, even one that failed just now
+        while True:
+            now = self._now()
+            lease = now + self.policy.lease
+            try:
+                batch = self._store.claim_deliveries(
+                    now, lease, ids=ids, due_only=due_only, after_id=after_id, limit=BATCH
+                )
+            except StorageError as exc:
+                log.error("outbox not read", error=str(exc))
+                return outcomes
+            for delivery in batch:
+                outcomes.append(self._send(delivery, lease))
+            if len(batch) < BATCH:
+                return outcomes
+            after_id = batch[-1].id
 
-    def _send(self, delivery: DeliveryRecord) -> Outcome | None:
-        now = self._now()
-        lease = now + self.policy.lease
-        # as listed: same attempts, no live lease; else another sender got there first
-        if not self._store.claim_delivery(delivery.id, now, lease, attempts=delivery.attempts):
-            return None
+    def _send(self, delivery: DeliveryRecord, lease: datetime) -> Outcome:
         context = {
             "delivery_id": delivery.id,
             "target": delivery.target,

@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from monitor.errors import StorageError
 
 VERSION_TABLE = "alembic_version"
+MIGRATION_LOCK = 0x6D6F6E69746F7201  # advisory lock key held while migrating ("moni","tor",1)
 
 
 def open_engine(url: str, *, create: bool) -> Engine:
@@ -47,9 +48,12 @@ def open_engine(url: str, *, create: bool) -> Engine:
                     ) from None
         engine = create_engine(parsed, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     try:
-        return create_engine(parsed, pool_pre_ping=True)
+        # each poll in flight holds a connection for its advisory lock, and one more
+        # for its transaction: room for many concurrent polls
+        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=80)
     except (ArgumentError, ImportError, SQLAlchemyError) as exc:
         hint = ""
         if isinstance(exc, ImportError) or "psycopg" in str(exc):
@@ -59,13 +63,25 @@ def open_engine(url: str, *, create: bool) -> Engine:
         ) from None
 
 
+WRITE = {"monitor_write": True}  # execution options of a connection that will write
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy, not the driver, begins transactions (see _sqlite_begin)
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """A transaction that will write takes SQLite's write lock at BEGIN: one that read
+    first could not upgrade once another process committed (a "busy snapshot")."""
+    write = connection.get_execution_options().get("monitor_write")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def migrations_path() -> Path:
@@ -92,6 +108,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = _alembic_config(engine)
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # replicas starting together migrate one after the other
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, revision)
     except SQLAlchemyError as exc:

@@ -7,6 +7,7 @@ error leaves here as a :class:`~monitor.errors.StorageError`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from monitor.errors import NotFoundError, StorageError
 from monitor.modellist import ModelList as ModelListValue
 from monitor.modellist import ids_digest
 from monitor.store import schema
-from monitor.store.engine import describe_db_error
+from monitor.store.engine import WRITE, describe_db_error
 
 _CHUNK = 500  # bound on bound parameters per statement
 
@@ -161,6 +162,12 @@ def _change(row: schema.ChangeEvent) -> ChangeRecord:
         added=tuple(row.added),
         removed=tuple(row.removed),
     )
+
+
+def _lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (signed 64-bit) for one of our named locks."""
+    digest = hashlib.sha256(("model-monitor:" + name).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class Transaction:
@@ -392,6 +399,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._writers = sessionmaker(engine.execution_options(**WRITE), expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -401,7 +409,7 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[Session]:
         try:
-            with self._sessions.begin() as session:
+            with self._writers.begin() as session:
                 yield session
         except SQLAlchemyError as exc:
             raise StorageError(f"database error: {describe_db_error(exc)}") from None
@@ -528,42 +536,36 @@ class Store:
                 raise NotFoundError(f"no delivery with id {delivery_id}")
             return _delivery(row)
 
-    def due_deliveries(
-        self, now: datetime, *, ids: Sequence[int] | None = None, due_only: bool = True
+    def claim_deliveries(
+        self,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        ids: Sequence[int] | None = None,
+        due_only: bool = True,
+        after_id: int = 0,
+        limit: int = 100,
     ) -> list[DeliveryRecord]:
-        """Pending deliveries not leased by anyone, oldest first (due ones only, by default)."""
+        """Take pending deliveries for sending, oldest first, leasing them until
+        ``lease_until``: those leased by another sender are left alone, and on
+        PostgreSQL rows another transaction is claiming are skipped (``FOR UPDATE
+        SKIP LOCKED``), so two senders never hold the same delivery."""
         query = select(schema.DeliveryRow).where(
             schema.DeliveryRow.status == "pending",
             or_(schema.DeliveryRow.lease_until.is_(None), schema.DeliveryRow.lease_until < now),
+            schema.DeliveryRow.id > after_id,
         )
         if due_only:
             query = query.where(schema.DeliveryRow.next_attempt_at <= now)
         if ids is not None:
             query = query.where(schema.DeliveryRow.id.in_(list(ids)))
-        query = query.order_by(schema.DeliveryRow.id)
-        with self._read() as session:
-            return [_delivery(row) for row in session.scalars(query)]
-
-    def claim_delivery(
-        self, delivery_id: int, now: datetime, lease_until: datetime, *, attempts: int
-    ) -> bool:
-        """Take a pending delivery for sending, as it was listed (``attempts`` tries so far);
-        False if another sender holds it or has tried it since."""
+        query = query.order_by(schema.DeliveryRow.id).limit(limit)
         with self._write() as session:
-            result = session.execute(
-                update(schema.DeliveryRow)
-                .where(
-                    schema.DeliveryRow.id == delivery_id,
-                    schema.DeliveryRow.status == "pending",
-                    schema.DeliveryRow.attempts == attempts,
-                    or_(
-                        schema.DeliveryRow.lease_until.is_(None),
-                        schema.DeliveryRow.lease_until < now,
-                    ),
-                )
-                .values(lease_until=lease_until)
-            )
-            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+            rows = list(session.scalars(query.with_for_update(skip_locked=True)))
+            for row in rows:
+                row.lease_until = lease_until
+            session.flush()
+            return [_delivery(row) for row in rows]
 
     def finish_delivery(
         self,
@@ -603,6 +605,59 @@ class Store:
                 .where(schema.DeliveryRow.id == delivery_id, schema.DeliveryRow.status != "sent")
                 .values(status="pending", attempts=0, next_attempt_at=now, lease_until=None)
             )
+
+    def last_poll_at(self, target: str) -> datetime | None:
+        with self._read() as session:
+            return session.scalar(
+                select(schema.Snapshot.fetched_at)
+                .where(schema.Snapshot.target == target)
+                .order_by(schema.Snapshot.fetched_at.desc())
+                .limit(1)
+            )
+
+    @contextmanager
+    def poll_turn(
+        self, target: str, *, now: datetime, min_gap: float | None = None, wait: bool = False
+    ) -> Iterator[bool]:
+        """Whether this process polls ``target`` now (True) or leaves it (False).
+
+        On PostgreSQL the poll runs under a session advisory lock on the target: of
+        several replicas only one polls it at a time, and the lock dies with the
+        connection of a replica that dies. ``wait`` blocks for the lock instead of
+        giving up. ``min_gap`` (scheduled polls) also gives up when any process
+        polled the target less than that many seconds ago, so replicas that all
+        schedule every target poll each about once per interval in total.
+        """
+        connection = None
+        locked = False
+        key = _lock_key("poll:" + target)
+        try:
+            if self.engine.dialect.name == "postgresql":
+                connection = self.engine.connect()
+                sql = "SELECT pg_advisory_lock(%s)" if wait else "SELECT pg_try_advisory_lock(%s)"
+                result = connection.exec_driver_sql(sql, (key,)).scalar()
+                connection.commit()  # the lock is the session's: no transaction left open
+                locked = wait or bool(result)
+                if not locked:
+                    yield False
+                    return
+            if min_gap is not None:
+                last = self.last_poll_at(target)
+                if last is not None and (now - last).total_seconds() < min_gap:
+                    yield False
+                    return
+            yield True
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {describe_db_error(exc)}") from None
+        finally:
+            if connection is not None:
+                try:
+                    if locked:
+                        connection.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (key,))
+                        connection.commit()
+                    connection.close()
+                except SQLAlchemyError:
+                    connection.invalidate()  # the server went away; so did the lock
 
     def ping(self) -> bool:
         """Whether the database answers."""
