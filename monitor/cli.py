@@ -28,7 +28,7 @@ from monitor.config import (
     resolve_key,
     verify,
 )
-from monitor.errors import ConfigError, MonitorError, NotFoundError
+from monitor.errors import ConfigError, MonitorError, NotFoundError, StorageError
 from monitor.logs import LEVELS, configure_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -341,22 +341,27 @@ def check(target_name: str | None, as_json: bool) -> None:
     keys = _prepare_polling(config, targets)
     results = []
     sent: dict[str, list[Outcome]] = {}
+    errors: dict[str, str] = {}
     with _open_store(write=True) as store, make_client() as client:
         outbox = Outbox(
             store, AppriseSender(), config.all_urls(), now=utcnow, policy=retry_policy(config)
         )
         outbox.deliver(due_only=False)
         for target in targets:
-            # a daemon replica polling this target right now: wait for it, then poll
-            with store.poll_turn(target.name, now=utcnow(), wait=True):
-                result = poll_target(
-                    target,
-                    client=client,
-                    api_key=keys[target.name],
-                    store=store,
-                    notify_urls=config.urls_for(target),
-                    now=utcnow,
-                )
+            try:
+                # a daemon replica polling this target right now: wait for it, then poll
+                with store.poll_turn(target.name, now=utcnow(), wait=True):
+                    result = poll_target(
+                        target,
+                        client=client,
+                        api_key=keys[target.name],
+                        store=store,
+                        notify_urls=config.urls_for(target),
+                        now=utcnow,
+                    )
+            except StorageError as exc:  # one target's trouble must not stop the others
+                errors[target.name] = str(exc)
+                continue
             results.append(result)
             sent[target.name] = outbox.deliver(ids=result.delivery_ids, due_only=False)
     if as_json:
@@ -378,7 +383,9 @@ def check(target_name: str | None, as_json: bool) -> None:
     else:
         for r in results:
             click.echo(_check_line(r, sent[r.target]))
-    sys.exit(EXIT_OK if all(r.ok for r in results) else EXIT_FAILED)
+    for name, error in errors.items():
+        click.echo(f"{name}: NOT RECORDED: {error}", err=as_json)
+    sys.exit(EXIT_OK if all(r.ok for r in results) and not errors else EXIT_FAILED)
 
 
 def _check_line(result: Any, outcomes: Sequence[Any]) -> str:
@@ -396,9 +403,12 @@ def _check_line(result: Any, outcomes: Sequence[Any]) -> str:
         line += f"; {event.kind}"
     if outcomes:
         ok = sum(o.ok for o in outcomes)
+        dead = sum(o.dead for o in outcomes)
         line += f"; alerts sent {ok} of {len(outcomes)}"
-        if ok < len(outcomes):
-            line += " (the rest are retried: see monitor deliveries)"
+        if ok + dead < len(outcomes):
+            line += f" ({len(outcomes) - ok - dead} to retry: see monitor deliveries)"
+        if dead:
+            line += f" ({dead} given up)"
     return line
 
 
@@ -613,39 +623,61 @@ def _event_detail(event: Any) -> str:
 @click.option("--pending", "status", flag_value="pending", help="Only those not sent yet.")
 @click.option("--dead", "status", flag_value="dead", help="Only those given up on.")
 @click.option("--sent", "status", flag_value="sent", help="Only those sent.")
+@click.option("--target", "target_name", metavar="NAME", help="Only this target's.")
+@click.option("--since", metavar="TIME", help="Alerts raised since: ISO 8601 or an age (2h).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @json_option
 @click.pass_context
-def deliveries(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
+def deliveries(
+    ctx: click.Context,
+    status: str | None,
+    target_name: str | None,
+    since: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """Each alert to each notification URL: sent, pending (retried) or dead."""
     if ctx.invoked_subcommand is not None:
         return
     _logging()
+    since_at = parse_time(since, utcnow(), "--since") if since else None
     with _open_store(write=False) as store:
-        rows = store.deliveries(status=status, limit=limit)
+        _check_target(_state().config(), store, target_name)
+        rows, total = store.deliveries(
+            status=status, target=target_name, since=since_at, limit=limit
+        )
     if as_json:
         _print_json([_delivery_json(d) for d in rows])
         return
     _print_table(
-        ["ID", "TARGET", "ABOUT", "URL", "STATUS", "TRIES", "WHEN", "LAST ERROR"],
+        ["ID", "ALERT", "URL", "STATUS", "TRIES", "WHEN", "LAST ERROR"],
         [
             [
                 d.id,
-                d.target,
-                d.event,
+                _short(d.title, 48),
                 d.url,
                 d.status,
                 d.attempts,
-                _iso(d.sent_at)
-                if d.sent_at
-                else f"next {_iso(d.next_attempt_at)}"
-                if d.status == "pending"
-                else "",
-                d.last_error or "",
+                _delivery_when(d),
+                _short(d.last_error or "", 60),
             ]
             for d in rows
         ],
     )
+    if total > len(rows):
+        click.echo(f"(showing the newest {len(rows)} of {total}; see --limit)")
+
+
+def _delivery_when(d: Any) -> str:
+    if d.status == "sent" and d.sent_at:
+        return f"sent {_iso(d.sent_at)}"
+    if d.status == "dead":
+        return f"gave up {_iso(d.next_attempt_at)}"
+    return f"next try {_iso(d.next_attempt_at)}"
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _delivery_json(d: Any) -> dict[str, Any]:
@@ -668,10 +700,16 @@ def _delivery_json(d: Any) -> dict[str, Any]:
 @deliveries.command("retry")
 @common
 @click.argument("delivery_id", type=SNAPSHOT_ID)
-def deliveries_retry(delivery_id: int) -> None:
+@click.option(
+    "--to-current",
+    is_flag=True,
+    help="Send it to the target's notification URLs in today's config instead "
+    "(for an alert whose URL was removed or replaced).",
+)
+def deliveries_retry(delivery_id: int, to_current: bool) -> None:
     """Send one pending or dead delivery again now."""
     from monitor.notify import AppriseSender
-    from monitor.notify.outbox import Outbox
+    from monitor.notify.outbox import Outbox, url_refs
 
     _logging()
     config = _state().config()
@@ -681,17 +719,30 @@ def deliveries_retry(delivery_id: int) -> None:
         if delivery.status == "sent":
             sent_at = _iso(delivery.sent_at or delivery.created_at)
             raise NotFoundError(f"delivery {delivery_id} was sent at {sent_at}; not sent twice")
-        store.reopen_delivery(delivery_id, utcnow())
+        if to_current:
+            known = {t.name: t for t in config.targets}
+            if delivery.target not in known:
+                raise ConfigError(f"--to-current: target {delivery.target!r} is not configured")
+            urls = config.urls_for(known[delivery.target])
+            ids = store.redirect_delivery(delivery_id, url_refs(urls), utcnow())
+        else:
+            if not store.reopen_delivery(delivery_id, utcnow()):
+                _fatal(f"delivery {delivery_id} is being sent right now; see monitor deliveries")
+            ids = [delivery_id]
         outbox = Outbox(
             store, AppriseSender(), config.all_urls(), now=utcnow, policy=retry_policy(config)
         )
-        outcomes = outbox.deliver(ids=[delivery_id], due_only=False)
-    if outcomes and outcomes[0].ok:
-        click.echo(f"delivery {delivery_id}: sent to {delivery.url}")
-        return
-    error = outcomes[0].error if outcomes else "another sender holds it; try again shortly"
-    click.echo(f"delivery {delivery_id}: FAILED: {error} (it stays pending and is retried)")
-    sys.exit(EXIT_FAILED)
+        outcomes = outbox.deliver(ids=ids, due_only=False)
+    failed = 0
+    for outcome in outcomes:
+        d = outcome.delivery
+        if outcome.ok:
+            click.echo(f"delivery {d.id}: sent to {d.url}")
+        else:
+            failed += 1
+            state = "given up" if outcome.dead else "pending, retried later"
+            click.echo(f"delivery {d.id}: FAILED to {d.url}: {outcome.error} ({state})")
+    sys.exit(EXIT_FAILED if failed or not outcomes else EXIT_OK)
 
 
 @cli.command("notify-test")

@@ -151,8 +151,11 @@ class Daemon:
             self._last = (name, snapshot.ok, snapshot.fetched_at)
             self._failing[name] = result.failures
             self._notifier.status(self.status())
-            if result.delivery_ids:
-                self._count(outbox.deliver(ids=result.delivery_ids, due_only=False))
+            if result.delivery_ids:  # committed: if sending fails now, the outbox job retries
+                try:
+                    self._count(outbox.deliver(ids=result.delivery_ids, due_only=False))
+                except MonitorError as exc:
+                    log.error("alerts recorded, not sent yet", error=str(exc))
 
     def retry_deliveries(self) -> None:
         """The outbox job: send deliveries whose backoff has run out."""
@@ -224,10 +227,21 @@ class Daemon:
             replace_existing=True,
         )
 
+    def send_backlog(self) -> None:
+        """At start, once: every alert left pending by an earlier run (a crash, a
+        notification service down), backoff or not. A job, so polling starts at once."""
+        try:
+            self._count(self._outbox.deliver(due_only=False))
+        except MonitorError as exc:
+            log.error("pending alerts not sent at start", error=str(exc))
+        except Exception:
+            log.exception("unexpected error sending pending alerts; the daemon goes on")
+
     def start(self) -> None:
-        # alerts left pending by an earlier run (a crash, a notification service down)
-        self._count(self._outbox.deliver(due_only=False))
         start = self._now()
+        self._scheduler.add_job(
+            self.send_backlog, "date", run_date=start, id="backlog", name="backlog"
+        )
         for index, target in enumerate(self._config.targets):
             # the first poll at start, spread a little so many targets don't burst
             self._add_job(target, start + timedelta(milliseconds=50 * index))

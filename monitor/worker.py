@@ -89,8 +89,19 @@ def poll_target(
         error=error.reason if error is not None else None,
     )
     with store.transaction() as tx:
-        state, confirmed_id = tx.target_state(target.name)
-        decision = step(state, poll, policy_of(target))
+        stored = tx.target_state(target.name)
+        confirmed_id = stored.confirmed_snapshot_id
+        stale = stored.updated_at is not None and stored.updated_at > fetched_at
+        if stale:
+            # another process recorded a newer poll while this one was in flight:
+            # keep this one as history, but it must not move the state backwards
+            decision = Decision(
+                state=stored.state,
+                ok=fetched is not None,
+                error=error.reason if error is not None else None,
+            )
+        else:
+            decision = step(stored.state, poll, policy_of(target))
         snapshot = tx.add_snapshot(
             target=target.name,
             fetched_at=fetched_at,
@@ -106,7 +117,8 @@ def poll_target(
         if decision.baseline or decision.changed:
             confirmed_id = snapshot.id
         delivery_ids = _queue(tx, target.name, notify_urls, messages, fetched_at)
-        tx.save_target_state(target.name, decision.state, confirmed_id, fetched_at)
+        if not stale:
+            tx.save_target_state(target.name, decision.state, confirmed_id, fetched_at)
     _failpoint("after-commit")
     if os.environ.get("MONITOR_FAILPOINT") == "hang-after-poll":  # watchdog tests only
         time.sleep(3600)

@@ -131,7 +131,8 @@ class WebhookServer:
     """Receives apprise ``json://`` posts; answers ``status`` (set 503 to fail)."""
 
     def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
+        self.posts: list[dict[str, Any]] = []  # the ones it accepted
+        self.attempts = 0  # every POST, accepted or not
         self.status = 200
         hook = self
 
@@ -141,6 +142,7 @@ class WebhookServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
+                hook.attempts += 1
                 if hook.status == 200:
                     hook.posts.append(json.loads(body))
                 self.send_response(hook.status)

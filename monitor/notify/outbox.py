@@ -38,6 +38,10 @@ def url_refs(urls: Iterable[str]) -> list[tuple[str, str]]:
     return [(url_hash(u), redact_url(u)) for u in urls]
 
 
+URL_GONE = (
+    "this notification URL is no longer in the config; "
+    "'monitor deliveries retry ID --to-current' sends it to the current ones"
+)
 BATCH = 20  # deliveries claimed at a time: a lease must not outlive its batch's sends
 
 
@@ -108,10 +112,20 @@ class Outbox:
         }
         url = self._urls.get(delivery.url_hash)
         if url is None:
-            error = "this notification URL is no longer in the config"
-            self._finish(delivery, lease, ok=False, error=error, dead=True)
-            log.error("alert dropped", **context, error=error)
-            return Outcome(delivery, False, error, True)
+            # kept, not counted: the URL may come back (a config being fixed), or
+            # `monitor deliveries retry ID --to-current` sends it to today's URLs
+            error = URL_GONE
+            self._store.finish_delivery(
+                delivery.id,
+                lease=lease,
+                status="pending",
+                attempts=delivery.attempts,
+                error=error,
+                next_attempt_at=self._now() + self.policy.maximum,
+                sent_at=None,
+            )
+            log.error("alert waiting: its URL is no longer in the config", **context)
+            return Outcome(delivery, False, error, False)
         result = self._sender.send(url, Message(delivery.title, delivery.body))
         attempts = delivery.attempts + 1
         if result.ok:

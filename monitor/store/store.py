@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, exists, func, insert, or_, select, update
+from sqlalchemy import Engine, exists, func, insert, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -95,6 +95,15 @@ class DeliveryRecord:
         if self.change_event_id is not None:
             return f"change {self.change_event_id}"
         return f"target event {self.target_event_id}"
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """A target's alert state as stored, with its baseline snapshot."""
+
+    state: TargetState
+    confirmed_snapshot_id: int | None
+    updated_at: datetime | None  # the poll time of the last poll that saved it
 
 
 @dataclass(frozen=True)
@@ -251,11 +260,17 @@ class Transaction:
         self._session.flush()
         return _change(row)
 
-    def target_state(self, target: str) -> tuple[TargetState, int | None]:
-        """The alert state of a target and its baseline snapshot's id.
+    def target_state(self, target: str) -> StoredState:
+        """The alert state of a target, its baseline snapshot and when it was last saved,
+        locked until this transaction ends: two processes recording a poll of the same
+        target take turns (SQLite's writers already do: they BEGIN IMMEDIATE).
 
         A target polled before alert state was kept starts from its latest good poll.
         """
+        if self._session.get_bind().dialect.name == "postgresql":
+            self._session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key("state:" + target)}
+            )
         row = self._session.get(schema.TargetStateRow, target)
         if row is not None:
             state = TargetState(
@@ -268,13 +283,13 @@ class Transaction:
                 last_error=row.last_error,
                 down_alerted_at=row.down_alerted_at,
             )
-            return state, row.confirmed_snapshot_id
+            return StoredState(state, row.confirmed_snapshot_id, row.updated_at)
         baseline = self.latest_good(target)
         if baseline is None or baseline.snapshot.model_list_id is None:
-            return TargetState(), None
+            return StoredState(TargetState(), None, None)
         ids = self.model_ids(baseline.snapshot.model_list_id)
         state = TargetState(confirmed_digest=ids_digest(ids), confirmed_count=len(ids))
-        return state, baseline.snapshot.id
+        return StoredState(state, baseline.snapshot.id, baseline.snapshot.fetched_at)
 
     def save_target_state(
         self, target: str, state: TargetState, confirmed_snapshot_id: int | None, now: datetime
@@ -353,44 +368,74 @@ class Transaction:
         return [row.id for row in rows]
 
     def _ensure_list(self, models: ModelListValue, now: datetime) -> int:
-        """The id of this list, storing it (and only its new objects) the first time."""
+        """The id of this list, storing it (and only its new objects) the first time.
+
+        Safe against another process storing the same objects or list at the same
+        moment (another target of the same provider, on another replica): inserts
+        skip what exists, then the ids are read back.
+        """
         session = self._session
         list_id = session.scalar(
             select(schema.ModelList.id).where(schema.ModelList.digest == models.digest)
         )
         if list_id is not None:
             return list_id
-        object_ids: dict[str, int] = {}
         digests = [m.digest for m in models.models]
-        for start in range(0, len(digests), _CHUNK):
-            chunk = digests[start : start + _CHUNK]
-            object_ids.update(
-                session.execute(
-                    select(schema.ModelObject.digest, schema.ModelObject.id).where(
-                        schema.ModelObject.digest.in_(chunk)
-                    )
-                ).all()
+        object_ids = self._object_ids(digests)
+        new = [m for m in models.models if m.digest not in object_ids]
+        for start in range(0, len(new), _CHUNK):
+            session.execute(
+                _insert_skipping_existing(session, schema.ModelObject, "digest"),
+                [
+                    {"digest": m.digest, "model_id": m.id, "data": dict(m.data)}
+                    for m in new[start : start + _CHUNK]
+                ],
             )
-        new = {m.digest: m for m in models.models if m.digest not in object_ids}
         if new:
-            rows = session.execute(
-                insert(schema.ModelObject).returning(
-                    schema.ModelObject.digest, schema.ModelObject.id, sort_by_parameter_order=True
-                ),
-                [{"digest": d, "model_id": m.id, "data": dict(m.data)} for d, m in new.items()],
-            ).all()
-            object_ids.update(rows)
-        list_id = session.execute(
-            insert(schema.ModelList)
+            object_ids.update(self._object_ids([m.digest for m in new]))
+        list_id = session.scalar(
+            _insert_skipping_existing(session, schema.ModelList, "digest")
             .values(digest=models.digest, model_count=len(models), first_seen_at=now)
             .returning(schema.ModelList.id)
-        ).scalar_one()
-        if models.models:
+        )
+        if list_id is None:  # stored by another process just now, entries and all
+            list_id = session.scalar(
+                select(schema.ModelList.id).where(schema.ModelList.digest == models.digest)
+            )
+            assert list_id is not None
+        elif models.models:
             session.execute(
                 insert(schema.ModelListEntry),
                 [{"list_id": list_id, "object_id": object_ids[d]} for d in dict.fromkeys(digests)],
             )
         return list_id
+
+    def _object_ids(self, digests: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(digests), _CHUNK):
+            chunk = digests[start : start + _CHUNK]
+            found.update(
+                self._session.execute(
+                    select(schema.ModelObject.digest, schema.ModelObject.id).where(
+                        schema.ModelObject.digest.in_(chunk)
+                    )
+                ).all()
+            )
+        return found
+
+
+def _insert_skipping_existing(session: Session, table: type[schema.Base], key: str) -> Any:
+    """``INSERT … ON CONFLICT (key) DO NOTHING`` for the session's database."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=[key])
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])
+    return insert(table)
 
 
 class Store:
@@ -517,17 +562,35 @@ class Store:
     # -- the outbox ------------------------------------------------------------
 
     def deliveries(
-        self, *, status: str | None = None, limit: int | None = None
-    ) -> list[DeliveryRecord]:
-        """Deliveries, newest first."""
-        query = select(schema.DeliveryRow)
+        self,
+        *,
+        status: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[DeliveryRecord], int]:
+        """Deliveries, newest first, and how many match in all (``limit`` aside)."""
+        where = []
         if status is not None:
-            query = query.where(schema.DeliveryRow.status == status)
-        query = query.order_by(schema.DeliveryRow.id.desc())
+            where.append(schema.DeliveryRow.status == status)
+        if target is not None:
+            where.append(schema.DeliveryRow.target == target)
+        if since is not None:
+            where.append(schema.DeliveryRow.created_at >= since)
+        query = select(schema.DeliveryRow).where(*where).order_by(schema.DeliveryRow.id.desc())
         if limit is not None:
             query = query.limit(limit)
         with self._read() as session:
-            return [_delivery(row) for row in session.scalars(query)]
+            rows = [_delivery(row) for row in session.scalars(query)]
+            total = len(rows)
+            if limit is not None and total == limit:
+                total = int(
+                    session.scalar(
+                        select(func.count()).select_from(schema.DeliveryRow).where(*where)
+                    )
+                    or 0
+                )
+            return rows, total
 
     def delivery(self, delivery_id: int) -> DeliveryRecord:
         with self._read() as session:
@@ -597,14 +660,50 @@ class Store:
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    def reopen_delivery(self, delivery_id: int, now: datetime) -> None:
-        """Put a pending or dead delivery back in the queue, due now, with a fresh count."""
+    def reopen_delivery(self, delivery_id: int, now: datetime) -> bool:
+        """Put a pending or dead delivery back in the queue, due now, with a fresh count;
+        False (nothing changed) when it was sent, or is being sent right now."""
         with self._write() as session:
-            session.execute(
+            result = session.execute(
                 update(schema.DeliveryRow)
-                .where(schema.DeliveryRow.id == delivery_id, schema.DeliveryRow.status != "sent")
+                .where(
+                    schema.DeliveryRow.id == delivery_id,
+                    schema.DeliveryRow.status != "sent",
+                    or_(
+                        schema.DeliveryRow.lease_until.is_(None),
+                        schema.DeliveryRow.lease_until < now,
+                    ),
+                )
                 .values(status="pending", attempts=0, next_attempt_at=now, lease_until=None)
             )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def redirect_delivery(
+        self, delivery_id: int, urls: Sequence[tuple[str, str]], now: datetime
+    ) -> list[int]:
+        """Queue a delivery's alert to other URLs (``(hash, redacted)`` pairs) and close
+        the old one as dead: for an alert whose URL left the config."""
+        with self._write() as session:
+            row = session.get(schema.DeliveryRow, delivery_id, with_for_update=True)
+            if row is None:
+                raise NotFoundError(f"no delivery with id {delivery_id}")
+            if row.status == "sent":
+                return []
+            new_ids = Transaction(session).add_deliveries(
+                target=row.target,
+                urls=urls,
+                title=row.title,
+                body=row.body,
+                now=now,
+                change_event_id=row.change_event_id,
+                target_event_id=row.target_event_id,
+            )
+            row.status = "dead"
+            row.lease_until = None
+            row.last_error = "sent instead to the current URLs: deliveries " + ", ".join(
+                map(str, new_ids)
+            )
+            return new_ids
 
     def last_poll_at(self, target: str) -> datetime | None:
         with self._read() as session:

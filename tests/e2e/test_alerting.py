@@ -58,6 +58,24 @@ def listing(workspace: Workspace, *args: str) -> list[dict[str, object]]:
     return result.json() if result.code == 0 else []
 
 
+def postpone(db_url: str, delivery_id: object, hours: float) -> None:
+    """Move a delivery's next attempt into the future, behind the monitor's back."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    later = datetime.now(UTC) + timedelta(hours=hours)
+    if engine.dialect.name == "sqlite":
+        later = later.replace(tzinfo=None)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE deliveries SET next_attempt_at = :t WHERE id = :id"),
+            {"t": later, "id": delivery_id},
+        )
+    engine.dispose()
+
+
 def titles(webhook: WebhookServer) -> list[str]:
     return [p["title"] for p in webhook.posts]
 
@@ -112,6 +130,8 @@ def test_killed_between_commit_and_send_the_restarted_daemon_sends_it(
     assert len(workspace.run("changes", "--json").json()) == 1
     (pending,) = workspace.run("deliveries", "--pending", "--json").json()
     assert pending["attempts"] == 0
+    # not due for an hour: only the start-up pass, which ignores backoff, sends it now
+    postpone(workspace.db_url, pending["id"], hours=1)
 
     proc = daemon()
     wait_until(lambda: len(webhook.posts) >= 1)
@@ -131,21 +151,24 @@ def test_a_running_daemon_retries_with_backoff(
 ) -> None:
     workspace.write_config([dos_target(provider, interval=1)], notify_urls=[webhook.url])
     text = workspace.config_path.read_text().replace(
-        "[notify]", '[notify]\nretry_initial = "1s"\nretry_max = "2s"'
+        "[notify]", '[notify]\nretry_initial = "15s"\nretry_max = "1m"'
     )
     workspace.config_path.write_text(text)
     webhook.status = 503
     daemon()
     wait_until(lambda: len(listing(workspace, "history")) >= 1)
     provider.set_ids(NEW_IDS)
-    wait_until(lambda: bool(listing(workspace, "deliveries", "--pending")))
-    time.sleep(1)
+    wait_until(lambda: webhook.attempts >= 1)
+    first_attempt = time.monotonic()
     webhook.status = 200
-    wait_until(lambda: len(webhook.posts) >= 1)
-    time.sleep(2)
+    # the outbox job runs every 5 s, but this delivery is not due before 15 s
+    time.sleep(10)
+    assert webhook.attempts == 1 and webhook.posts == []
+    wait_until(lambda: len(webhook.posts) >= 1, timeout=20)
+    assert time.monotonic() - first_attempt >= 14
     assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
     (sent,) = workspace.run("deliveries", "--json").json()
-    assert sent["status"] == "sent" and sent["attempts"] >= 2
+    assert (sent["status"], sent["attempts"]) == ("sent", 2)
 
 
 def test_confirm_polls_ignores_a_flap_and_reports_a_real_removal_once(

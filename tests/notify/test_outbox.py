@@ -259,7 +259,7 @@ def test_after_max_attempts_the_delivery_is_dead_and_left_alone(
     d = store.delivery(delivery_id)
     assert (d.status, d.attempts, d.sent_at) == ("dead", 3, None)
     assert d.last_error == "HTTP 410: webhook deleted"
-    assert [x.id for x in store.deliveries(status="dead")] == [delivery_id]
+    assert [x.id for x in store.deliveries(status="dead")[0]] == [delivery_id]
     clock.advance(days=1)
     del sender.failing[HOOK_A]
     assert outbox.deliver() == []
@@ -267,20 +267,52 @@ def test_after_max_attempts_the_delivery_is_dead_and_left_alone(
     assert len(sender.calls) == 3
 
 
-def test_a_url_no_longer_configured_is_dropped_without_sending(
+def test_a_url_no_longer_configured_waits_and_goes_when_it_is_back(
     store: Store, clock: Clock, sender: FakeSender
 ) -> None:
     kept, removed = queue_alert(store, [HOOK_A, HOOK_B])
     outcomes = Outbox(store, sender, [HOOK_A], now=clock).deliver()
     assert sender.urls == [HOOK_A]
     gone = [o for o in outcomes if o.delivery.id == removed]
-    assert [(o.ok, o.dead) for o in gone] == [(False, True)]
+    assert [(o.ok, o.dead) for o in gone] == [(False, False)]
     d = store.delivery(removed)
-    assert d.status == "dead"
+    assert (d.status, d.attempts, d.sent_at) == ("pending", 0, None)  # no attempt counted
     assert d.last_error is not None and "no longer in the config" in d.last_error
-    assert d.sent_at is None
+    assert d.last_error.endswith("--to-current' sends it to the current ones")
     assert store.delivery(kept).status == "sent"
-    assert Outbox(store, sender, [HOOK_A, HOOK_B], now=clock).deliver(due_only=False) == []
+    # the config is fixed: the URL is back, and the alert goes out (once)
+    back = Outbox(store, sender, [HOOK_A, HOOK_B], now=clock)
+    assert [o.ok for o in back.deliver(due_only=False)] == [True]
+    assert back.deliver(due_only=False) == []
+    assert sender.urls == [HOOK_A, HOOK_B]
+
+
+def test_an_alert_whose_url_left_goes_to_the_current_urls(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (old,) = queue_alert(store, [HOOK_B])
+    Outbox(store, sender, [HOOK_A], now=clock).deliver()
+    new_ids = store.redirect_delivery(old, url_refs([HOOK_A, HOOK_C]), clock.now)
+    assert len(new_ids) == 2
+    outcomes = Outbox(store, sender, [HOOK_A, HOOK_C], now=clock).deliver(ids=new_ids)
+    assert [o.ok for o in outcomes] == [True, True]
+    assert sorted(sender.urls) == [HOOK_A, HOOK_C]
+    replaced = store.delivery(old)
+    assert replaced.status == "dead" and str(new_ids[0]) in (replaced.last_error or "")
+    assert {store.delivery(i).title for i in new_ids} == {replaced.title}
+
+
+def test_retry_by_hand_waits_for_a_send_in_flight(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (delivery_id,) = queue_alert(store, [HOOK_A])
+    outbox = Outbox(store, sender, [HOOK_A], now=clock)
+    reopened = []
+    sender.hooks[HOOK_A] = lambda: reopened.append(store.reopen_delivery(delivery_id, clock.now))
+    outbox.deliver()
+    assert reopened == [False]  # it was being sent
+    assert store.delivery(delivery_id).status == "sent"
+    assert outbox.deliver(due_only=False) == []
     assert sender.urls == [HOOK_A]
 
 
@@ -504,10 +536,12 @@ def test_deliveries_lists_newest_first_and_filters(
     a, b, c = queue_alert(store, [HOOK_A, HOOK_B, HOOK_C])
     sender.failing[HOOK_B] = "HTTP 500"
     Outbox(store, sender, [HOOK_A, HOOK_B, HOOK_C], now=clock).deliver()
-    assert [d.id for d in store.deliveries()] == [c, b, a]
-    assert [d.id for d in store.deliveries(limit=2)] == [c, b]
-    assert [d.id for d in store.deliveries(status="sent")] == [c, a]
-    assert [d.id for d in store.deliveries(status="pending")] == [b]
-    assert store.deliveries(status="dead") == []
+    assert [d.id for d in store.deliveries()[0]] == [c, b, a]
+    rows, total = store.deliveries(limit=2)
+    assert ([d.id for d in rows], total) == ([c, b], 3)
+    assert [d.id for d in store.deliveries(status="sent")[0]] == [c, a]
+    assert [d.id for d in store.deliveries(status="pending")[0]] == [b]
+    assert store.deliveries(status="dead") == ([], 0)
+    assert store.deliveries(target="elsewhere") == ([], 0)
     with pytest.raises(NotFoundError, match="no delivery with id 4242"):
         store.delivery(4242)

@@ -155,3 +155,46 @@ def test_a_failed_transaction_writes_nothing(store: Store) -> None:
         raise RuntimeError("crash after the write, before the commit")
     assert store.history() == []
     assert count(store, schema.ModelList) == 0
+
+
+def test_two_writers_storing_the_same_new_list_at_once(store: Store) -> None:
+    """Two targets of one provider, polled by two processes at the same moment."""
+    import threading
+
+    lst = models("shared-a", "shared-b", "shared-c")
+    first_wrote = threading.Event()
+    release = threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with store.transaction() as tx:
+                tx.add_snapshot(
+                    target="one",
+                    fetched_at=T0,
+                    ok=True,
+                    http_status=200,
+                    error=None,
+                    duration_ms=1,
+                    models=lst,
+                )
+                first_wrote.set()
+                release.wait(5)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_wrote.wait(5)
+    threading.Timer(0.3, release.set).start()
+    add(store, "two", T0, lst)  # waits for the first writer, then finds its rows
+    thread.join(10)
+    assert errors == []
+    assert count(store, schema.ModelList) == 1
+    assert count(store, schema.ModelObject) == 3
+    assert {s.target for s in store.history()} == {"one", "two"}
+    assert [m["id"] for m in store.models(store.history(target="two")[0])] == [
+        "shared-a",
+        "shared-b",
+        "shared-c",
+    ]

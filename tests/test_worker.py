@@ -1,0 +1,94 @@
+"""One poll end to end (monitor.worker) against the real provider and database."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from servers import SEED_KEY, ProviderServer
+
+from monitor.config import Secret, Target
+from monitor.fetch import make_client
+from monitor.store import Store, open_engine, upgrade
+from monitor.worker import poll_target
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    engine = open_engine(db_url, create=True)
+    upgrade(engine)
+    yield Store(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with make_client() as c:
+        yield c
+
+
+def target(provider: ProviderServer) -> Target:
+    return Target(
+        name="dos-ai",
+        base_url=provider.base_url,
+        api_key=None,
+        interval=60.0,
+        timeout=5.0,
+        notify_urls=(),
+        max_response_bytes=1 << 20,
+        retries=0,
+    )
+
+
+def poll(provider: ProviderServer, store: Store, client: httpx.Client, at: datetime):  # type: ignore[no-untyped-def]
+    return poll_target(
+        target(provider),
+        client=client,
+        api_key=Secret(SEED_KEY),
+        store=store,
+        notify_urls=["json://127.0.0.1:9/"],
+        now=lambda: at,
+    )
+
+
+def test_a_poll_that_finishes_after_a_newer_one_does_not_move_the_baseline_back(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    assert poll(provider, store, client, T0).baseline
+    provider.set_ids(["dos-ai", "kimi-k2"])
+    newer = poll(provider, store, client, T0 + timedelta(minutes=2))
+    assert newer.change is not None
+    # a poll that started before the newer one but is recorded after it, with the old list
+    provider.set_ids(["dos-ai", "llama-3.3-70b", "deepseek-v3", "llama-3.1-8b"])
+    late = poll(provider, store, client, T0 + timedelta(minutes=1))
+    assert late.ok and late.change is None and late.delivery_ids == ()
+    assert len(store.changes()) == 1
+    provider.set_ids(["dos-ai", "kimi-k2"])
+    assert poll(provider, store, client, T0 + timedelta(minutes=3)).change is None
+
+
+def test_two_processes_seeing_the_same_change_alert_it_once(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    assert poll(provider, store, client, T0).baseline
+    provider.set_ids(["dos-ai", "kimi-k2"])
+    results = []
+    barrier = threading.Barrier(4)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results.append(poll(provider, store, client, T0 + timedelta(minutes=1, seconds=i)))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 4 and all(r.ok for r in results)
+    assert len(store.changes()) == 1
+    assert sum(len(r.delivery_ids) for r in results) == 1
