@@ -745,6 +745,49 @@ def deliveries_retry(delivery_id: int, to_current: bool) -> None:
     sys.exit(EXIT_FAILED if failed or not outcomes else EXIT_OK)
 
 
+@cli.command()
+@common
+@click.option(
+    "--older-than", "older_than", metavar="AGE", required=True, help="e.g. 90d, 12w, 2160h."
+)
+@click.option("--target", "target_name", metavar="NAME", help="Only this target's snapshots.")
+@click.option("--dry-run", is_flag=True, help="Count what would go; delete nothing.")
+@json_option
+def prune(older_than: str, target_name: str | None, dry_run: bool, as_json: bool) -> None:
+    """Delete old snapshots and the model lists nobody points at any more.
+
+    Kept whatever their age: change events and the snapshots they compare, the snapshots
+    down/recovered events point at, and each target's baseline, latest and latest good
+    snapshot. Deliveries and events are never pruned.
+    """
+    _logging()
+    age = duration_seconds(older_than)
+    if age is None or age <= 0:
+        raise click.BadParameter(
+            f"{older_than!r} is not an age like 90d", param_hint="--older-than"
+        )
+    cutoff = utcnow() - timedelta(seconds=age)
+    with _open_store(write=True) as store:
+        _check_target(_state().config(), store, target_name)
+        report = store.prune(cutoff, target=target_name, dry_run=dry_run)
+    if as_json:
+        _print_json(
+            {
+                "dry_run": dry_run,
+                "older_than": _iso(cutoff),
+                "snapshots": report.snapshots,
+                "model_lists": report.lists,
+                "model_objects": report.objects,
+            }
+        )
+        return
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(
+        f"{verb} {report.snapshots} snapshots taken before {_iso(cutoff)}, "
+        f"{report.lists} model lists and {report.objects} model objects nobody points at"
+    )
+
+
 @cli.command("notify-test")
 @common
 @click.option("--target", "target_name", metavar="NAME", help="Only this target's URLs.")

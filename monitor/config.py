@@ -100,6 +100,8 @@ class Config:
     targets: tuple[Target, ...]
     delivery: Delivery = Delivery()
     metrics_listen: tuple[str, int] | None = None  # [metrics] listen: host and port
+    max_concurrency: int = 32  # [defaults] max_concurrency: polls in flight at once
+    retention_keep: float | None = None  # [retention] keep: seconds of history; None = all
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -152,7 +154,9 @@ def load_config(path: Path, environ: Mapping[str, str]) -> Config:
 def parse_config(
     data: Mapping[str, Any], *, path: Path | None, environ: Mapping[str, str]
 ) -> Config:
-    _no_unknown_keys(data, "", {"database", "notify", "targets", "metrics"})
+    _no_unknown_keys(
+        data, "", {"database", "notify", "targets", "metrics", "defaults", "retention"}
+    )
     base_dir = path.parent if path else Path.cwd()
 
     database = _table(data, "database")
@@ -176,10 +180,29 @@ def parse_config(
         retry_max=parse_duration(notify.get("retry_max", 3600), "notify.retry_max"),
     )
 
+    defaults = dict(_table(data, "defaults"))
+    _no_unknown_keys(defaults, "defaults.", _DEFAULTABLE | {"max_concurrency"})
+    max_concurrency = _int(
+        defaults, "max_concurrency", "defaults.", default=32, minimum=1, maximum=512
+    )
+    defaults.pop("max_concurrency", None)
+    # checked once on their own, so an error names defaults.KEY, not every target
+    _target({"name": "defaults", "base_url": "http://defaults", **defaults}, "defaults.", base_dir)
+
+    retention = _table(data, "retention")
+    _no_unknown_keys(retention, "retention.", {"keep"})
+    keep = None
+    if "keep" in retention:
+        keep = parse_duration(retention["keep"], "retention.keep", maximum=100 * 365 * 86400.0)
+        if keep < 86400:
+            raise ConfigError(f"retention.keep: {retention['keep']!r} is too short; at least 1d")
+
     raw_targets = data.get("targets", [])
     if not isinstance(raw_targets, list) or not all(isinstance(t, dict) for t in raw_targets):
         raise ConfigError("targets: must be an array of tables ([[targets]])")
-    targets = tuple(_target(t, i, base_dir) for i, t in enumerate(raw_targets))
+    targets = tuple(
+        _target({**defaults, **t}, f"targets[{i}].", base_dir) for i, t in enumerate(raw_targets)
+    )
     seen: set[str] = set()
     for i, target in enumerate(targets):
         if target.name in seen:
@@ -195,6 +218,8 @@ def parse_config(
         targets=targets,
         delivery=delivery,
         metrics_listen=listen,
+        max_concurrency=max_concurrency,
+        retention_keep=keep,
     )
 
 
@@ -252,10 +277,18 @@ _TARGET_KEYS = {
     "alert_after_failures",
     "repeat_down_every",
 }
+# what [defaults] may set for every target
+_DEFAULTABLE = _TARGET_KEYS - {
+    "name",
+    "base_url",
+    "api_key_env",
+    "api_key_file",
+    "api_key_credential",
+    "notify_urls",
+}
 
 
-def _target(raw: Mapping[str, Any], index: int, base_dir: Path) -> Target:
-    prefix = f"targets[{index}]."
+def _target(raw: Mapping[str, Any], prefix: str, base_dir: Path) -> Target:
     _no_unknown_keys(raw, prefix, _TARGET_KEYS)
     if "name" not in raw:
         raise ConfigError(f"{prefix}name: is required")
@@ -359,7 +392,7 @@ def duration_seconds(text: str) -> float | None:
     return None
 
 
-def parse_duration(value: object, key: str) -> float:
+def parse_duration(value: object, key: str, *, maximum: float = MAX_DURATION) -> float:
     """Seconds as a number, or a string like ``"90s"``, ``"5m"``, ``"1h30m"``, ``"2d"``."""
     hint = 'use "5m" or 300'
     seconds: float | None = None
@@ -374,8 +407,8 @@ def parse_duration(value: object, key: str) -> float:
         raise ConfigError(f"{key}: {value!r} is not a duration; {hint}")
     if not seconds > 0:
         raise ConfigError(f"{key}: {value!r} must be more than zero")
-    if seconds > MAX_DURATION:
-        raise ConfigError(f"{key}: {value!r} is too long; at most 365 days")
+    if seconds > maximum:
+        raise ConfigError(f"{key}: {value!r} is too long; at most {maximum / 86400:g} days")
     return seconds
 
 

@@ -91,7 +91,9 @@ class Daemon:
         self.metrics = Metrics()
         self.metrics.pending.set_function(self._pending)
         self._server: MetricsServer | None = None
-        workers = max(4, min(32, len(config.targets) + 1))
+        # polls in flight at once: [defaults] max_concurrency, plus room for the outbox
+        # and retention jobs; one shared HTTP client and connection pool
+        workers = config.max_concurrency + 2  # threads start only when needed
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=workers)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -237,8 +239,33 @@ class Daemon:
         except Exception:
             log.exception("unexpected error sending pending alerts; the daemon goes on")
 
+    def prune(self) -> None:
+        """The retention job: once a day, what is older than [retention] keep."""
+        keep = self._config.retention_keep
+        if keep is None:
+            return
+        try:
+            report = self._store.prune(self._now() - timedelta(seconds=keep))
+            log.info(
+                "history pruned",
+                snapshots=report.snapshots,
+                model_lists=report.lists,
+                model_objects=report.objects,
+            )
+        except MonitorError as exc:
+            log.error("history not pruned", error=str(exc))
+        except Exception:
+            log.exception("unexpected error pruning; the daemon goes on")
+
     def start(self) -> None:
         start = self._now()
+        self._scheduler.add_job(
+            self.prune,
+            IntervalTrigger(days=1, timezone="UTC"),
+            id="retention",
+            name="retention",
+            next_run_time=start + timedelta(minutes=10),
+        )
         self._scheduler.add_job(
             self.send_backlog, "date", run_date=start, id="backlog", name="backlog"
         )

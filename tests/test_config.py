@@ -655,3 +655,45 @@ def test_cli_config_check_with_a_missing_key_names_the_variable(tmp_path: Path) 
     [line] = result.stderr.splitlines()
     assert "targets[0].api_key_env" in line
     assert "DOS_API_KEY" in line
+
+
+def test_defaults_fill_in_what_targets_leave_out() -> None:
+    from monitor.config import parse_config
+
+    config = parse_config(
+        {
+            "defaults": {"max_concurrency": 8, "interval": "1m", "confirm_polls": 2},
+            "retention": {"keep": "90d"},
+            "targets": [
+                {"name": "a", "base_url": "http://127.0.0.1:1/v1"},
+                {"name": "b", "base_url": "http://127.0.0.1:1/v1", "interval": 30},
+            ],
+        },
+        path=None,
+        environ={"HOME": "/home/x"},
+    )
+    a, b = config.targets
+    assert (a.interval, a.confirm_polls) == (60.0, 2)
+    assert (b.interval, b.confirm_polls) == (30.0, 2)
+    assert config.max_concurrency == 8
+    assert config.retention_keep == 90 * 86400
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"defaults": {"name": "x"}}, "defaults.name: unknown key"),
+        ({"defaults": {"max_concurrency": 0}}, "defaults.max_concurrency: 0 must be"),
+        ({"defaults": {"retries": "two"}}, "defaults.retries: 'two' must be"),
+        ({"retention": {"keep": "1h"}}, "retention.keep: '1h' is too short"),
+        ({"retention": {"keep": "forever"}}, "retention.keep: 'forever' is not a duration"),
+    ],
+    ids=["name-not-defaultable", "concurrency-zero", "retries-text", "keep-short", "keep-word"],
+)
+def test_bad_defaults_and_retention_name_the_key(data: dict[str, object], message: str) -> None:
+    from monitor.config import parse_config
+    from monitor.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, path=None, environ={"HOME": "/home/x"})
+    assert str(caught.value).startswith(message)

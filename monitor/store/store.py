@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, exists, func, insert, or_, select, text, update
+from sqlalchemy import Engine, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -95,6 +95,15 @@ class DeliveryRecord:
         if self.change_event_id is not None:
             return f"change {self.change_event_id}"
         return f"target event {self.target_event_id}"
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What a prune deleted (or would delete)."""
+
+    snapshots: int
+    lists: int
+    objects: int
 
 
 @dataclass(frozen=True)
@@ -777,3 +786,77 @@ class Store:
                 )
                 or 0
             )
+
+    # -- retention -------------------------------------------------------------
+
+    def prune(
+        self, older_than: datetime, *, target: str | None = None, dry_run: bool = False
+    ) -> PruneReport:
+        """Delete snapshots taken before ``older_than`` and the model lists and objects
+        no snapshot points at any more. Never deleted: change events and the snapshots
+        they point at, the snapshots down/recovered events point at, each target's
+        baseline, and each target's latest and latest good snapshot. With ``dry_run``
+        the same work is done and rolled back, so the counts are exact."""
+        try:
+            session = self._writers()
+            with session:
+                keep = self._snapshots_to_keep(session, target)
+                query = select(schema.Snapshot.id).where(schema.Snapshot.fetched_at < older_than)
+                if target is not None:
+                    query = query.where(schema.Snapshot.target == target)
+                doomed = [
+                    i for i in session.scalars(query.order_by(schema.Snapshot.id)) if i not in keep
+                ]
+                for start in range(0, len(doomed), 5000):
+                    session.execute(
+                        delete(schema.Snapshot).where(
+                            schema.Snapshot.id.in_(doomed[start : start + 5000])
+                        )
+                    )
+                    if not dry_run:
+                        session.commit()
+                lists = session.execute(
+                    delete(schema.ModelList).where(
+                        ~exists().where(schema.Snapshot.model_list_id == schema.ModelList.id)
+                    )
+                ).rowcount  # type: ignore[attr-defined]
+                session.execute(  # their entries, where the database does not cascade
+                    delete(schema.ModelListEntry).where(
+                        ~exists().where(schema.ModelList.id == schema.ModelListEntry.list_id)
+                    )
+                )
+                objects = session.execute(
+                    delete(schema.ModelObject).where(
+                        ~exists().where(schema.ModelListEntry.object_id == schema.ModelObject.id)
+                    )
+                ).rowcount  # type: ignore[attr-defined]
+                if dry_run:
+                    session.rollback()
+                else:
+                    session.commit()
+                return PruneReport(snapshots=len(doomed), lists=lists, objects=objects)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {describe_db_error(exc)}") from None
+
+    @staticmethod
+    def _snapshots_to_keep(session: Session, target: str | None) -> set[int]:
+        keep: set[int] = set()
+        for from_id, to_id in session.execute(
+            select(schema.ChangeEvent.from_snapshot_id, schema.ChangeEvent.to_snapshot_id)
+        ):
+            keep.update((from_id, to_id))
+        keep.update(session.scalars(select(schema.TargetEvent.snapshot_id)))
+        keep.update(
+            i
+            for i in session.scalars(select(schema.TargetStateRow.confirmed_snapshot_id))
+            if i is not None
+        )
+        names = [target] if target else session.scalars(select(schema.Snapshot.target).distinct())
+        for name in list(names):
+            newest = select(schema.Snapshot.id).where(schema.Snapshot.target == name)
+            order = (schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
+            for query in (newest, newest.where(schema.Snapshot.ok.is_(True))):
+                found = session.scalar(query.order_by(*order).limit(1))
+                if found is not None:
+                    keep.add(found)
+        return keep

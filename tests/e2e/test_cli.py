@@ -353,3 +353,41 @@ def test_notification_url_secrets_never_reach_output_or_database(
         assert secret not in result.stdout and secret not in result.stderr
     for path in ws.root.glob("monitor.db*"):
         assert secret.encode() not in path.read_bytes()
+
+
+def test_prune_by_hand(sqlite_workspace: Workspace, provider: ProviderServer) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider)])
+    for _ in range(3):
+        assert ws.run("check").code == 0
+    dry = ws.run("prune", "--older-than", "0.001s", "--dry-run", "--json")
+    assert dry.code == 0, dry.stderr
+    report = dry.json()
+    assert report["dry_run"] is True
+    # the baseline and the latest (good) poll are kept; the one in between goes
+    assert (report["snapshots"], report["model_lists"]) == (1, 0)
+    assert len(ws.run("history", "--json").json()) == 3
+    done = ws.run("prune", "--older-than", "0.001s")
+    assert done.code == 0 and "deleted 1 snapshots" in done.stdout
+    assert len(ws.run("history", "--json").json()) == 2
+    bad = ws.run("prune", "--older-than", "ninety days")
+    assert bad.code == 2 and "--older-than" in bad.stderr
+
+
+def test_defaults_apply_to_every_target(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider), dos_target(provider, name="second", timeout="3s")])
+    text = ws.config_path.read_text()
+    ws.config_path.write_text(
+        '[defaults]\nmax_concurrency = 4\ntimeout = "7s"\nconfirm_polls = 2\n\n' + text
+    )
+    # the targets' own timeout wins; confirm_polls comes from the defaults
+    checked = ws.run("config", "check")
+    assert checked.code == 0, checked.stderr
+    assert "target dos-ai: GET" in checked.stdout and "timeout 2s" in checked.stdout
+    assert "timeout 3s" in checked.stdout
+    ws.config_path.write_text('[defaults]\ninterval = "often"\n\n' + text)
+    bad = ws.run("config", "check")
+    assert bad.code == 2 and "defaults.interval: 'often' is not a duration" in bad.stderr

@@ -39,3 +39,37 @@ def test_migrations_match_the_models(db_url: str) -> None:
         assert differences == []
     finally:
         engine.dispose()
+
+
+def test_upgrading_keeps_every_stored_time(db_url: str) -> None:
+    """A database written by 0.1 (times as text on SQLite) reads the same after 0003."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from monitor.store import Store
+
+    engine = open_engine(db_url, create=True)
+    try:
+        upgrade(engine, "0002")
+        when = datetime(2026, 11, 26, 1, 56, 10, 123456, tzinfo=UTC)
+        stored = "2026-11-26 01:56:10.123456" if engine.dialect.name == "sqlite" else when
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO snapshots (target, fetched_at, ok, http_status, error) "
+                    "VALUES ('dos-ai', :at, false, 500, 'HTTP 500: server error')"
+                ),
+                {"at": stored},
+            )
+        upgrade(engine)
+        (snapshot,) = Store(engine).history()
+        assert snapshot.fetched_at == when
+        assert Store(engine).history(since=when) == [snapshot]
+        downgrade(engine, "0002")
+        with engine.connect() as connection:
+            back = connection.execute(text("SELECT fetched_at FROM snapshots")).scalar()
+        if engine.dialect.name == "sqlite":
+            assert back == "2026-11-26 01:56:10.123456"
+    finally:
+        engine.dispose()
