@@ -77,6 +77,8 @@ class Target:
     allow_empty: bool = False  # an empty list is a real answer, not a glitch
     alert_after_failures: int = 3  # consecutive failed polls before a "down" alert
     repeat_down_every: float | None = None  # seconds between "still down" reminders
+    kind: str = "openai"  # how the list is fetched and read: openai, anthropic, openrouter
+    headers: tuple[tuple[str, str], ...] = ()  # extra request headers, (name, value)
 
     @property
     def models_url(self) -> str:
@@ -276,6 +278,8 @@ _TARGET_KEYS = {
     "allow_empty",
     "alert_after_failures",
     "repeat_down_every",
+    "kind",
+    "headers",
 }
 # what [defaults] may set for every target
 _DEFAULTABLE = _TARGET_KEYS - {
@@ -353,12 +357,45 @@ def _target(raw: Mapping[str, Any], prefix: str, base_dir: Path) -> Target:
         alert_after_failures=_int(
             raw, "alert_after_failures", prefix, default=3, minimum=1, maximum=10000
         ),
+        kind=_choice(raw, "kind", prefix, KINDS, default="openai"),
+        headers=_headers(raw.get("headers", {}), prefix + "headers"),
         repeat_down_every=(
             parse_duration(raw["repeat_down_every"], prefix + "repeat_down_every")
             if raw.get("repeat_down_every") not in (None, 0, "", "off")
             else None
         ),
     )
+
+
+KINDS = ("openai", "anthropic", "openrouter")
+_RESERVED_HEADERS = {"authorization", "x-api-key", "host", "content-length"}
+
+
+def _choice(
+    raw: Mapping[str, Any], name: str, prefix: str, choices: tuple[str, ...], *, default: str
+) -> str:
+    value = raw.get(name, default)
+    if value not in choices:
+        raise ConfigError(f"{prefix}{name}: {value!r} is not one of {', '.join(choices)}")
+    return str(value)
+
+
+def _headers(value: object, key: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: must be a table of header names and values")
+    headers = {}
+    for name, text in value.items():
+        if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name):
+            raise ConfigError(f"{key}.{name}: is not a valid header name")
+        if name.lower() in _RESERVED_HEADERS:
+            raise ConfigError(
+                f"{key}.{name}: is set by model-monitor; put keys in api_key_env, "
+                "api_key_file or api_key_credential"
+            )
+        if not isinstance(text, str) or not text.isascii() or not text.isprintable():
+            raise ConfigError(f"{key}.{name}: must be a printable ASCII string")
+        headers[name] = text
+    return tuple(headers.items())
 
 
 def _int(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 import structlog
@@ -27,6 +28,8 @@ log = structlog.get_logger("monitor.fetch")
 
 RETRY_BACKOFF = 0.5  # seconds before the first retry; doubles each time
 MAX_RETRY_AFTER = 30.0  # a 429 asking to wait longer is a failed poll
+MAX_PAGES = 50  # a paginated list longer than this is a failed poll
+ANTHROPIC_VERSION = "2023-06-01"
 
 USER_AGENT = f"model-monitor/{__version__} (+https://github.com/model-monitor/model-monitor)"
 
@@ -61,18 +64,85 @@ def make_client() -> httpx.Client:
 
 
 def fetch_models(client: httpx.Client, target: Target, api_key: Secret | None) -> Fetched:
-    headers = {}
-    if api_key is not None:
-        if not api_key.reveal().isascii():
-            raise FetchError("the API key has non-ASCII characters — check the API key")
-        headers["Authorization"] = f"Bearer {api_key.reveal()}"
+    """The whole model list of a target: every page, read as its ``kind`` says."""
+    headers = {**dict(target.headers), **_auth_headers(target, api_key)}
+    url, params = target.models_url, _first_params(target)
+    entries: list[Any] = []
+    seen: set[str] = set()
+    budget = target.max_response_bytes
+    for _page in range(MAX_PAGES):
+        body, content_type = _get(client, url, params, headers, target, api_key, budget)
+        budget -= len(body)
+        if api_key is not None:  # a body that echoes the key must not carry it into an error
+            body = body.replace(api_key.reveal().encode(), b"***")
+        document = _json(body, content_type)
+        entries += _entries(document)
+        following = _next_page(target, document, url)
+        if following is None:
+            objects, warnings = _checked(entries)
+            return Fetched(status=200, models=ModelList.from_objects(objects), warnings=warnings)
+        url, params = following
+        cursor = url + "?" + "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+        if cursor in seen:
+            raise FetchError(f"pagination repeats itself (cursor {_short(cursor)})", status=200)
+        seen.add(cursor)
+    raise FetchError(f"more than {MAX_PAGES} pages of models; stopped", status=200)
+
+
+def _auth_headers(target: Target, api_key: Secret | None) -> dict[str, str]:
+    if api_key is None:
+        return {}
+    if not api_key.reveal().isascii():
+        raise FetchError("the API key has non-ASCII characters — check the API key")
+    if target.kind == "anthropic":
+        return {"x-api-key": api_key.reveal(), "anthropic-version": ANTHROPIC_VERSION}
+    return {"Authorization": f"Bearer {api_key.reveal()}"}
+
+
+def _first_params(target: Target) -> dict[str, str]:
+    return {"limit": "1000"} if target.kind == "anthropic" else {}
+
+
+def _next_page(target: Target, document: Any, url: str) -> tuple[str, dict[str, str]] | None:
+    """Where the next page is, by the provider's kind; None on the last page."""
+    if not isinstance(document, dict):
+        return None
+    if target.kind == "anthropic":
+        if document.get("has_more") is True:
+            last = document.get("last_id")
+            if not isinstance(last, str) or not last:
+                raise FetchError('"has_more" without a "last_id" to continue from', status=200)
+            return url, {"limit": "1000", "after_id": last}
+        return None
+    links = document.get("links")
+    if target.kind == "openrouter" and isinstance(links, dict):
+        following = links.get("next")
+        if isinstance(following, str) and following:
+            return urljoin(url, following), {}
+    return None
+
+
+def _get(
+    client: httpx.Client,
+    url: str,
+    params: dict[str, str],
+    headers: dict[str, str],
+    target: Target,
+    api_key: Secret | None,
+    budget: int,
+) -> tuple[bytes, str]:
+    """One page's body and content type (HTTP 200 only); every failure a FetchError."""
     deadline = time.monotonic() + target.timeout
     try:
         with client.stream(
-            "GET", target.models_url, headers=headers, timeout=httpx.Timeout(target.timeout)
+            "GET",
+            url,
+            params=params or None,
+            headers=headers,
+            timeout=httpx.Timeout(target.timeout),
         ) as response:
             try:
-                body = _read_capped(response, target.max_response_bytes, deadline, target.timeout)
+                body = _read_capped(response, budget, deadline, target.timeout)
             except FetchError:
                 if response.status_code != 200:  # an oversized error page: report the status
                     raise FetchError(
@@ -105,11 +175,7 @@ def fetch_models(client: httpx.Client, target: Target, api_key: Secret | None) -
             transient=status == 429 or status >= 500,
             retry_after=response.headers.get("retry-after") if status == 429 else None,
         )
-    content_type = response.headers.get("content-type", "")
-    if api_key is not None:  # a body that echoes the key must not carry it into an error
-        body = body.replace(api_key.reveal().encode(), b"***")
-    objects, warnings = parse_models(body, content_type=content_type, status=status)
-    return Fetched(status=status, models=ModelList.from_objects(objects), warnings=warnings)
+    return body, response.headers.get("content-type", "")
 
 
 def fetch_with_retries(
@@ -173,56 +239,73 @@ def parse_models(
     Accepts ``{"data": [...]}``, ``{"data": null}`` (no models) and a bare list.
     """
     try:
-        document = json.loads(body)
+        return _checked(_entries(_json(body, content_type)))
+    except FetchError as exc:
+        raise FetchError(exc.reason, status=status) from None
+
+
+def _json(body: bytes, content_type: str) -> Any:
+    try:
+        return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         kind = content_type.split(";")[0].strip() or "no content type"
         start = body[:40].decode("utf-8", "replace").strip().replace("\n", " ")
         raise FetchError(
-            f"response is not JSON ({kind}, starts with {start!r})", status=status
+            f"response is not JSON ({kind}, starts with {start!r})", status=200
         ) from None
+
+
+def _entries(document: Any) -> list[Any]:
+    """The list of model entries of one page."""
     if isinstance(document, dict):
         if "data" not in document:
             keys = ", ".join(sorted(map(str, document))[:6]) or "none"
-            raise FetchError(
-                f'JSON of the wrong shape: no "data" list (keys: {keys})', status=status
-            )
+            raise FetchError(f'JSON of the wrong shape: no "data" list (keys: {keys})', status=200)
         entries = document["data"]
         if entries is None:
-            entries = []
+            return []
     elif isinstance(document, list):
         entries = document
     else:
         raise FetchError(
             f"JSON of the wrong shape: expected an object, got {_json_type(document)}",
-            status=status,
+            status=200,
         )
     if not isinstance(entries, list):
         raise FetchError(
-            f'JSON of the wrong shape: "data" is {_json_type(entries)}, not a list', status=status
+            f'JSON of the wrong shape: "data" is {_json_type(entries)}, not a list', status=200
         )
+    return entries
 
+
+def _checked(entries: list[Any]) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """Every entry an object with a non-empty string ``id``; each ID kept once."""
     seen: dict[str, dict[str, Any]] = {}
     warnings: list[str] = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             raise FetchError(
                 f"JSON of the wrong shape: data[{i}] is {_json_type(entry)}, not an object",
-                status=status,
+                status=200,
             )
         model_id = entry.get("id")
         if "id" not in entry:
-            raise FetchError(f'model entry data[{i}] has no "id"', status=status)
+            raise FetchError(f'model entry data[{i}] has no "id"', status=200)
         if not isinstance(model_id, str) or not model_id.strip():
             raise FetchError(
                 f'model entry data[{i}] has an invalid "id" ({_json_type(model_id)}); '
                 "expected a non-empty string",
-                status=status,
+                status=200,
             )
         if model_id in seen:
             warnings.append(f"duplicate model id {model_id!r} at data[{i}]; kept the first")
             continue
         seen[model_id] = entry
     return list(seen.values()), tuple(warnings)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _read_capped(response: httpx.Response, limit: int, deadline: float, timeout: float) -> bytes:

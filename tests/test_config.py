@@ -697,3 +697,48 @@ def test_bad_defaults_and_retention_name_the_key(data: dict[str, object], messag
     with pytest.raises(ConfigError) as caught:
         parse_config(data, path=None, environ={"HOME": "/home/x"})
     assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (
+            {"kind": "gemini"},
+            "targets[0].kind: 'gemini' is not one of openai, anthropic, openrouter",
+        ),
+        ({"headers": "X-A: 1"}, "targets[0].headers: must be a table"),
+        ({"headers": {"Authorization": "Bearer x"}}, "targets[0].headers.Authorization: is set by"),
+        ({"headers": {"Bad Name": "x"}}, "targets[0].headers.Bad Name: is not a valid header"),
+        ({"headers": {"X-A": "caf\u00e9"}}, "targets[0].headers.X-A: must be a printable ASCII"),
+    ],
+    ids=["unknown-kind", "headers-not-table", "auth-header", "bad-name", "non-ascii"],
+)
+def test_kind_and_headers_are_checked(target: dict[str, object], message: str) -> None:
+    from monitor.config import parse_config
+    from monitor.errors import ConfigError
+
+    raw = {"name": "a", "base_url": "http://127.0.0.1:1/v1", **target}
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"targets": [raw]}, path=None, environ={"HOME": "/home/x"})
+    assert str(caught.value).startswith(message)
+
+
+def test_kind_and_headers_are_read() -> None:
+    from monitor.config import parse_config
+
+    config = parse_config(
+        {
+            "targets": [
+                {
+                    "name": "claude",
+                    "base_url": "https://api.anthropic.com/v1",
+                    "kind": "anthropic",
+                    "headers": {"X-Team": "ml"},
+                }
+            ]
+        },
+        path=None,
+        environ={"HOME": "/home/x"},
+    )
+    (claude,) = config.targets
+    assert (claude.kind, claude.headers) == ("anthropic", (("X-Team", "ml"),))

@@ -64,10 +64,12 @@ def postpone(db_url: str, delivery_id: object, hours: float) -> None:
 
     from sqlalchemy import create_engine, text
 
+    from monitor.store.schema import to_micros
+
     engine = create_engine(db_url)
-    later = datetime.now(UTC) + timedelta(hours=hours)
-    if engine.dialect.name == "sqlite":
-        later = later.replace(tzinfo=None)
+    later: object = datetime.now(UTC) + timedelta(hours=hours)
+    if engine.dialect.name == "sqlite":  # times are integer microseconds there
+        later = to_micros(later)  # type: ignore[arg-type]
     with engine.begin() as connection:
         connection.execute(
             text("UPDATE deliveries SET next_attempt_at = :t WHERE id = :id"),

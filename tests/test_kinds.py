@@ -1,0 +1,226 @@
+"""Each provider kind against a real local server playing that provider's documented shape."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from monitor.config import Secret, Target
+from monitor.errors import FetchError
+from monitor.fetch import ANTHROPIC_VERSION, fetch_models, make_client
+
+KEY = Secret("sk-ant-test-0123456789")
+
+
+class Provider:
+    """Answers GET /v1/models with whatever ``route(path, query, headers)`` returns."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
+        self.route: Any = None
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                query = parse_qs(parts.query)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                provider.requests.append((parts.path, query, headers))
+                status, document = provider.route(parts.path, query, headers)
+                body = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def provider() -> Iterator[Provider]:
+    server = Provider()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with make_client() as c:
+        yield c
+
+
+def target(base_url: str, kind: str, **extra: Any) -> Target:
+    settings: dict[str, Any] = {
+        "name": "t",
+        "base_url": base_url,
+        "api_key": None,
+        "interval": 60.0,
+        "timeout": 5.0,
+        "notify_urls": (),
+        "max_response_bytes": 1 << 20,
+        "kind": kind,
+    }
+    return Target(**{**settings, **extra})
+
+
+CLAUDE = [
+    {
+        "type": "model",
+        "id": f"claude-{i}",
+        "display_name": f"Claude {i}",
+        "created_at": "2025-01-01",
+    }
+    for i in range(7)
+]
+
+
+def anthropic_pages(page_size: int = 3) -> Any:
+    def route(path: str, query: dict[str, list[str]], headers: dict[str, str]) -> Any:
+        if headers.get("x-api-key") != KEY.reveal():
+            return 401, {
+                "type": "error",
+                "error": {"type": "authentication_error", "message": "invalid x-api-key"},
+            }
+        if headers.get("anthropic-version") != ANTHROPIC_VERSION:
+            return 400, {"type": "error", "error": {"message": "anthropic-version required"}}
+        after = query.get("after_id", [None])[0]
+        start = 0 if after is None else [m["id"] for m in CLAUDE].index(after) + 1
+        page = CLAUDE[start : start + page_size]
+        return 200, {
+            "data": page,
+            "has_more": start + page_size < len(CLAUDE),
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+        }
+
+    return route
+
+
+def test_anthropic_follows_every_page_with_its_headers(
+    provider: Provider, client: httpx.Client
+) -> None:
+    provider.route = anthropic_pages()
+    fetched = fetch_models(client, target(provider.base + "/v1", "anthropic"), KEY)
+    assert [m.id for m in fetched.models.models] == sorted(m["id"] for m in CLAUDE)
+    assert fetched.models.models[0].data["display_name"] == "Claude 0"
+    assert [q.get("after_id") for _, q, _ in provider.requests] == [
+        None,
+        ["claude-2"],
+        ["claude-5"],
+    ]
+    assert all(q["limit"] == ["1000"] for _, q, _ in provider.requests)
+    assert all("authorization" not in h for _, _, h in provider.requests)
+
+
+def test_anthropic_bad_key_is_an_authentication_failure(
+    provider: Provider, client: httpx.Client
+) -> None:
+    provider.route = anthropic_pages()
+    with pytest.raises(FetchError) as caught:
+        fetch_models(client, target(provider.base + "/v1", "anthropic"), Secret("wrong"))
+    assert caught.value.reason.startswith("HTTP 401: authentication failed")
+
+
+def test_a_cursor_that_repeats_stops_the_poll(provider: Provider, client: httpx.Client) -> None:
+    provider.route = lambda *_: (
+        200,
+        {"data": [CLAUDE[0]], "has_more": True, "last_id": "claude-0"},
+    )
+    with pytest.raises(FetchError, match="pagination repeats itself"):
+        fetch_models(client, target(provider.base + "/v1", "anthropic"), KEY)
+    assert len(provider.requests) == 2  # the second page points back at itself
+
+
+def test_pages_are_capped(provider: Provider, client: httpx.Client) -> None:
+    counter = iter(range(10_000))
+    provider.route = lambda *_: (
+        200,
+        {"data": [{"id": f"m{next(counter)}"}], "has_more": True, "last_id": f"c{next(counter)}"},
+    )
+    with pytest.raises(FetchError, match="more than 50 pages"):
+        fetch_models(client, target(provider.base + "/v1", "anthropic"), KEY)
+
+
+def test_the_byte_cap_covers_all_pages(provider: Provider, client: httpx.Client) -> None:
+    provider.route = anthropic_pages(page_size=1)
+    small = target(provider.base + "/v1", "anthropic", max_response_bytes=400)
+    with pytest.raises(FetchError, match="response larger than"):
+        fetch_models(client, small, KEY)
+
+
+OPENROUTER = [
+    {
+        "id": f"vendor/model-{i}",
+        "canonical_slug": f"vendor/model-{i}",
+        "name": f"Model {i}",
+        "context_length": 128000,
+        "pricing": {"prompt": "0.00000027", "completion": "0.0000011"},
+    }
+    for i in range(5)
+]
+
+
+def test_openrouter_needs_no_key_and_follows_links_next(
+    provider: Provider, client: httpx.Client
+) -> None:
+    def route(path: str, query: dict[str, list[str]], headers: dict[str, str]) -> Any:
+        page = int(query.get("page", ["1"])[0])
+        document: dict[str, Any] = {"data": OPENROUTER[(page - 1) * 2 : page * 2]}
+        if page < 3:
+            document["links"] = {"next": f"/api/v1/models?page={page + 1}"}
+        return 200, document
+
+    provider.route = route
+    fetched = fetch_models(client, target(provider.base + "/api/v1", "openrouter"), None)
+    assert sorted(m.id for m in fetched.models.models) == [m["id"] for m in OPENROUTER]
+    assert [p for p, _, _ in provider.requests] == ["/api/v1/models"] * 3
+    assert all("authorization" not in h for _, _, h in provider.requests)
+    pricing = {m.id: m.data["pricing"] for m in fetched.models.models}
+    assert pricing["vendor/model-0"] == {"prompt": "0.00000027", "completion": "0.0000011"}
+
+
+@pytest.mark.parametrize(
+    ("document", "ids"),
+    [
+        ({"object": "list", "data": [{"id": "a"}, {"id": "b"}]}, ["a", "b"]),
+        ({"object": "list", "data": None}, []),  # Ollama with no models
+        ([{"id": "together/a", "type": "chat"}], ["together/a"]),  # Together: a bare list
+    ],
+    ids=["openai", "data-null", "bare-list"],
+)
+def test_openai_kind_shapes(
+    provider: Provider, client: httpx.Client, document: Any, ids: list[str]
+) -> None:
+    provider.route = lambda *_: (200, document)
+    fetched = fetch_models(client, target(provider.base + "/v1", "openai"), Secret("k"))
+    assert [m.id for m in fetched.models.models] == ids
+    (_, _, headers) = provider.requests[0]
+    assert headers["authorization"] == "Bearer k"
+
+
+def test_extra_headers_are_sent(provider: Provider, client: httpx.Client) -> None:
+    provider.route = lambda *_: (200, {"data": [{"id": "a"}]})
+    gateway = target(provider.base + "/v1", "openai", headers=(("X-Gateway-Tenant", "team-a"),))
+    fetch_models(client, gateway, None)
+    (_, _, headers) = provider.requests[0]
+    assert headers["x-gateway-tenant"] == "team-a"
