@@ -261,6 +261,7 @@ def _change_json(c: Any) -> dict[str, Any]:
         "detected_at": _iso(c.detected_at),
         "added": list(c.added),
         "removed": list(c.removed),
+        "changed": [dict(x) for x in c.changed],
         "from_snapshot_id": c.from_snapshot_id,
         "to_snapshot_id": c.to_snapshot_id,
     }
@@ -506,9 +507,16 @@ def changes(target_name: str | None, since: str | None, limit: int | None, as_js
         _print_json([_change_json(c) for c in rows])
         return
     _print_table(
-        ["ID", "TARGET", "DETECTED AT", "ADDED", "REMOVED"],
+        ["ID", "TARGET", "DETECTED AT", "ADDED", "REMOVED", "CHANGED"],
         [
-            [c.id, c.target, _iso(c.detected_at), " ".join(c.added), " ".join(c.removed)]
+            [
+                c.id,
+                c.target,
+                _iso(c.detected_at),
+                " ".join(c.added),
+                " ".join(c.removed),
+                "; ".join(f"{x['id']} {x['field']}" for x in c.changed),
+            ]
             for c in rows
         ],
     )

@@ -79,6 +79,7 @@ class Target:
     repeat_down_every: float | None = None  # seconds between "still down" reminders
     kind: str = "openai"  # how the list is fetched and read: openai, anthropic, openrouter
     headers: tuple[tuple[str, str], ...] = ()  # extra request headers, (name, value)
+    watch_fields: tuple[str, ...] = ()  # dotted paths compared for models in both lists
 
     @property
     def models_url(self) -> str:
@@ -280,6 +281,7 @@ _TARGET_KEYS = {
     "repeat_down_every",
     "kind",
     "headers",
+    "watch_fields",
 }
 # what [defaults] may set for every target
 _DEFAULTABLE = _TARGET_KEYS - {
@@ -359,6 +361,7 @@ def _target(raw: Mapping[str, Any], prefix: str, base_dir: Path) -> Target:
         ),
         kind=_choice(raw, "kind", prefix, KINDS, default="openai"),
         headers=_headers(raw.get("headers", {}), prefix + "headers"),
+        watch_fields=_fields(raw.get("watch_fields", []), prefix + "watch_fields"),
         repeat_down_every=(
             parse_duration(raw["repeat_down_every"], prefix + "repeat_down_every")
             if raw.get("repeat_down_every") not in (None, 0, "", "off")
@@ -378,6 +381,21 @@ def _choice(
     if value not in choices:
         raise ConfigError(f"{prefix}{name}: {value!r} is not one of {', '.join(choices)}")
     return str(value)
+
+
+def _fields(value: object, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f'{key}: must be a list of field names, like ["pricing.prompt"]')
+    fields = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not re.fullmatch(
+            r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", item
+        ):
+            raise ConfigError(f"{key}[{i}]: {item!r} is not a field name or dotted path")
+        if item == "id":
+            raise ConfigError(f"{key}[{i}]: 'id' is always compared")
+        fields.append(item)
+    return tuple(dict.fromkeys(fields))
 
 
 def _headers(value: object, key: str) -> tuple[tuple[str, str], ...]:

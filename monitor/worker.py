@@ -21,7 +21,7 @@ import structlog
 
 from monitor.alerts import Decision, Policy, Poll, step
 from monitor.config import Secret, Target
-from monitor.diff import ModelDiff, diff_models
+from monitor.diff import ModelDiff, diff_lists, diff_models, watch_digest
 from monitor.errors import FetchError
 from monitor.fetch import Fetched, fetch_with_retries
 from monitor.notify import Message, change_message, down_message, recovered_message
@@ -84,7 +84,11 @@ def poll_target(
 
     poll = Poll(
         at=fetched_at,
-        digest=fetched.models.ids_digest if fetched is not None else None,
+        digest=(
+            watch_digest(((m.id, m.data) for m in fetched.models.models), target.watch_fields)
+            if fetched is not None
+            else None
+        ),
         count=len(fetched.models) if fetched is not None else 0,
         error=error.reason if error is not None else None,
     )
@@ -112,7 +116,7 @@ def poll_target(
             models=fetched.models if fetched is not None and decision.ok else None,
         )
         change, events, messages = _record_events(
-            tx, target.name, decision, snapshot, confirmed_id, fetched
+            tx, target, decision, snapshot, confirmed_id, fetched
         )
         if decision.baseline or decision.changed:
             confirmed_id = snapshot.id
@@ -152,13 +156,13 @@ _EventMessages = list[tuple[ChangeRecord | TargetEventRecord, Message]]
 
 def _record_events(
     tx: Transaction,
-    target: str,
+    watched: Target,
     decision: Decision,
     snapshot: SnapshotRecord,
     confirmed_id: int | None,
     fetched: Fetched | None,
 ) -> tuple[ChangeRecord | None, list[TargetEventRecord], _EventMessages]:
-    at = snapshot.fetched_at
+    target, at = watched.name, snapshot.fetched_at
     messages: _EventMessages = []
     events: list[TargetEventRecord] = []
     change: ChangeRecord | None = None
@@ -193,8 +197,12 @@ def _record_events(
         )
         messages.append((event, message))
     if decision.changed and fetched is not None and confirmed_id is not None:
-        previous = tx.snapshot_model_ids(confirmed_id)
-        diff: ModelDiff = diff_models(previous, fetched.models.ids)
+        current = {m.id: m.data for m in fetched.models.models}
+        if watched.watch_fields:
+            previous = tx.snapshot_models(confirmed_id)
+            diff: ModelDiff = diff_lists(previous, current, watched.watch_fields)
+        else:
+            diff = diff_models(tx.snapshot_model_ids(confirmed_id), frozenset(current))
         if diff:
             change = tx.add_change(
                 target=target,
@@ -203,6 +211,9 @@ def _record_events(
                 to_snapshot_id=snapshot.id,
                 added=sorted(diff.added),
                 removed=sorted(diff.removed),
+                changed=[
+                    {"id": c.id, "field": c.field, "old": c.old, "new": c.new} for c in diff.changed
+                ],
             )
             messages.append((change, change_message(target, diff, at)))
     return change, events, messages

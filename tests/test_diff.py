@@ -69,3 +69,49 @@ def test_list_digest_sees_metadata_changes() -> None:
     after = ModelList.from_objects([{"id": "m", "pricing": {"prompt": "0.14"}}])
     assert before.ids == after.ids
     assert before.digest != after.digest
+
+
+def test_watched_fields_nested_and_dotted() -> None:
+    from monitor.diff import FieldChange, diff_lists
+
+    before = {
+        "a": {
+            "id": "a",
+            "pricing": {"prompt": "0.00000027", "completion": "0.0000011"},
+            "context_length": 128000,
+            "created": 1,
+        },
+        "b": {"id": "b", "pricing": {"prompt": "0.000001"}},
+        "gone": {"id": "gone"},
+    }
+    after = {
+        "a": {
+            "id": "a",
+            "pricing": {"prompt": "0.00000014", "completion": "0.0000011"},
+            "context_length": 128000,
+            "created": 2,
+        },
+        "b": {"id": "b", "pricing": {"prompt": "0.000001"}, "deprecation": "2026-12-31"},
+        "new": {"id": "new"},
+    }
+    everything = diff_lists(before, after, ["pricing", "context_length", "deprecation"])
+    assert everything.added == {"new"} and everything.removed == {"gone"}
+    assert everything.changed == (
+        FieldChange("a", "pricing.prompt", "0.00000027", "0.00000014"),
+        FieldChange("b", "deprecation", None, "2026-12-31"),
+    )
+    assert everything.summary() == "1 model added, 1 removed, 2 changed"
+    only_prompt = diff_lists(before, after, ["pricing.prompt"])
+    assert [c.field for c in only_prompt.changed] == ["pricing.prompt"]
+    assert diff_lists(before, after, []).changed == ()  # IDs only by default; created ignored
+
+
+def test_watch_digest_moves_only_with_watched_values() -> None:
+    from monitor.diff import watch_digest
+
+    one = [("a", {"pricing": {"prompt": "1"}, "created": 1})]
+    same = [("a", {"pricing": {"prompt": "1"}, "created": 2})]
+    dearer = [("a", {"pricing": {"prompt": "2"}, "created": 1})]
+    assert watch_digest(one, ["pricing"]) == watch_digest(same, ["pricing"])
+    assert watch_digest(one, ["pricing"]) != watch_digest(dearer, ["pricing"])
+    assert watch_digest(one, []) == watch_digest(dearer, [])

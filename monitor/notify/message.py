@@ -27,6 +27,14 @@ def change_message(target: str, diff: ModelDiff, detected_at: datetime) -> Messa
             lines.append("")
         lines.append(f"**Removed ({len(diff.removed)}):**")
         lines.extend(f"- {model_id}" for model_id in sorted(diff.removed))
+    if diff.changed:
+        if lines:
+            lines.append("")
+        lines.append(f"**Changed ({len({c.id for c in diff.changed})}):**")
+        lines.extend(
+            f"- {c.id}: {c.field} {show_value(c.field, c.old)} → {show_value(c.field, c.new)}"
+            for c in diff.changed
+        )
     lines.append("")
     lines.append(f"Target {target}, detected {_when(detected_at)}.")
     return Message(title=f"{target}: {diff.summary()}", body="\n".join(lines))
@@ -39,6 +47,25 @@ def test_message(target: str | None, now: datetime) -> Message:
         body=f"This is a test from model-monitor for {scope}, sent {_when(now)}. "
         "If you can read it, alerts will reach you here.",
     )
+
+
+def show_value(field: str, value: object) -> str:
+    """A field's value for people: prices per token as per 1M tokens, absent as "none"."""
+    if value is None:
+        return "none"
+    if field.split(".")[0] == "pricing" and isinstance(value, str | int | float):
+        try:
+            number = float(value)
+        except ValueError:
+            return str(value)
+        if 0 < number < 0.01:  # OpenRouter: dollars per token
+            return f"{number * 1_000_000:g} per 1M tokens"
+        return f"{number:g}"
+    if isinstance(value, str):
+        return value
+    import json
+
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def _when(moment: datetime) -> str:

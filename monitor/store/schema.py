@@ -160,6 +160,8 @@ class ChangeEvent(Base):
     to_snapshot_id: Mapped[int] = mapped_column(Id, ForeignKey("snapshots.id"), index=True)
     added: Mapped[list[str]] = mapped_column(JsonDocument)
     removed: Mapped[list[str]] = mapped_column(JsonDocument)
+    # watched fields that changed: [{"id", "field", "old", "new"}]; null before 0.1's 0004
+    changed: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonDocument)
 
 
 class TargetStateRow(Base):

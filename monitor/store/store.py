@@ -8,7 +8,7 @@ error leaves here as a :class:`~monitor.errors.StorageError`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +54,7 @@ class ChangeRecord:
     to_snapshot_id: int
     added: tuple[str, ...]
     removed: tuple[str, ...]
+    changed: tuple[dict[str, Any], ...] = ()  # {"id", "field", "old", "new"}
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,7 @@ def _change(row: schema.ChangeEvent) -> ChangeRecord:
         to_snapshot_id=row.to_snapshot_id,
         added=tuple(row.added),
         removed=tuple(row.removed),
+        changed=tuple(row.changed or ()),
     )
 
 
@@ -214,6 +216,20 @@ class Transaction:
                 .where(schema.ModelListEntry.list_id == list_id)
             )
         )
+
+    def snapshot_models(self, snapshot_id: int) -> dict[str, dict[str, Any]]:
+        """The model objects of a snapshot by ID."""
+        list_id = self._session.scalar(
+            select(schema.Snapshot.model_list_id).where(schema.Snapshot.id == snapshot_id)
+        )
+        if list_id is None:
+            return {}
+        rows = self._session.execute(
+            select(schema.ModelObject.model_id, schema.ModelObject.data)
+            .join(schema.ModelListEntry)
+            .where(schema.ModelListEntry.list_id == list_id)
+        )
+        return {model_id: dict(data) for model_id, data in rows}
 
     def snapshot_model_ids(self, snapshot_id: int) -> frozenset[str]:
         list_id = self._session.scalar(
@@ -256,6 +272,7 @@ class Transaction:
         to_snapshot_id: int,
         added: Sequence[str],
         removed: Sequence[str],
+        changed: Sequence[Mapping[str, Any]] = (),
     ) -> ChangeRecord:
         row = schema.ChangeEvent(
             target=target,
@@ -264,6 +281,7 @@ class Transaction:
             to_snapshot_id=to_snapshot_id,
             added=sorted(added),
             removed=sorted(removed),
+            changed=[dict(c) for c in changed],
         )
         self._session.add(row)
         self._session.flush()

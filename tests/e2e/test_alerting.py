@@ -297,3 +297,55 @@ def test_dead_deliveries_and_retry_by_hand(
     missing = ws.run("deliveries", "retry", "999")
     assert missing.code == 2 and "no delivery with id 999" in missing.stderr
     assert len(webhook.posts) == 1
+
+
+def test_a_price_change_is_alerted_with_old_and_new_value(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    priced = [
+        {
+            "id": "deepseek/deepseek-v3",
+            "pricing": {"prompt": "0.00000027", "completion": "1e-06"},
+            "context_length": 64000,
+            "created": 1,
+        },
+        {
+            "id": "qwen/qwen3",
+            "pricing": {"prompt": "0.0000001", "completion": "2e-07"},
+            "context_length": 32000,
+            "created": 1,
+        },
+    ]
+    provider.models = [dict(m) for m in priced]
+    provider.api_key = None
+    target = {
+        "name": "openrouter",
+        "base_url": provider.base_url,
+        "kind": "openrouter",
+        "watch_fields": ["pricing", "context_length"],
+    }
+    workspace.write_config([target], notify_urls=[webhook.url])
+    assert workspace.run("check").code == 0
+    provider.models[0] = {
+        **priced[0],
+        "pricing": {"prompt": "0.00000014", "completion": "1e-06"},
+        "created": 2,
+    }
+    provider.models[1] = {**priced[1], "created": 2}  # a rewritten created is no change
+    assert workspace.run("check").code == 0
+    (post,) = webhook.wait_for(1)
+    assert post["title"] == "openrouter: 1 model changed"
+    assert (
+        "- deepseek/deepseek-v3: pricing.prompt 0.27 per 1M tokens → 0.14 per 1M tokens"
+        in post["message"].splitlines()
+    )
+    (change,) = workspace.run("changes", "--json").json()
+    assert change["changed"] == [
+        {
+            "id": "deepseek/deepseek-v3",
+            "field": "pricing.prompt",
+            "old": "0.00000027",
+            "new": "0.00000014",
+        }
+    ]
+    assert (change["added"], change["removed"]) == ([], [])

@@ -94,14 +94,29 @@ def test_the_daemon_polls_alerts_and_stops_on_sigterm(
 
 
 def test_sigint_stops_it_too_and_library_logs_share_the_output(
-    workspace: Workspace, provider: ProviderServer, daemon: Callable[..., subprocess.Popen[str]]
+    workspace: Workspace, provider: ProviderServer
 ) -> None:
     workspace.write_config([dos_target(provider, interval=60)])
-    proc = daemon("--log-level", "debug")
-    wait_until(lambda: len(polls(workspace, "dos-ai")) >= 1)
-    proc.send_signal(signal.SIGINT)
-    stdout, _ = proc.communicate(timeout=15)
+    # debug output is large: to a file, or the daemon blocks on a full pipe
+    log_file = workspace.root / "daemon.log"
+    with log_file.open("w") as out:
+        proc = subprocess.Popen(
+            [MONITOR, "-c", str(workspace.config_path), "run", "--log-level", "debug"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **workspace.env},
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        wait_until(lambda: len(polls(workspace, "dos-ai")) >= 1)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 0
+    stdout = log_file.read_text()
     loggers = {json.loads(line).get("logger", "").split(".")[0] for line in stdout.splitlines()}
     assert {"monitor", "apscheduler", "httpx", "sqlalchemy"} <= loggers
 

@@ -30,3 +30,19 @@ def test_only_removals_have_no_added_section() -> None:
     message = change_message("groq", diff, WHEN)
     assert message.title == "groq: 1 model removed"
     assert "Added" not in message.body
+
+
+def test_a_price_change_reads_per_million_tokens() -> None:
+    from monitor.diff import FieldChange, ModelDiff
+
+    diff = ModelDiff(
+        frozenset(),
+        frozenset(),
+        (FieldChange("deepseek-v3", "pricing.prompt", "0.00000027", "0.00000014"),),
+    )
+    message = change_message("openrouter", diff, WHEN)
+    assert message.title == "openrouter: 1 model changed"
+    assert (
+        "- deepseek-v3: pricing.prompt 0.27 per 1M tokens → 0.14 per 1M tokens"
+        in message.body.splitlines()
+    )
