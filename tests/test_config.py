@@ -742,3 +742,35 @@ def test_kind_and_headers_are_read() -> None:
     )
     (claude,) = config.targets
     assert (claude.kind, claude.headers) == ("anthropic", (("X-Team", "ml"),))
+
+
+def test_the_examples_commented_providers_parse_too() -> None:
+    """The example's other providers are comments (they would poll the internet at the
+    quick start); uncommented, they must still be a valid config."""
+    from monitor.config import parse_config
+
+    text = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text()
+    head, more = text.split("# More providers", 1)
+    uncommented = "\n".join(
+        line[2:] if line.startswith("# ") and ("=" in line or line.startswith("# [[")) else ""
+        for line in more.splitlines()
+    )
+    import tomllib
+
+    config = parse_config(
+        tomllib.loads(head + uncommented),
+        path=None,
+        environ={"HOME": "/home/x", "DOS_API_KEY": "k"},
+    )
+    assert [(t.name, t.kind) for t in config.targets] == [
+        ("dos-ai", "openai"),
+        ("openai", "openai"),
+        ("anthropic", "anthropic"),
+        ("openrouter", "openrouter"),
+        ("local-vllm", "openai"),
+    ]
+    assert config.target("openrouter").watch_fields == (
+        "pricing",
+        "context_length",
+        "expiration_date",
+    )
