@@ -17,24 +17,34 @@ class Message:
     body: str
 
 
+MAX_LINES = 50  # per section; the rest is summarised (monitor changes has them all)
+
+
 def change_message(target: str, diff: ModelDiff, detected_at: datetime) -> Message:
-    lines = []
-    if diff.added:
-        lines.append(f"**Added ({len(diff.added)}):**")
-        lines.extend(f"- {model_id}" for model_id in sorted(diff.added))
-    if diff.removed:
+    lines: list[str] = []
+    sections = [
+        ("Added", len(diff.added), [f"- {i}" for i in sorted(diff.added)]),
+        ("Removed", len(diff.removed), [f"- {i}" for i in sorted(diff.removed)]),
+        (
+            "Changed",
+            len({c.id for c in diff.changed}),
+            [
+                f"- {c.id}: {c.field} {show_value(c.field, c.old)} → {show_value(c.field, c.new)}"
+                for c in diff.changed
+            ],
+        ),
+    ]
+    for heading, count, entries in sections:
+        if not entries:
+            continue
         if lines:
             lines.append("")
-        lines.append(f"**Removed ({len(diff.removed)}):**")
-        lines.extend(f"- {model_id}" for model_id in sorted(diff.removed))
-    if diff.changed:
-        if lines:
-            lines.append("")
-        lines.append(f"**Changed ({len({c.id for c in diff.changed})}):**")
-        lines.extend(
-            f"- {c.id}: {c.field} {show_value(c.field, c.old)} → {show_value(c.field, c.new)}"
-            for c in diff.changed
-        )
+        lines.append(f"**{heading} ({count}):**")
+        lines.extend(entries[:MAX_LINES])
+        if len(entries) > MAX_LINES:
+            lines.append(
+                f"- … and {len(entries) - MAX_LINES} more (monitor changes --target {target})"
+            )
     lines.append("")
     lines.append(f"Target {target}, detected {_when(detected_at)}.")
     return Message(title=f"{target}: {diff.summary()}", body="\n".join(lines))

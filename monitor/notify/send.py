@@ -40,6 +40,11 @@ class AppriseSender:
         app = apprise.Apprise()
         if not app.add(url):
             return Delivery(shown, False, "not a notification URL apprise understands", 0)
+        if "overflow=" not in url:
+            # a message past a service's limit (Telegram 4096, Slack 35000 characters)
+            # goes as several messages rather than being cut or refused
+            for server in app:
+                server.overflow_mode = apprise.OverflowMode.SPLIT
         problems: list[str] = []
         try:
             result = app.notify(
