@@ -796,6 +796,109 @@ def prune(older_than: str, target_name: str | None, dry_run: bool, as_json: bool
     )
 
 
+@cli.command("model")
+@common
+@click.argument("model_id")
+@click.option("--target", "target_name", metavar="NAME", help="Only this target.")
+@json_option
+def model_life(model_id: str, target_name: str | None, as_json: bool) -> None:
+    """The life of one model: first seen, each time it went and came back, last seen,
+    and its watched-field changes."""
+    _logging()
+    with _open_store(write=False) as store:
+        _check_target(_state().config(), store, target_name)
+        sightings = store.model_sightings(model_id, target=target_name)
+        if not sightings:
+            raise NotFoundError(f"no poll ever listed a model {model_id!r}")
+        lives = []
+        for sighting in sightings:
+            events = []
+            for change in reversed(store.changes(target=sighting.target)):
+                at = _iso(change.detected_at)
+                if model_id in change.added:
+                    events.append({"at": at, "what": "added", "event_id": change.id})
+                if model_id in change.removed:
+                    events.append({"at": at, "what": "removed", "event_id": change.id})
+                for item in change.changed:
+                    if item["id"] == model_id:
+                        events.append(
+                            {
+                                "at": at,
+                                "what": "changed",
+                                "event_id": change.id,
+                                "field": item["field"],
+                                "old": item["old"],
+                                "new": item["new"],
+                            }
+                        )
+            lives.append(
+                {
+                    "target": sighting.target,
+                    "first_seen": _iso(sighting.first_seen),
+                    "last_seen": _iso(sighting.last_seen),
+                    "listed_now": sighting.present,
+                    "events": events,
+                }
+            )
+    if as_json:
+        _print_json({"id": model_id, "targets": lives})
+        return
+    from monitor.notify.message import show_value
+
+    for life in lives:
+        state = "listed now" if life["listed_now"] else "not listed now"
+        click.echo(f"{model_id} on {life['target']} ({state})")
+        click.echo(f"  {life['first_seen']}  first seen")
+        for e in life["events"]:
+            if e["what"] == "changed":
+                old, new = show_value(e["field"], e["old"]), show_value(e["field"], e["new"])
+                click.echo(f"  {e['at']}  {e['field']} {old} → {new}")
+            else:
+                click.echo(f"  {e['at']}  {'came back' if e['what'] == 'added' else 'went away'}")
+        click.echo(f"  {life['last_seen']}  last seen")
+
+
+@cli.command()
+@common
+@click.option("--target", "target_name", metavar="NAME", help="Only this target.")
+@click.option("--since", metavar="TIME", help="ISO 8601 time, or an age like 30d.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "csv"]), required=True, help="Output format."
+)
+def export(target_name: str | None, since: str | None, fmt: str) -> None:
+    """Change events for spreadsheets and scripts, oldest first, on stdout.
+
+    CSV has one row per model per event: event_id, target, detected_at, change
+    (added, removed, changed), model_id, field, old, new.
+    """
+    import csv
+
+    _logging()
+    since_at = parse_time(since, utcnow(), "--since") if since else None
+    with _open_store(write=False) as store:
+        _check_target(_state().config(), store, target_name)
+        rows = list(reversed(store.changes(target=target_name, since=since_at)))
+    if fmt == "json":
+        _print_json([_change_json(c) for c in rows])
+        return
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(
+        ["event_id", "target", "detected_at", "change", "model_id", "field", "old", "new"]
+    )
+    for c in rows:
+        base = [c.id, c.target, _iso(c.detected_at)]
+        for model_id in c.added:
+            writer.writerow([*base, "added", model_id, "", "", ""])
+        for model_id in c.removed:
+            writer.writerow([*base, "removed", model_id, "", "", ""])
+        for item in c.changed:
+            old, new = (
+                v if isinstance(v, str) or v is None else json.dumps(v)
+                for v in (item["old"], item["new"])
+            )
+            writer.writerow([*base, "changed", item["id"], item["field"], old, new])
+
+
 @cli.command("notify-test")
 @common
 @click.option("--target", "target_name", metavar="NAME", help="Only this target's URLs.")

@@ -99,6 +99,16 @@ class DeliveryRecord:
 
 
 @dataclass(frozen=True)
+class Sighting:
+    """Where and when one model was listed."""
+
+    target: str
+    first_seen: datetime  # the first good poll that listed it
+    last_seen: datetime  # the last good poll that listed it
+    present: bool  # whether the target's latest good poll lists it
+
+
+@dataclass(frozen=True)
 class PruneReport:
     """What a prune deleted (or would delete)."""
 
@@ -878,3 +888,64 @@ class Store:
                 if found is not None:
                     keep.add(found)
         return keep
+
+    # -- one model's life ------------------------------------------------------
+
+    def model_sightings(self, model_id: str, target: str | None = None) -> list[Sighting]:
+        """Per target, the first and last good poll whose list held ``model_id``, and
+        whether the target's latest good list holds it."""
+        with self._read() as session:
+            lists = (
+                select(schema.ModelListEntry.list_id)
+                .join(schema.ModelObject)
+                .where(schema.ModelObject.model_id == model_id)
+            )
+            query = (
+                select(
+                    schema.Snapshot.target,
+                    func.min(schema.Snapshot.fetched_at),
+                    func.max(schema.Snapshot.fetched_at),
+                )
+                .where(schema.Snapshot.model_list_id.in_(lists), schema.Snapshot.ok.is_(True))
+                .group_by(schema.Snapshot.target)
+                .order_by(schema.Snapshot.target)
+            )
+            if target is not None:
+                query = query.where(schema.Snapshot.target == target)
+            sightings = []
+            for name, first, last in session.execute(query):
+                latest = session.scalar(
+                    select(schema.Snapshot.model_list_id)
+                    .where(schema.Snapshot.target == name, schema.Snapshot.ok.is_(True))
+                    .order_by(schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
+                    .limit(1)
+                )
+                present = bool(
+                    session.scalar(
+                        select(
+                            exists().where(
+                                schema.ModelListEntry.list_id == latest,
+                                schema.ModelListEntry.object_id.in_(
+                                    select(schema.ModelObject.id).where(
+                                        schema.ModelObject.model_id == model_id
+                                    )
+                                ),
+                            )
+                        )
+                    )
+                )
+                sightings.append(
+                    Sighting(
+                        target=name,
+                        first_seen=schema.UTCDateTime().process_result_value(
+                            first, session.get_bind().dialect
+                        )
+                        or first,
+                        last_seen=schema.UTCDateTime().process_result_value(
+                            last, session.get_bind().dialect
+                        )
+                        or last,
+                        present=present,
+                    )
+                )
+            return sightings

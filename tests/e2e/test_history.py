@@ -1,0 +1,51 @@
+"""History a person wants to read: one model's life, and exports for spreadsheets."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from conftest import Workspace, dos_target
+from servers import ProviderServer, model
+
+
+def test_the_life_of_one_model_and_the_export(
+    workspace: Workspace, provider: ProviderServer
+) -> None:
+    workspace.write_config([dos_target(provider, watch_fields=["pricing.prompt"])])
+    priced = {**model("deepseek-v3"), "pricing": {"prompt": "0.27"}}
+    provider.models = [model("dos-ai"), priced]
+    assert workspace.run("check").code == 0
+    provider.models = [model("dos-ai")]  # deepseek-v3 goes ...
+    assert workspace.run("check").code == 0
+    provider.models = [model("dos-ai"), {**priced, "pricing": {"prompt": "0.14"}}]  # ... back
+    assert workspace.run("check").code == 0
+    provider.models = [model("dos-ai"), {**priced, "pricing": {"prompt": "0.12"}}]
+    assert workspace.run("check").code == 0
+
+    life = workspace.run("model", "deepseek-v3", "--json").json()
+    (on_dos,) = life["targets"]
+    assert on_dos["target"] == "dos-ai" and on_dos["listed_now"] is True
+    assert [(e["what"], e.get("old"), e.get("new")) for e in on_dos["events"]] == [
+        ("removed", None, None),
+        ("added", None, None),
+        ("changed", "0.14", "0.12"),
+    ]
+    assert on_dos["first_seen"] < on_dos["events"][0]["at"] <= on_dos["last_seen"]
+    text = workspace.run("model", "deepseek-v3").stdout
+    assert "went away" in text and "came back" in text and "pricing.prompt 0.14 → 0.12" in text
+    unknown = workspace.run("model", "gpt-9")
+    assert unknown.code == 2 and "no poll ever listed a model 'gpt-9'" in unknown.stderr
+
+    exported = workspace.run("export", "--format", "csv")
+    assert exported.code == 0, exported.stderr
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [(r["change"], r["model_id"], r["field"], r["old"], r["new"]) for r in rows] == [
+        ("removed", "deepseek-v3", "", "", ""),
+        ("added", "deepseek-v3", "", "", ""),
+        ("changed", "deepseek-v3", "pricing.prompt", "0.14", "0.12"),
+    ]
+    assert all(r["target"] == "dos-ai" and r["detected_at"].endswith("Z") for r in rows)
+    as_json = workspace.run("export", "--format", "json", "--target", "dos-ai").json()
+    assert [len(e["added"]) + len(e["removed"]) + len(e["changed"]) for e in as_json] == [1, 1, 1]
+    assert workspace.run("export", "--format", "xml").code == 2
