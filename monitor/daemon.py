@@ -214,6 +214,17 @@ class Daemon:
             },
         )
 
+    def _feed(self) -> tuple[int, str, bytes]:
+        from monitor.feed import atom_feed
+
+        host, port = self._config.metrics_listen or ("127.0.0.1", 0)
+        body = atom_feed(
+            self._store.changes(limit=50),
+            now=self._now(),
+            self_url=f"http://{host}:{port}/feed.atom",
+        )
+        return 200, "application/atom+xml; charset=utf-8", body
+
     # -- lifecycle -------------------------------------------------------------
 
     def _add_job(self, target: Target, first_run: datetime) -> None:
@@ -284,7 +295,11 @@ class Daemon:
             self._server = MetricsServer(
                 host,
                 port,
-                {"/metrics": lambda: prometheus_body(self.metrics), "/healthz": self._healthz},
+                {
+                    "/metrics": lambda: prometheus_body(self.metrics),
+                    "/healthz": self._healthz,
+                    "/feed.atom": self._feed,
+                },
             )
             self._server.start()
             log.info("metrics served", address=f"http://{host}:{self._server.address[1]}/metrics")

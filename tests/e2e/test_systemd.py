@@ -16,6 +16,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from conftest import MONITOR, Workspace, dos_target
@@ -164,6 +165,14 @@ def test_run_as_a_systemd_service(
         assert 'monitor_consecutive_failures{target="dos-ai"} 0.0' in text
         assert "monitor_last_good_poll_timestamp_seconds" in text
         assert "monitor_poll_duration_seconds_bucket" in text
+        status, feed = get(f"http://127.0.0.1:{port}/feed.atom")
+        assert status == 200
+        atom = "{http://www.w3.org/2005/Atom}"
+        root = ElementTree.fromstring(feed)
+        assert root.tag == f"{atom}feed"
+        (entry,) = root.findall(f"{atom}entry")
+        assert entry.findtext(f"{atom}title") == "dos-ai: 1 model added, 2 removed"
+        assert "kimi-k2" in (entry.findtext(f"{atom}content") or "")
         status, body = get(f"http://127.0.0.1:{port}/healthz")
         assert status == 200
         assert json.loads(body) == {

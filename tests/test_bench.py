@@ -1,0 +1,131 @@
+"""The benchmark suite (``bench/``, ``python -m bench``) at tiny sizes, so it cannot rot.
+
+These check that each benchmark runs and measures something sane; they do not check
+the goals (``docs/benchmarks.md`` has the real figures).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench import cpu, queries, run, schedule, storage  # noqa: E402
+
+TINY = run.SIZES["tiny"]
+
+
+@pytest.fixture(autouse=True)
+def _keep_root_logging() -> Iterator[None]:
+    """The benchmarks log as the daemon does (into /dev/null); put the root logger back."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers, root.level = handlers, level
+
+
+def finite(value: float) -> bool:
+    return isinstance(value, float | int) and math.isfinite(value)
+
+
+def test_cpu_per_poll_measures_every_client() -> None:
+    results = cpu.run(**TINY["cpu"])
+    for shape, entry in results["shapes"].items():
+        assert set(entry["rows"]) == {
+            cpu.POLL_TARGET,
+            cpu.DAEMON_POLL,
+            cpu.SYNC,
+            cpu.SYNC_BIG,
+            cpu.ASYNC,
+            cpu.ASYNC_BIG,
+        }, shape
+        for name, row in entry["rows"].items():
+            assert row["requests"] > 0, name
+            assert 0 < row["cpu_ms"] < 1000, name
+        assert 0 < entry["ratio"] < 100
+        profile = entry["profile"]
+        assert math.isclose(sum(share for _, share in profile["groups"]), 1.0, abs_tol=0.01)
+        assert profile["top"]
+    text = cpu.report(results)
+    assert "## 1." in text and "seed4" in text and "or400" in text
+    assert len(cpu.goals(results)) == 2
+
+
+def test_bytes_per_poll_are_measured_against_a_naive_copy() -> None:
+    results = storage.run(**TINY["bytes"])
+    by_name = {r["scenario"]["name"]: r for r in results["scenarios"]}
+    for result in by_name.values():
+        assert result["naive_bytes_per_poll"] >= result["json_bytes"] > 0
+        phases = {ph["phase"]: ph for ph in result["phases"]}
+        assert 0 <= phases["unchanged"]["bytes_per_poll"] < 10_000
+    big = {ph["phase"]: ph for ph in by_name["or400-1-target"]["phases"]}
+    changed = big["changed (1 ID replaced)"]
+    assert changed["bytes_per_poll"] > 0  # 400 list entries at least
+    assert changed["new_content"] > 500  # one new ~1 KB model
+    assert sum(changed["by_table"].values()) > 0
+    assert "## 2." in storage.report(results)
+    assert storage.goals(results)
+
+
+def test_history_queries_time_every_command_and_explain_it() -> None:
+    postgres = os.environ.get("MONITOR_TEST_POSTGRES_URL")
+    results = queries.run(**TINY["queries"], postgres=postgres)
+    assert [b["backend"] for b in results["backends"]][:1] == ["SQLite"]
+    for backend in results["backends"]:
+        (step,) = backend["steps"]
+        counts = step["counts"]
+        assert counts["snapshots"] == 1000
+        assert 0 < counts["failed"] < 50  # about 1 %
+        assert counts["changes"] > 0
+        assert counts["lists"] == 10 * queries.REVISIONS  # 10 targets: 10 providers
+        assert set(step["queries"]) == set(queries.QUERIES)
+        for name, q in step["queries"].items():
+            assert finite(q["median"]) and 0 < q["median"] <= q["p95"] < 10_000, name
+        assert set(backend["plans"]) == set(queries.QUERIES)
+        for plans in backend["plans"].values():
+            assert plans and all(p["plan"] for p in plans)
+    text = queries.report(results)
+    assert "## 3." in text and "Query plans" in text
+    assert queries.goals(results)
+
+
+def test_the_flags_name_full_scans() -> None:
+    assert queries._flags(["SCAN snapshots"], sqlite=True) == ["FULL TABLE SCAN: SCAN snapshots"]
+    assert queries._flags(["SEARCH snapshots USING INDEX ix (target=?)"], sqlite=True) == []
+    assert "FULL TABLE SCAN" in queries._flags(["  ->  Seq Scan on snapshots"], sqlite=False)[0]
+
+
+def test_the_daemon_keeps_its_schedule_with_a_few_targets() -> None:
+    results = schedule.run(**TINY["schedule"])
+    assert results["exit_code"] == 0
+    assert results["never"] == 0
+    assert results["polls"] >= results["targets"] * 2
+    assert results["failed"] == 0
+    assert 10 < results["hwm_mb"] < 2000
+    assert results["cpu_s"] > 0
+    assert finite(results["lateness"]["p50"])
+    assert "## 4." in schedule.report(results)
+    assert schedule.goals(results)
+
+
+def test_one_command_prints_a_markdown_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "report.md"
+    raw = tmp_path / "raw.json"
+    assert run.main(["--tiny", "--only", "bytes", "--output", str(output), "--json", str(raw)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("# model-monitor benchmarks")
+    assert "## Goals" in printed and "## 2." in printed
+    assert "`python -m bench --tiny --only bytes`" in printed
+    assert output.read_text().strip() == printed.strip()
+    assert raw.read_text().startswith("{")
