@@ -27,7 +27,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config, Secret, Target
 from monitor.errors import MonitorError
-from monitor.fetch import MAX_RETRY_AFTER
+from monitor.fetch import MAX_RETRY_AFTER, ConditionalCache
 from monitor.metrics import Metrics, MetricsServer, json_body, prometheus_body
 from monitor.notify import Sender
 from monitor.notify.outbox import Outbox, Outcome, RetryPolicy
@@ -88,6 +88,7 @@ class Daemon:
         self._failing: dict[str, int] = {}
         self._stop = threading.Event()
         self._reload_requested = threading.Event()
+        self._conditional = ConditionalCache()  # ETag / Last-Modified per target
         self.metrics = Metrics()
         self.metrics.pending.set_function(self._pending)
         self._server: MetricsServer | None = None
@@ -128,6 +129,7 @@ class Daemon:
                         store=self._store,
                         notify_urls=urls,
                         now=self._now,
+                        cache=self._conditional,
                     )
             except MonitorError as exc:
                 # the database is away: nothing was recorded, so nothing is lost either;

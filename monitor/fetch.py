@@ -8,6 +8,7 @@ is pure and checks the shape. Every failure is a :class:`FetchError` whose
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,15 +64,63 @@ def make_client() -> httpx.Client:
     )
 
 
-def fetch_models(client: httpx.Client, target: Target, api_key: Secret | None) -> Fetched:
+@dataclass(frozen=True)
+class Validator:
+    """What a provider said identifies its answer, and the list that answer held."""
+
+    etag: str | None
+    last_modified: str | None
+    models: ModelList
+
+
+class ConditionalCache:
+    """Per target, the ``ETag``/``Last-Modified`` of the last full answer, so the next
+    poll can ask "changed since?" and a ``304 Not Modified`` reuses that list. One
+    process's memory: a restart simply starts with a full answer."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Validator] = {}
+        self._lock = threading.Lock()
+
+    def get(self, target: str) -> Validator | None:
+        with self._lock:
+            return self._entries.get(target)
+
+    def put(self, target: str, validator: Validator | None) -> None:
+        with self._lock:
+            if validator is None:
+                self._entries.pop(target, None)
+            else:
+                self._entries[target] = validator
+
+
+def fetch_models(
+    client: httpx.Client,
+    target: Target,
+    api_key: Secret | None,
+    cache: ConditionalCache | None = None,
+) -> Fetched:
     """The whole model list of a target: every page, read as its ``kind`` says."""
     headers = {**dict(target.headers), **_auth_headers(target, api_key)}
     url, params = target.models_url, _first_params(target)
+    known = cache.get(target.name) if cache is not None else None
+    if known is not None:
+        if known.etag:
+            headers["If-None-Match"] = known.etag
+        if known.last_modified:
+            headers["If-Modified-Since"] = known.last_modified
     entries: list[Any] = []
     seen: set[str] = set()
     budget = target.max_response_bytes
-    for _page in range(MAX_PAGES):
-        body, content_type = _get(client, url, params, headers, target, api_key, budget)
+    for page in range(MAX_PAGES):
+        got = _get(client, url, params, headers, target, api_key, budget)
+        if got is None:  # 304: the list of the answer those validators came with
+            assert known is not None
+            return Fetched(status=304, models=known.models, warnings=())
+        body, content_type, validator = got
+        if page == 0:
+            headers.pop("If-None-Match", None)
+            headers.pop("If-Modified-Since", None)
         budget -= len(body)
         if api_key is not None:  # a body that echoes the key must not carry it into an error
             body = body.replace(api_key.reveal().encode(), b"***")
@@ -80,7 +129,13 @@ def fetch_models(client: httpx.Client, target: Target, api_key: Secret | None) -
         following = _next_page(target, document, url)
         if following is None:
             objects, warnings = _checked(entries)
-            return Fetched(status=200, models=ModelList.from_objects(objects), warnings=warnings)
+            models = ModelList.from_objects(objects)
+            if cache is not None:  # only a one-page answer can be asked about as a whole
+                etag, modified = validator if page == 0 else (None, None)
+                cache.put(
+                    target.name, Validator(etag, modified, models) if etag or modified else None
+                )
+            return Fetched(status=200, models=models, warnings=warnings)
         url, params = following
         cursor = url + "?" + "&".join(f"{k}={v}" for k, v in sorted(params.items()))
         if cursor in seen:
@@ -130,8 +185,9 @@ def _get(
     target: Target,
     api_key: Secret | None,
     budget: int,
-) -> tuple[bytes, str]:
-    """One page's body and content type (HTTP 200 only); every failure a FetchError."""
+) -> tuple[bytes, str, tuple[str | None, str | None]] | None:
+    """One page: its body, content type and (ETag, Last-Modified); None for a 304.
+    Anything but 200 and 304 is a FetchError."""
     deadline = time.monotonic() + target.timeout
     try:
         with client.stream(
@@ -168,6 +224,8 @@ def _get(
         raise FetchError(f"HTTP transport error: {text}", transient=True) from None
 
     status = response.status_code
+    if status == 304 and ("If-None-Match" in headers or "If-Modified-Since" in headers):
+        return None
     if status != 200:
         raise FetchError(
             _status_reason(status, body, api_key),
@@ -175,7 +233,11 @@ def _get(
             transient=status == 429 or status >= 500,
             retry_after=response.headers.get("retry-after") if status == 429 else None,
         )
-    return body, response.headers.get("content-type", "")
+    return (
+        body,
+        response.headers.get("content-type", ""),
+        (response.headers.get("etag"), response.headers.get("last-modified")),
+    )
 
 
 def fetch_with_retries(
@@ -185,6 +247,7 @@ def fetch_with_retries(
     *,
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    cache: ConditionalCache | None = None,
 ) -> Fetched:
     """:func:`fetch_models`, trying again after transient failures.
 
@@ -194,7 +257,7 @@ def fetch_with_retries(
     """
     for attempt in range(target.retries + 1):
         try:
-            return fetch_models(client, target, api_key)
+            return fetch_models(client, target, api_key, cache)
         except FetchError as exc:
             if not exc.transient or attempt == target.retries:
                 raise

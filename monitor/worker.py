@@ -23,7 +23,7 @@ from monitor.alerts import Decision, Policy, Poll, step
 from monitor.config import Secret, Target
 from monitor.diff import ModelDiff, diff_lists, diff_models, watch_digest
 from monitor.errors import FetchError
-from monitor.fetch import Fetched, fetch_with_retries
+from monitor.fetch import ConditionalCache, Fetched, fetch_with_retries
 from monitor.notify import Message, change_message, down_message, recovered_message
 from monitor.notify.outbox import url_refs
 from monitor.store import ChangeRecord, SnapshotRecord, Store, TargetEventRecord, Transaction
@@ -68,13 +68,14 @@ def poll_target(
     notify_urls: Sequence[str],
     now: Callable[[], datetime],
     sleep: Callable[[float], None] = time.sleep,
+    cache: ConditionalCache | None = None,
 ) -> PollResult:
     started = time.monotonic()
     fetched_at = now()
     fetched: Fetched | None = None
     error: FetchError | None = None
     try:
-        fetched = fetch_with_retries(client, target, api_key, sleep=sleep, now=now)
+        fetched = fetch_with_retries(client, target, api_key, sleep=sleep, now=now, cache=cache)
     except FetchError as exc:
         error = exc
     duration_ms = int((time.monotonic() - started) * 1000)

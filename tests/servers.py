@@ -64,6 +64,7 @@ class ProviderServer:
         self.api_key: str | None = SEED_KEY
         self.answer: Answer | None = None  # overrides the model list when set
         self.queue: list[Answer] = []  # one-off answers, used (first to last) before the rest
+        self.etag: str | None = None  # when set: sent, and a matching If-None-Match gets 304
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         provider = self
@@ -75,6 +76,14 @@ class ProviderServer:
                 with provider._lock:
                     provider.requests.append({"path": self.path, "headers": dict(self.headers)})
                 answer = provider._answer_for(self.path, self.headers.get("Authorization"))
+                if (
+                    provider.etag is not None
+                    and answer.status == 200
+                    and self.headers.get("If-None-Match") == provider.etag
+                ):
+                    answer = Answer(304, b"", headers={"ETag": provider.etag})
+                elif provider.etag is not None and answer.status == 200:
+                    answer = Answer(200, answer.body, headers={"ETag": provider.etag})
                 if answer.delay:
                     time.sleep(answer.delay)
                 try:

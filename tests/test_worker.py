@@ -92,3 +92,36 @@ def test_two_processes_seeing_the_same_change_alert_it_once(
     assert len(results) == 4 and all(r.ok for r in results)
     assert len(store.changes()) == 1
     assert sum(len(r.delivery_ids) for r in results) == 1
+
+
+def test_a_304_is_a_good_unchanged_poll(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    from monitor.fetch import ConditionalCache
+
+    cache = ConditionalCache()
+    provider.etag = '"list-v1"'
+
+    def poll_with_cache(at: datetime):  # type: ignore[no-untyped-def]
+        return poll_target(
+            target(provider),
+            client=client,
+            api_key=Secret(SEED_KEY),
+            store=store,
+            notify_urls=["json://127.0.0.1:9/"],
+            now=lambda: at,
+            cache=cache,
+        )
+
+    first = poll_with_cache(T0)
+    assert first.baseline and first.snapshot.http_status == 200
+    second = poll_with_cache(T0 + timedelta(minutes=1))
+    assert provider.requests[-1]["headers"]["If-None-Match"] == '"list-v1"'
+    assert second.ok and second.snapshot.http_status == 304
+    assert second.snapshot.model_count == 4 and second.change is None
+    assert second.snapshot.model_list_id == first.snapshot.model_list_id
+    provider.set_ids(["dos-ai", "kimi-k2"])
+    provider.etag = '"list-v2"'
+    third = poll_with_cache(T0 + timedelta(minutes=2))
+    assert third.snapshot.http_status == 200 and third.change is not None
+    assert third.change.added == ("kimi-k2",)
