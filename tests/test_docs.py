@@ -1,0 +1,72 @@
+"""The example queries of docs/schema.md run against a real database of ours."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from monitor.modellist import ModelList
+from monitor.store import Store, open_engine, upgrade
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
+QUERIES = re.findall(r"```sql\n(.*?)```", DOC.read_text(), re.S)
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    engine = open_engine(db_url, create=True)
+    upgrade(engine)
+    store = Store(engine)
+    now = datetime.now(UTC)
+    lists = [
+        ModelList.from_objects([{"id": "a", "pricing": {"prompt": "1"}}]),
+        ModelList.from_objects([{"id": "a", "pricing": {"prompt": "1"}}, {"id": "b"}]),
+    ]
+    with store.transaction() as tx:
+        ids = []
+        for day, lst in enumerate([lists[0], lists[0], lists[1]]):
+            ids.append(
+                tx.add_snapshot(
+                    target="openrouter",
+                    fetched_at=now - timedelta(days=3 - day),
+                    ok=True,
+                    http_status=200,
+                    error=None,
+                    duration_ms=5,
+                    models=lst,
+                ).id
+            )
+        tx.add_change(
+            target="openrouter",
+            detected_at=now - timedelta(days=1),
+            from_snapshot_id=ids[1],
+            to_snapshot_id=ids[2],
+            added=["b"],
+            removed=[],
+        )
+    yield store
+    engine.dispose()
+
+
+def runs_on(query: str, dialect: str) -> bool:
+    postgres_only = ("date_trunc", "now()", "->")
+    if dialect == "sqlite":
+        return not any(token in query for token in postgres_only)
+    return "unixepoch" not in query
+
+
+def test_the_documented_queries_run(store: Store) -> None:
+    dialect = store.engine.dialect.name
+    chosen = [q for q in QUERIES if runs_on(q, dialect)]
+    assert len(chosen) >= 3
+    with store.engine.connect() as connection:
+        results = [connection.execute(text(q)).fetchall() for q in chosen]
+    per_day = results[0]
+    assert [row[2] for row in per_day] == [1, 1, 2]  # models per day: a, a, then a and b
+    changes = results[1]
+    assert len(changes) == 1
