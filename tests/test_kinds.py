@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from servers import ScriptedServer
 
 from monitor.config import Secret, Target
 from monitor.errors import FetchError
@@ -19,46 +16,9 @@ from monitor.fetch import ANTHROPIC_VERSION, fetch_models, make_client
 KEY = Secret("sk-ant-test-0123456789")
 
 
-class Provider:
-    """Answers GET /v1/models with whatever ``route(path, query, headers)`` returns."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
-        self.route: Any = None
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query)
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                provider.requests.append((parts.path, query, headers))
-                status, document = provider.route(parts.path, query, headers)
-                body = json.dumps(document).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture
-def provider() -> Iterator[Provider]:
-    server = Provider()
+def provider() -> Iterator[ScriptedServer]:
+    server = ScriptedServer()
     yield server
     server.stop()
 
@@ -117,7 +77,7 @@ def anthropic_pages(page_size: int = 3) -> Any:
 
 
 def test_anthropic_follows_every_page_with_its_headers(
-    provider: Provider, client: httpx.Client
+    provider: ScriptedServer, client: httpx.Client
 ) -> None:
     provider.route = anthropic_pages()
     fetched = fetch_models(client, target(provider.base + "/v1", "anthropic"), KEY)
@@ -133,7 +93,7 @@ def test_anthropic_follows_every_page_with_its_headers(
 
 
 def test_anthropic_bad_key_is_an_authentication_failure(
-    provider: Provider, client: httpx.Client
+    provider: ScriptedServer, client: httpx.Client
 ) -> None:
     provider.route = anthropic_pages()
     with pytest.raises(FetchError) as caught:
@@ -141,7 +101,9 @@ def test_anthropic_bad_key_is_an_authentication_failure(
     assert caught.value.reason.startswith("HTTP 401: authentication failed")
 
 
-def test_a_cursor_that_repeats_stops_the_poll(provider: Provider, client: httpx.Client) -> None:
+def test_a_cursor_that_repeats_stops_the_poll(
+    provider: ScriptedServer, client: httpx.Client
+) -> None:
     provider.route = lambda *_: (
         200,
         {"data": [CLAUDE[0]], "has_more": True, "last_id": "claude-0"},
@@ -151,7 +113,7 @@ def test_a_cursor_that_repeats_stops_the_poll(provider: Provider, client: httpx.
     assert len(provider.requests) == 2  # the second page points back at itself
 
 
-def test_pages_are_capped(provider: Provider, client: httpx.Client) -> None:
+def test_pages_are_capped(provider: ScriptedServer, client: httpx.Client) -> None:
     counter = iter(range(10_000))
     provider.route = lambda *_: (
         200,
@@ -161,7 +123,7 @@ def test_pages_are_capped(provider: Provider, client: httpx.Client) -> None:
         fetch_models(client, target(provider.base + "/v1", "anthropic"), KEY)
 
 
-def test_the_byte_cap_covers_all_pages(provider: Provider, client: httpx.Client) -> None:
+def test_the_byte_cap_covers_all_pages(provider: ScriptedServer, client: httpx.Client) -> None:
     provider.route = anthropic_pages(page_size=1)
     small = target(provider.base + "/v1", "anthropic", max_response_bytes=400)
     with pytest.raises(FetchError, match="response larger than"):
@@ -181,7 +143,7 @@ OPENROUTER = [
 
 
 def test_openrouter_needs_no_key_and_follows_links_next(
-    provider: Provider, client: httpx.Client
+    provider: ScriptedServer, client: httpx.Client
 ) -> None:
     def route(path: str, query: dict[str, list[str]], headers: dict[str, str]) -> Any:
         page = int(query.get("page", ["1"])[0])
@@ -209,7 +171,7 @@ def test_openrouter_needs_no_key_and_follows_links_next(
     ids=["openai", "data-null", "bare-list"],
 )
 def test_openai_kind_shapes(
-    provider: Provider, client: httpx.Client, document: Any, ids: list[str]
+    provider: ScriptedServer, client: httpx.Client, document: Any, ids: list[str]
 ) -> None:
     provider.route = lambda *_: (200, document)
     fetched = fetch_models(client, target(provider.base + "/v1", "openai"), Secret("k"))
@@ -218,7 +180,7 @@ def test_openai_kind_shapes(
     assert headers["authorization"] == "Bearer k"
 
 
-def test_extra_headers_are_sent(provider: Provider, client: httpx.Client) -> None:
+def test_extra_headers_are_sent(provider: ScriptedServer, client: httpx.Client) -> None:
     provider.route = lambda *_: (200, {"data": [{"id": "a"}]})
     gateway = target(provider.base + "/v1", "openai", headers=(("X-Gateway-Tenant", "team-a"),))
     fetch_models(client, gateway, None)

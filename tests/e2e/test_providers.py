@@ -1,0 +1,124 @@
+"""One config watching five providers side by side, each played by a local server
+in its documented shape; a price change on OpenRouter is alerted with old and new."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import Workspace
+from servers import ProviderServer, ScriptedServer, WebhookServer
+
+ANTHROPIC_KEY = "sk-ant-local-0123456789"
+CLAUDE = [{"type": "model", "id": f"claude-{n}", "display_name": n} for n in ("a", "b", "c")]
+ROUTER = [
+    {
+        "id": "deepseek/deepseek-v3",
+        "pricing": {"prompt": "0.00000027", "completion": "0.0000011"},
+        "context_length": 64000,
+    },
+    {
+        "id": "qwen/qwen3-coder",
+        "pricing": {"prompt": "0.0000002", "completion": "0.0000008"},
+        "context_length": 262144,
+    },
+]
+
+
+@pytest.fixture
+def servers() -> Iterator[dict[str, Any]]:
+    made: dict[str, Any] = {"openai": ProviderServer().start()}
+    made["openai"].api_key = "sk-openai-local"
+    made["openai"].set_ids(["gpt-5", "gpt-5-mini"])
+    made["anthropic"] = ScriptedServer()
+    made["openrouter"] = ScriptedServer()
+    made["vllm"] = ScriptedServer()
+    yield made
+    for server in made.values():
+        server.stop()
+
+
+def anthropic(path: str, query: dict[str, list[str]], headers: dict[str, str]) -> Any:
+    if headers.get("x-api-key") != ANTHROPIC_KEY:
+        return 401, {"type": "error", "error": {"message": "invalid x-api-key"}}
+    after = query.get("after_id", [None])[0]
+    start = 0 if after is None else [m["id"] for m in CLAUDE].index(after) + 1
+    page = CLAUDE[start : start + 2]
+    return 200, {"data": page, "has_more": start + 2 < len(CLAUDE), "last_id": page[-1]["id"]}
+
+
+def test_five_providers_side_by_side(
+    workspace: Workspace,
+    provider: ProviderServer,
+    webhook: WebhookServer,
+    servers: dict[str, Any],
+) -> None:
+    router = [dict(m) for m in ROUTER]
+
+    def openrouter(path: str, query: dict[str, list[str]], headers: dict[str, str]) -> Any:
+        if query.get("page") == ["2"]:
+            return 200, {"data": router[1:]}
+        return 200, {"data": router[:1], "links": {"next": "/api/v1/models?page=2"}}
+
+    clock = itertools.count(1_760_000_000)
+    servers["anthropic"].route = anthropic
+    servers["openrouter"].route = openrouter
+    # vLLM: "created" is the time of the request, every time
+    servers["vllm"].route = lambda *_: (
+        200,
+        {
+            "object": "list",
+            "data": [{"id": "llama-local", "created": next(clock), "max_model_len": 8192}],
+        },
+    )
+    workspace.env.update({"OPENAI_API_KEY": "sk-openai-local", "ANTHROPIC_API_KEY": ANTHROPIC_KEY})
+    workspace.write_config(
+        [
+            {"name": "dos-ai", "base_url": provider.base_url, "api_key_env": "DOS_API_KEY"},
+            {
+                "name": "openai",
+                "base_url": servers["openai"].base_url,
+                "api_key_env": "OPENAI_API_KEY",
+            },
+            {
+                "name": "anthropic",
+                "kind": "anthropic",
+                "base_url": servers["anthropic"].base + "/v1",
+                "api_key_env": "ANTHROPIC_API_KEY",
+            },
+            {
+                "name": "openrouter",
+                "kind": "openrouter",
+                "base_url": servers["openrouter"].base + "/api/v1",
+                "watch_fields": ["pricing", "context_length"],
+            },
+            {"name": "vllm", "base_url": servers["vllm"].base + "/v1"},
+        ],
+        notify_urls=[webhook.url],
+    )
+    first = workspace.run("check")
+    assert first.code == 0, first.stdout + first.stderr
+    assert first.stdout.count("first good poll (baseline)") == 5
+    counts = {h["target"]: h["model_count"] for h in workspace.run("history", "--json").json()}
+    assert counts == {"dos-ai": 4, "openai": 2, "anthropic": 3, "openrouter": 2, "vllm": 1}
+
+    router[0] = {**router[0], "pricing": {"prompt": "0.00000014", "completion": "0.0000011"}}
+    second = workspace.run("check")
+    assert second.code == 0
+    (post,) = webhook.wait_for(1)  # only the price: vLLM's new "created" is no change
+    assert post["title"] == "openrouter: 1 model changed"
+    assert (
+        "- deepseek/deepseek-v3: pricing.prompt 0.27 per 1M tokens → 0.14 per 1M tokens"
+        in post["message"].splitlines()
+    )
+    (change,) = workspace.run("changes", "--json").json()
+    assert change["changed"] == [
+        {
+            "id": "deepseek/deepseek-v3",
+            "field": "pricing.prompt",
+            "old": "0.00000027",
+            "new": "0.00000014",
+        }
+    ]
