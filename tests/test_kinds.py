@@ -186,3 +186,19 @@ def test_extra_headers_are_sent(provider: ScriptedServer, client: httpx.Client) 
     fetch_models(client, gateway, None)
     (_, _, headers) = provider.requests[0]
     assert headers["x-gateway-tenant"] == "team-a"
+
+
+def test_a_proxy_from_the_environment_is_used(
+    provider: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY (and HTTPS_PROXY, ALL_PROXY) apply: the provider's host is never
+    resolved here, the proxy is asked for it."""
+    for var in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", provider.base)
+    provider.route = lambda *_: (200, {"data": [{"id": "via-proxy"}]})
+    with make_client() as proxied:
+        fetched = fetch_models(proxied, target("http://models.provider.invalid/v1", "openai"), None)
+    assert [m.id for m in fetched.models.models] == ["via-proxy"]
+    (_, _, headers) = provider.requests[0]
+    assert headers["host"] == "models.provider.invalid"
