@@ -43,6 +43,7 @@ def test_cpu_per_poll_measures_every_client() -> None:
         assert set(entry["rows"]) == {
             cpu.POLL_TARGET,
             cpu.DAEMON_POLL,
+            cpu.DAEMON_ETAG,
             cpu.SYNC,
             cpu.SYNC_BIG,
             cpu.ASYNC,
@@ -129,3 +130,15 @@ def test_one_command_prints_a_markdown_report(
     assert "`python -m bench --tiny --only bytes`" in printed
     assert output.read_text().strip() == printed.strip()
     assert raw.read_text().startswith("{")
+
+
+def test_the_report_refreshes_only_between_the_markers(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"# Benchmarks\n\nprose\n\n{run.BEGIN}\nold figures\n{run.END}\n\nmore prose\n")
+    run.write_report(doc, "new figures")
+    text = doc.read_text()
+    assert "old figures" not in text and "new figures" in text
+    assert text.startswith("# Benchmarks\n\nprose\n\n") and text.endswith("\n\nmore prose\n")
+    plain = tmp_path / "plain.md"
+    run.write_report(plain, "figures")
+    assert plain.read_text() == "figures\n"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,16 @@ class Workspace:
             lines.append("")
         self.config_path.write_text("\n".join(lines))
         return self.config_path
+
+    def listing(self, *args: str) -> list[Any]:
+        """A query command's JSON list; empty while no database exists yet."""
+        result = self.run(*args, "--json")
+        return result.json() if result.code == 0 else []  # type: ignore[no-any-return]
+
+    def polls(self, target: str | None = None) -> int:
+        """How many polls (of a target) are stored."""
+        args = ["history", "--limit", "100000"] + (["--target", target] if target else [])
+        return len(self.listing(*args))
 
     def run(self, *args: str, cwd: Path | None = None, timeout: float = 60) -> Result:
         env = {**os.environ, **self.env}
@@ -115,3 +128,40 @@ def sqlite_workspace(tmp_path: Path) -> Workspace:
             "MONITOR_CONFIG": "",
         },
     )
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def daemon(workspace: Workspace) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Starts ``monitor run`` on the workspace (extra CLI args, extra env); stops it after."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str, **env: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [MONITOR, "-c", str(workspace.config_path), "run", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **workspace.env, **env},
+            stdin=subprocess.DEVNULL,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()

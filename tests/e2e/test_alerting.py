@@ -3,59 +3,16 @@ against a real provider, webhook and SMTP server."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-from conftest import MONITOR, Workspace, dos_target
+from conftest import Workspace, dos_target, wait_until
 from servers import SEED_KEY, Answer, ProviderServer, SmtpServer, WebhookServer
 
 NEW_IDS = ["dos-ai", "llama-3.3-70b", "deepseek-v3", "qwen3-coder"]  # llama-3.1-8b gone
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
-@pytest.fixture
-def daemon(workspace: Workspace) -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(**env: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [MONITOR, "-c", str(workspace.config_path), "run"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **workspace.env, **env},
-            stdin=subprocess.DEVNULL,
-        )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-
-
-def listing(workspace: Workspace, *args: str) -> list[dict[str, object]]:
-    """A query command's JSON list; empty while the daemon has not created the database."""
-    result = workspace.run(*args, "--json")
-    return result.json() if result.code == 0 else []
 
 
 def postpone(db_url: str, delivery_id: object, hours: float) -> None:
@@ -158,7 +115,7 @@ def test_a_running_daemon_retries_with_backoff(
     workspace.config_path.write_text(text)
     webhook.status = 503
     daemon()
-    wait_until(lambda: len(listing(workspace, "history")) >= 1)
+    wait_until(lambda: len(workspace.listing("history")) >= 1)
     provider.set_ids(NEW_IDS)
     wait_until(lambda: webhook.attempts >= 1)
     first_attempt = time.monotonic()

@@ -7,48 +7,10 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
-from conftest import MONITOR, Workspace, dos_target
+from conftest import MONITOR, Workspace, dos_target, wait_until
 from servers import ProviderServer, WebhookServer, free_port
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
-@pytest.fixture
-def daemon(workspace: Workspace) -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [MONITOR, "-c", str(workspace.config_path), "run", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **workspace.env},
-            stdin=subprocess.DEVNULL,
-        )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=10)
-
-
-def polls(workspace: Workspace, target: str) -> list[dict[str, object]]:
-    result = workspace.run("history", "--target", target, "--json")
-    return result.json() if result.code == 0 else []
 
 
 def test_the_daemon_polls_alerts_and_stops_on_sigterm(
@@ -66,7 +28,7 @@ def test_the_daemon_polls_alerts_and_stops_on_sigterm(
         notify_urls=[webhook.url],
     )
     proc = daemon()
-    wait_until(lambda: len(polls(workspace, "dos-ai")) >= 2)
+    wait_until(lambda: workspace.polls("dos-ai") >= 2)
     provider.set_ids(["dos-ai", "deepseek-v3", "kimi-k2"])
     wait_until(lambda: any(p["title"].startswith("dos-ai") for p in webhook.posts))
     (post,) = [p for p in webhook.posts if p["title"].startswith("dos-ai")]
@@ -74,8 +36,8 @@ def test_the_daemon_polls_alerts_and_stops_on_sigterm(
     assert "kimi-k2" in post["message"]
     assert "llama-3.1-8b" in post["message"] and "llama-3.3-70b" in post["message"]
     # the broken target is reported down once, after 3 failed polls
-    wait_until(lambda: len(polls(workspace, "down")) >= 4)
-    assert all(not p["ok"] for p in polls(workspace, "down"))
+    wait_until(lambda: workspace.polls("down") >= 4)
+    assert all(not p["ok"] for p in workspace.listing("history", "--target", "down"))
     wait_until(lambda: any(p["title"].startswith("down ") for p in webhook.posts))
 
     started = time.monotonic()
@@ -108,7 +70,7 @@ def test_sigint_stops_it_too_and_library_logs_share_the_output(
             stdin=subprocess.DEVNULL,
         )
     try:
-        wait_until(lambda: len(polls(workspace, "dos-ai")) >= 1)
+        wait_until(lambda: workspace.polls("dos-ai") >= 1)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=15)
     finally:

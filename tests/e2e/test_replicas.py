@@ -10,50 +10,14 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
-from conftest import MONITOR, Workspace, dos_target
+from conftest import MONITOR, Workspace, dos_target, wait_until
 from servers import ProviderServer, TcpProxy, WebhookServer, free_port
 from sqlalchemy.engine import make_url
 
 postgres_only = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
-@pytest.fixture
-def replicas(workspace: Workspace) -> Iterator[Callable[[], subprocess.Popen[str]]]:
-    procs: list[subprocess.Popen[str]] = []
-
-    def start() -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [MONITOR, "-c", str(workspace.config_path), "run"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **workspace.env},
-            stdin=subprocess.DEVNULL,
-        )
-        procs.append(proc)
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
 
 
 def model_requests(provider: ProviderServer) -> int:
@@ -71,10 +35,10 @@ def test_two_replicas_poll_once_per_interval_alert_once_and_fail_over(
     workspace: Workspace,
     provider: ProviderServer,
     webhook: WebhookServer,
-    replicas: Callable[[], subprocess.Popen[str]],
+    daemon: Callable[..., subprocess.Popen[str]],
 ) -> None:
     workspace.write_config([dos_target(provider, interval=2)], notify_urls=[webhook.url])
-    first, second = replicas(), replicas()
+    first, second = daemon(), daemon()
     wait_until(lambda: model_requests(provider) >= 2)
 
     # one replica alone would poll 6 times in 12 s; two that did not share would poll 12
@@ -123,11 +87,6 @@ def test_replicas_migrating_at_once(workspace: Workspace, provider: ProviderServ
     assert workspace.run("history").code == 0
 
 
-def polls(workspace: Workspace) -> int:
-    result = workspace.run("history", "--json")
-    return len(result.json()) if result.code == 0 else 0
-
-
 def get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -143,7 +102,7 @@ def test_the_database_going_away_loses_no_change(
     workspace: Workspace,
     provider: ProviderServer,
     webhook: WebhookServer,
-    replicas: Callable[[], subprocess.Popen[str]],
+    daemon: Callable[..., subprocess.Popen[str]],
 ) -> None:
     direct = workspace.db_url
     upstream = make_url(direct)
@@ -154,8 +113,8 @@ def test_the_database_going_away_loses_no_change(
         workspace.write_config([dos_target(provider, interval=1)], notify_urls=[webhook.url])
         with workspace.config_path.open("a") as config:
             config.write(f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
-        daemon = replicas()
-        wait_until(lambda: polls(workspace) >= 2)
+        proc = daemon()
+        wait_until(lambda: workspace.polls() >= 2)
 
         proxy.cut()  # the database is gone
         provider.set_ids(["dos-ai", "deepseek-v3"])
@@ -167,14 +126,14 @@ def test_the_database_going_away_loses_no_change(
         assert webhook.posts == []
 
         proxy.restore()  # back: the next poll finds the change against the stored list
-        wait_until(lambda: len(webhook.posts) >= 1)
+        wait_until(lambda: len(webhook.posts) >= 1, timeout=30)
         assert [p["title"] for p in webhook.posts] == ["dos-ai: 2 models removed"]
         status, _ = get(f"http://127.0.0.1:{port}/healthz")
         assert status == 200
-        assert daemon.poll() is None  # recovered without a restart
-        daemon.send_signal(signal.SIGTERM)
-        stdout, _ = daemon.communicate(timeout=15)
-        assert daemon.returncode == 0
+        assert proc.poll() is None  # recovered without a restart
+        proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=15)
+        assert proc.returncode == 0
         events = [json.loads(line) for line in stdout.splitlines()]
         assert any(e["event"] == "poll not recorded" and e["level"] == "error" for e in events)
     finally:

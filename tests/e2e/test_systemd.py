@@ -14,12 +14,12 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from conftest import MONITOR, Workspace, dos_target
+from conftest import MONITOR, Workspace, dos_target, wait_until
 from servers import SEED_KEY, ProviderServer, WebhookServer, free_port
 
 
@@ -69,26 +69,12 @@ class NotifySocket:
         self._sock.close()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
 def get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
-
-
-def polls(workspace: Workspace, target: str) -> int:
-    result = workspace.run("history", "--target", target, "--json", "--limit", "1000")
-    return len(result.json()) if result.code == 0 else 0
 
 
 @pytest.fixture
@@ -147,7 +133,7 @@ def test_run_as_a_systemd_service(
         ready = notify.wait_for("READY", "1")
         assert "1 targets" in ready["STATUS"]
         notify.wait_for("WATCHDOG", "1")
-        wait_until(lambda: polls(workspace, "dos-ai") >= 1)
+        wait_until(lambda: workspace.polls("dos-ai") >= 1)
         # the key came from $CREDENTIALS_DIRECTORY, its newline stripped
         assert provider.requests[0]["headers"]["Authorization"] == f"Bearer {SEED_KEY}"
 
@@ -192,10 +178,10 @@ def test_run_as_a_systemd_service(
         with workspace.config_path.open("a") as config:
             config.write(f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
         proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: polls(workspace, "second") >= 1)
+        wait_until(lambda: workspace.polls("second") >= 1)
 
         # a broken config on SIGHUP is logged, and the running one kept
-        before = polls(workspace, "second")
+        before = workspace.polls("second")
         good_config = workspace.config_path.read_text()
         workspace.config_path.write_text(
             good_config.replace("interval = 1", 'interval = "soon"', 1)
@@ -203,7 +189,7 @@ def test_run_as_a_systemd_service(
         proc.send_signal(signal.SIGHUP)
         time.sleep(2.5)
         workspace.config_path.write_text(good_config)  # for the history commands below
-        wait_until(lambda: polls(workspace, "second") >= before + 2)
+        wait_until(lambda: workspace.polls("second") >= before + 2)
 
         stopping_from = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -258,7 +244,7 @@ def test_no_watchdog_ping_while_a_poll_is_stuck(
     proc = start(workspace, env)
     try:
         notify.wait_for("READY", "1")
-        wait_until(lambda: polls(workspace, "dos-ai") >= 1)
+        wait_until(lambda: workspace.polls("dos-ai") >= 1)
         # stuck_after(timeout 1 s, no retries) = 12 s: the pings stop after that
         time.sleep(14)
         last_ping = max(t for t, fields in notify.messages if "WATCHDOG" in fields)
