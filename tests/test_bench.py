@@ -17,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+    sys.path.append(str(REPO))  # last: the installed monitor package still wins
 
 from bench import cpu, queries, run, schedule, storage  # noqa: E402
 
@@ -103,6 +103,8 @@ def test_the_flags_name_full_scans() -> None:
     assert queries._flags(["SCAN snapshots"], sqlite=True) == ["FULL TABLE SCAN: SCAN snapshots"]
     assert queries._flags(["SEARCH snapshots USING INDEX ix (target=?)"], sqlite=True) == []
     assert "FULL TABLE SCAN" in queries._flags(["  ->  Seq Scan on snapshots"], sqlite=False)[0]
+    postgres_sort = ["Sort  (cost=1.00..2.00 rows=9 width=8)", "  Sort Key: detected_at DESC"]
+    assert len(queries._flags(postgres_sort, sqlite=False)) == 1
 
 
 def test_the_daemon_keeps_its_schedule_with_a_few_targets() -> None:
