@@ -7,6 +7,7 @@ is pure and checks the shape. Every failure is a :class:`FetchError` whose
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -66,16 +67,19 @@ def make_client() -> httpx.Client:
 
 @dataclass(frozen=True)
 class Validator:
-    """What a provider said identifies its answer, and the list that answer held."""
+    """The last one-page answer of a target: what identifies it, and the list it held."""
 
     etag: str | None
     last_modified: str | None
+    body_digest: bytes  # the answer's bytes: the same bytes again need no parsing
     models: ModelList
+    warnings: tuple[str, ...]
 
 
 class ConditionalCache:
-    """Per target, the ``ETag``/``Last-Modified`` of the last full answer, so the next
-    poll can ask "changed since?" and a ``304 Not Modified`` reuses that list. One
+    """Per target, the last one-page answer: its ``ETag``/``Last-Modified``, so the next
+    poll can ask "changed since?" and a ``304 Not Modified`` reuses that list; and a
+    digest of its bytes, so an identical answer is not parsed and hashed again. One
     process's memory: a restart simply starts with a full answer."""
 
     def __init__(self) -> None:
@@ -116,11 +120,14 @@ def fetch_models(
         got = _get(client, url, params, headers, target, api_key, budget)
         if got is None:  # 304: the list of the answer those validators came with
             assert known is not None
-            return Fetched(status=304, models=known.models, warnings=())
+            return Fetched(status=304, models=known.models, warnings=known.warnings)
         body, content_type, validator = got
+        body_digest = hashlib.blake2b(body, digest_size=16).digest()
         if page == 0:
             headers.pop("If-None-Match", None)
             headers.pop("If-Modified-Since", None)
+            if known is not None and known.body_digest == body_digest:
+                return Fetched(status=200, models=known.models, warnings=known.warnings)
         budget -= len(body)
         if api_key is not None:  # a body that echoes the key must not carry it into an error
             body = body.replace(api_key.reveal().encode(), b"***")
@@ -130,10 +137,10 @@ def fetch_models(
         if following is None:
             objects, warnings = _checked(entries)
             models = ModelList.from_objects(objects)
-            if cache is not None:  # only a one-page answer can be asked about as a whole
-                etag, modified = validator if page == 0 else (None, None)
+            if cache is not None:  # only a one-page answer can be known as a whole
                 cache.put(
-                    target.name, Validator(etag, modified, models) if etag or modified else None
+                    target.name,
+                    Validator(*validator, body_digest, models, warnings) if page == 0 else None,
                 )
             return Fetched(status=200, models=models, warnings=warnings)
         url, params = following

@@ -202,3 +202,21 @@ def test_a_proxy_from_the_environment_is_used(
     assert [m.id for m in fetched.models.models] == ["via-proxy"]
     (_, _, headers) = provider.requests[0]
     assert headers["host"] == "models.provider.invalid"
+
+
+def test_an_identical_answer_is_not_parsed_again(
+    provider: ScriptedServer, client: httpx.Client
+) -> None:
+    from monitor.fetch import ConditionalCache
+
+    models = [{"id": "a"}, {"id": "a"}, {"id": "b"}]  # with a duplicate: its warning stays
+    provider.route = lambda *_: (200, {"data": models})
+    cache = ConditionalCache()
+    plain = target(provider.base + "/v1", "openai")
+    first = fetch_models(client, plain, None, cache)
+    again = fetch_models(client, plain, None, cache)
+    assert again.models is first.models  # reused, not rebuilt
+    assert again.warnings == first.warnings and len(first.warnings) == 1
+    models.append({"id": "c"})
+    changed = fetch_models(client, plain, None, cache)
+    assert [m.id for m in changed.models.models] == ["a", "b", "c"]

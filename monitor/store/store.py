@@ -743,13 +743,18 @@ class Store:
             return new_ids
 
     def last_poll_at(self, target: str) -> datetime | None:
-        with self._read() as session:
-            return session.scalar(
-                select(schema.Snapshot.fetched_at)
-                .where(schema.Snapshot.target == target)
-                .order_by(schema.Snapshot.fetched_at.desc())
-                .limit(1)
-            )
+        """When ``target`` was last polled (by any process). On every scheduled poll's
+        path: a plain connection, no ORM session."""
+        try:
+            with self.engine.connect() as connection:
+                return connection.scalar(
+                    select(schema.Snapshot.fetched_at)
+                    .where(schema.Snapshot.target == target)
+                    .order_by(schema.Snapshot.fetched_at.desc())
+                    .limit(1)
+                )
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {describe_db_error(exc)}") from None
 
     @contextmanager
     def poll_turn(
