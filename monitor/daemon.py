@@ -331,11 +331,13 @@ class Daemon:
             )
         now = self._now()
         for name in old.keys() - new.keys():
+            self._conditional.put(name, None)
             self._scheduler.remove_job(f"poll:{name}")
             self.metrics.forget(name)
             self._failing.pop(name, None)
         for name, target in new.items():
             if old.get(name) != target:
+                self._conditional.put(name, None)  # its last answer may not be its answer now
                 self._add_job(target, now)
         log.info(
             "config reloaded",

@@ -12,11 +12,11 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import structlog
@@ -31,6 +31,7 @@ log = structlog.get_logger("monitor.fetch")
 RETRY_BACKOFF = 0.5  # seconds before the first retry; doubles each time
 MAX_RETRY_AFTER = 30.0  # a 429 asking to wait longer is a failed poll
 MAX_PAGES = 50  # a paginated list longer than this is a failed poll
+MAX_REDIRECTS = 5
 ANTHROPIC_VERSION = "2023-06-01"
 
 USER_AGENT = f"model-monitor/{__version__} (+https://github.com/model-monitor/model-monitor)"
@@ -59,8 +60,7 @@ def make_client() -> httpx.Client:
     """The one HTTP client a process shares; timeouts are set per request."""
     return httpx.Client(
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        follow_redirects=True,
-        max_redirects=5,
+        follow_redirects=False,  # followed by hand, on the same host only (see _get)
         trust_env=True,
     )
 
@@ -74,6 +74,8 @@ class Validator:
     body_digest: bytes  # the answer's bytes: the same bytes again need no parsing
     models: ModelList
     warnings: tuple[str, ...]
+    asked: bytes  # what was asked (URL, kind, headers, key): after a reload that changed
+    # any of it, the entry no longer describes the target's answer
 
 
 class ConditionalCache:
@@ -107,7 +109,12 @@ def fetch_models(
     """The whole model list of a target: every page, read as its ``kind`` says."""
     headers = {**dict(target.headers), **_auth_headers(target, api_key)}
     url, params = target.models_url, _first_params(target)
+    asked = hashlib.blake2b(
+        repr((url, target.kind, sorted(headers.items()))).encode(), digest_size=16
+    ).digest()
     known = cache.get(target.name) if cache is not None else None
+    if known is not None and known.asked != asked:
+        known = None
     if known is not None:
         if known.etag:
             headers["If-None-Match"] = known.etag
@@ -127,6 +134,10 @@ def fetch_models(
             headers.pop("If-None-Match", None)
             headers.pop("If-Modified-Since", None)
             if known is not None and known.body_digest == body_digest:
+                if cache is not None and validator != (known.etag, known.last_modified):
+                    cache.put(
+                        target.name, replace(known, etag=validator[0], last_modified=validator[1])
+                    )
                 return Fetched(status=200, models=known.models, warnings=known.warnings)
         budget -= len(body)
         if api_key is not None:  # a body that echoes the key must not carry it into an error
@@ -140,7 +151,9 @@ def fetch_models(
             if cache is not None:  # only a one-page answer can be known as a whole
                 cache.put(
                     target.name,
-                    Validator(*validator, body_digest, models, warnings) if page == 0 else None,
+                    Validator(*validator, body_digest, models, warnings, asked)
+                    if page == 0
+                    else None,
                 )
             return Fetched(status=200, models=models, warnings=warnings)
         url, params = following
@@ -180,8 +193,38 @@ def _next_page(target: Target, document: Any, url: str) -> tuple[str, dict[str, 
     if target.kind == "openrouter" and isinstance(links, dict):
         following = links.get("next")
         if isinstance(following, str) and following:
-            return urljoin(url, following), {}
+            return _same_origin(_join(url, following), _origin(target.models_url)), {}
     return None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or ""), parts.port or default
+
+
+def _join(base: str, link: str) -> str:
+    try:
+        joined = urljoin(base, link)
+        urlsplit(joined).port  # noqa: B018 - raises on a malformed host or port
+    except ValueError:
+        raise FetchError(f"invalid next-page link {_short(link)!r}", status=200) from None
+    return joined
+
+
+def _same_origin(url: str, home: tuple[str, str, int | None]) -> str:
+    """``url`` if it is on the target's own scheme, host and port; else a FetchError."""
+    try:
+        there = _origin(url)
+    except ValueError:
+        raise FetchError(f"invalid redirect or next-page URL {_short(url)!r}") from None
+    if there != home:
+        scheme, host, _ = there
+        raise FetchError(
+            f"sent to another host ({scheme}://{host}); the key is not sent there. "
+            "If that host is right, make it the base_url"
+        )
+    return url
 
 
 def _get(
@@ -196,23 +239,35 @@ def _get(
     """One page: its body, content type and (ETag, Last-Modified); None for a 304.
     Anything but 200 and 304 is a FetchError."""
     deadline = time.monotonic() + target.timeout
+    home = _origin(target.models_url)
     try:
-        with client.stream(
-            "GET",
-            url,
-            params=params or None,
-            headers=headers,
-            timeout=httpx.Timeout(target.timeout),
-        ) as response:
-            try:
-                body = _read_capped(response, budget, deadline, target.timeout)
-            except FetchError:
-                if response.status_code != 200:  # an oversized error page: report the status
-                    raise FetchError(
-                        _status_reason(response.status_code, b"", api_key),
-                        status=response.status_code,
-                    ) from None
-                raise
+        for _hop in range(MAX_REDIRECTS + 1):
+            with client.stream(
+                "GET",
+                url,
+                params=params or None,
+                headers=headers,
+                timeout=httpx.Timeout(target.timeout),
+                follow_redirects=False,
+            ) as response:
+                location = response.headers.get("location")
+                if response.is_redirect and location:
+                    # followed by hand: keys (Authorization, x-api-key, custom headers)
+                    # never go to another host, whatever the answer says
+                    url, params = _same_origin(urljoin(str(response.url), location), home), {}
+                    continue
+                try:
+                    body = _read_capped(response, budget, deadline, target.timeout)
+                except FetchError:
+                    if response.status_code != 200:  # an oversized error page: the status
+                        raise FetchError(
+                            _status_reason(response.status_code, b"", api_key),
+                            status=response.status_code,
+                        ) from None
+                    raise
+                break
+        else:
+            raise FetchError("too many redirects")
     except httpx.TimeoutException as exc:
         phase = {
             httpx.ConnectTimeout: "connecting",
@@ -224,8 +279,8 @@ def _get(
         raise FetchError(f"timed out after {target.timeout:g}s{where}", transient=True) from None
     except httpx.ConnectError as exc:
         raise FetchError(_connect_reason(exc), transient=True) from None
-    except httpx.TooManyRedirects:
-        raise FetchError("too many redirects") from None
+    except httpx.InvalidURL:
+        raise FetchError(f"invalid URL {_short(url)!r}") from None
     except httpx.HTTPError as exc:
         text = _redact(str(exc) or type(exc).__name__, api_key)
         raise FetchError(f"HTTP transport error: {text}", transient=True) from None

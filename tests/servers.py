@@ -303,6 +303,7 @@ class ScriptedServer:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
         self.route: Any = None
+        self.extra_headers: dict[str, str] = {}  # e.g. a Location for a redirect
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -314,6 +315,8 @@ class ScriptedServer:
                 status, document = provider.route(parts.path, query, headers)
                 body = json.dumps(document).encode()
                 self.send_response(status)
+                for name, value in provider.extra_headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

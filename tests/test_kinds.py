@@ -220,3 +220,53 @@ def test_an_identical_answer_is_not_parsed_again(
     models.append({"id": "c"})
     changed = fetch_models(client, plain, None, cache)
     assert [m.id for m in changed.models.models] == ["a", "b", "c"]
+
+
+def test_a_cached_answer_is_not_used_for_a_changed_target(
+    provider: ScriptedServer, client: httpx.Client
+) -> None:
+    """After a reload that moved the target, an old ETag must not make the new list old."""
+    from monitor.fetch import ConditionalCache
+
+    def route(path: str, query: dict[str, list[str]], headers: dict[str, str]) -> Any:
+        if path.startswith("/old/"):
+            return 200, {"data": [{"id": "old-model"}]}
+        if headers.get("if-none-match"):  # a server that 304s any validator it is given
+            return 304, {}
+        return 200, {"data": [{"id": "new-a"}, {"id": "new-b"}]}
+
+    provider.route = route
+    cache = ConditionalCache()
+    fetch_models(client, target(provider.base + "/old/v1", "openai"), None, cache)
+    moved = fetch_models(client, target(provider.base + "/new/v1", "openai"), None, cache)
+    assert [m.id for m in moved.models.models] == ["new-a", "new-b"]
+    assert "if-none-match" not in provider.requests[-1][2]
+
+
+@pytest.mark.parametrize(
+    ("kind", "answer"),
+    [
+        ("anthropic", (302, {"location": "http://elsewhere.example/v1/models"})),
+        ("openrouter", (200, {"data": [{"id": "a"}], "links": {"next": "http://evil.example/p2"}})),
+    ],
+    ids=["redirect", "next-link"],
+)
+def test_keys_never_go_to_another_host(
+    provider: ScriptedServer, client: httpx.Client, kind: str, answer: Any
+) -> None:
+    status, document = answer
+    provider.route = lambda *_: (status, document)
+    provider.extra_headers = document if status == 302 else {}
+    with pytest.raises(FetchError) as caught:
+        fetch_models(client, target(provider.base + "/v1", kind), KEY)
+    assert "sent to another host" in caught.value.reason
+    assert "evil" in caught.value.reason or "elsewhere" in caught.value.reason
+    assert len(provider.requests) == 1  # nothing was asked of the other host
+
+
+def test_a_malformed_next_link_is_a_failed_poll(
+    provider: ScriptedServer, client: httpx.Client
+) -> None:
+    provider.route = lambda *_: (200, {"data": [{"id": "a"}], "links": {"next": "http://[bad/p2"}})
+    with pytest.raises(FetchError, match="invalid next-page link"):
+        fetch_models(client, target(provider.base + "/v1", "openrouter"), None)
