@@ -163,7 +163,11 @@ def _open_store(*, write: bool) -> Iterator[Any]:
     from monitor.store import Store, open_engine, upgrade
     from monitor.store.engine import require_current
 
-    engine = open_engine(_state().config().database_url, create=write)
+    config = _state().config()
+    # two per poll in flight (its lock and its transaction), and a few for the rest
+    engine = open_engine(
+        config.database_url, create=write, connections=2 * config.max_concurrency + 4
+    )
     try:
         if write:
             upgrade(engine)
@@ -843,7 +847,7 @@ def model_life(model_id: str, target_name: str | None, as_json: bool) -> None:
     if as_json:
         _print_json({"id": model_id, "targets": lives})
         return
-    from monitor.notify.message import show_value
+    from monitor.notify.message import show_change
 
     for life in lives:
         state = "listed now" if life["listed_now"] else "not listed now"
@@ -851,8 +855,9 @@ def model_life(model_id: str, target_name: str | None, as_json: bool) -> None:
         click.echo(f"  {life['first_seen']}  first seen")
         for e in life["events"]:
             if e["what"] == "changed":
-                old, new = show_value(e["field"], e["old"]), show_value(e["field"], e["new"])
-                click.echo(f"  {e['at']}  {e['field']} {old} → {new}")
+                click.echo(
+                    f"  {e['at']}  {e['field']} {show_change(e['field'], e['old'], e['new'])}"
+                )
             else:
                 click.echo(f"  {e['at']}  {'came back' if e['what'] == 'added' else 'went away'}")
         click.echo(f"  {life['last_seen']}  last seen")

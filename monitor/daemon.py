@@ -219,7 +219,8 @@ class Daemon:
     def _feed(self) -> tuple[int, str, bytes]:
         from monitor.feed import atom_feed
 
-        host, port = self._config.metrics_listen or ("127.0.0.1", 0)
+        host = (self._config.metrics_listen or ("127.0.0.1", 0))[0]
+        port = self._server.address[1] if self._server is not None else 0
         body = atom_feed(
             self._store.changes(limit=50),
             now=self._now(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
@@ -35,16 +36,19 @@ def atom_feed(changes: Sequence[ChangeRecord], *, now: datetime, self_url: str) 
         _text(entry, "id", f"{FEED_ID}:{change.id}")
         _text(entry, "title", message.title)
         _text(entry, "updated", _when(change.detected_at))
-        ET.SubElement(entry, f"{{{ATOM}}}category", term=change.target)
+        ET.SubElement(entry, f"{{{ATOM}}}category", term=_NOT_XML.sub("\ufffd", change.target))
         content = _text(entry, "content", message.body.replace("**", ""))
         content.set("type", "text")
     document: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return document
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _text(parent: ET.Element, tag: str, text: str) -> ET.Element:
     element = ET.SubElement(parent, f"{{{ATOM}}}{tag}")
-    element.text = text
+    element.text = _NOT_XML.sub("\ufffd", text)  # XML 1.0 cannot carry control characters
     return element
 
 

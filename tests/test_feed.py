@@ -50,7 +50,7 @@ def test_a_valid_atom_feed_with_one_entry_per_change() -> None:
     assert len(set(ids)) == 2 and all(ids)
     content = entries[0].find(f"{A}content")
     assert content is not None and content.get("type") == "text"
-    assert "pricing.prompt 0.27 per 1M tokens → 0.14 per 1M tokens" in (content.text or "")
+    assert "pricing.prompt 0.27 → 0.14 per 1M tokens" in (content.text or "")
     assert "**" not in (content.text or "")
 
 
@@ -58,3 +58,10 @@ def test_an_empty_feed_is_still_valid() -> None:
     root = ElementTree.fromstring(atom_feed([], now=NOW, self_url="http://x/feed.atom"))
     assert root.findtext(f"{A}updated") == "2026-11-26T12:00:00Z"
     assert root.findall(f"{A}entry") == []
+
+
+def test_control_characters_do_not_break_the_feed() -> None:
+    odd = change(3, added=("model\x01with\x0bcontrols",))
+    root = ElementTree.fromstring(atom_feed([odd], now=NOW, self_url="http://x/feed.atom"))
+    (entry,) = root.findall(f"{A}entry")
+    assert "model\ufffdwith\ufffdcontrols" in (entry.findtext(f"{A}content") or "")

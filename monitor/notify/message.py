@@ -28,10 +28,7 @@ def change_message(target: str, diff: ModelDiff, detected_at: datetime) -> Messa
         (
             "Changed",
             len({c.id for c in diff.changed}),
-            [
-                f"- {c.id}: {c.field} {show_value(c.field, c.old)} → {show_value(c.field, c.new)}"
-                for c in diff.changed
-            ],
+            [f"- {c.id}: {c.field} {show_change(c.field, c.old, c.new)}" for c in diff.changed],
         ),
     ]
     for heading, count, entries in sections:
@@ -42,8 +39,10 @@ def change_message(target: str, diff: ModelDiff, detected_at: datetime) -> Messa
         lines.append(f"**{heading} ({count}):**")
         lines.extend(entries[:MAX_LINES])
         if len(entries) > MAX_LINES:
+            what = "field changes" if heading == "Changed" else "models"
             lines.append(
-                f"- … and {len(entries) - MAX_LINES} more (monitor changes --target {target})"
+                f"- … and {len(entries) - MAX_LINES} more {what} "
+                f"(monitor changes --target {target})"
             )
     lines.append("")
     lines.append(f"Target {target}, detected {_when(detected_at)}.")
@@ -59,15 +58,32 @@ def test_message(target: str | None, now: datetime) -> Message:
     )
 
 
+def show_change(field: str, old: object, new: object) -> str:
+    """``old → new`` for people; prices per token shown per 1M tokens, both the same way."""
+    numbers = [_price(field, v) for v in (old, new)]
+    if all(n is not None for n in numbers) and any(0 < abs(n) < 0.01 for n in numbers if n):
+        a, b = (f"{n * 1_000_000:g}" for n in numbers if n is not None)
+        return f"{a} → {b} per 1M tokens"
+    return f"{show_value(field, old)} → {show_value(field, new)}"
+
+
+def _price(field: str, value: object) -> float | None:
+    if field.split(".")[0] != "pricing" or isinstance(value, bool) or value is None:
+        return None
+    if not isinstance(value, str | int | float):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
 def show_value(field: str, value: object) -> str:
-    """A field's value for people: prices per token as per 1M tokens, absent as "none"."""
+    """A field's value for people: a price per token as per 1M tokens, absent as "none"."""
     if value is None:
         return "none"
-    if field.split(".")[0] == "pricing" and isinstance(value, str | int | float):
-        try:
-            number = float(value)
-        except ValueError:
-            return str(value)
+    number = _price(field, value)
+    if number is not None:
         if 0 < number < 0.01:  # OpenRouter: dollars per token
             return f"{number * 1_000_000:g} per 1M tokens"
         return f"{number:g}"

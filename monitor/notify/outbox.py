@@ -98,7 +98,12 @@ class Outbox:
                 log.error("outbox not read", error=str(exc))
                 return outcomes
             for delivery in batch:
-                outcomes.append(self._send(delivery, lease))
+                # the batch's lease was taken before the earlier sends: renew it, and
+                # leave the delivery if it ran out (another sender may have it now)
+                fresh = self._now() + self.policy.lease
+                if not self._store.renew_lease(delivery.id, lease, fresh):
+                    continue
+                outcomes.append(self._send(delivery, fresh))
             if len(batch) < BATCH:
                 return outcomes
             after_id = batch[-1].id

@@ -20,8 +20,9 @@ VERSION_TABLE = "alembic_version"
 MIGRATION_LOCK = 0x6D6F6E69746F7201  # advisory lock key held while migrating ("moni","tor",1)
 
 
-def open_engine(url: str, *, create: bool) -> Engine:
-    """An engine for ``url``; with ``create`` a missing SQLite file (and folder) is made.
+def open_engine(url: str, *, create: bool, connections: int = 20) -> Engine:
+    """An engine for ``url``; with ``create`` a missing SQLite file (and folder) is made;
+    ``connections`` bounds a server database's pool.
 
     Without ``create`` a missing SQLite file is an error that says how to make it,
     so query commands never leave an empty database behind.
@@ -52,8 +53,11 @@ def open_engine(url: str, *, create: bool) -> Engine:
         return engine
     try:
         # each poll in flight holds a connection for its advisory lock, and one more
-        # for its transaction: room for many concurrent polls
-        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=80)
+        # for its transaction: ``connections`` is the most this process opens
+        size = min(10, connections)
+        return create_engine(
+            parsed, pool_pre_ping=True, pool_size=size, max_overflow=connections - size
+        )
     except (ArgumentError, ImportError, SQLAlchemyError) as exc:
         hint = ""
         if isinstance(exc, ImportError) or "psycopg" in str(exc):

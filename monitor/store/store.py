@@ -667,6 +667,21 @@ class Store:
             session.flush()
             return [_delivery(row) for row in rows]
 
+    def renew_lease(self, delivery_id: int, held: datetime, until: datetime) -> bool:
+        """Extend a lease this sender still holds; False when it ran out and another
+        sender may have the delivery (then this one must not send it)."""
+        with self._write() as session:
+            result = session.execute(
+                update(schema.DeliveryRow)
+                .where(
+                    schema.DeliveryRow.id == delivery_id,
+                    schema.DeliveryRow.lease_until == held,
+                    schema.DeliveryRow.status == "pending",
+                )
+                .values(lease_until=until)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     def finish_delivery(
         self,
         delivery_id: int,

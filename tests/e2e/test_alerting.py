@@ -293,7 +293,7 @@ def test_a_price_change_is_alerted_with_old_and_new_value(
     (post,) = webhook.wait_for(1)
     assert post["title"] == "openrouter: 1 model changed"
     assert (
-        "- deepseek/deepseek-v3: pricing.prompt 0.27 per 1M tokens → 0.14 per 1M tokens"
+        "- deepseek/deepseek-v3: pricing.prompt 0.27 → 0.14 per 1M tokens"
         in post["message"].splitlines()
     )
     (change,) = workspace.run("changes", "--json").json()

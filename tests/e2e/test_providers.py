@@ -110,7 +110,7 @@ def test_five_providers_side_by_side(
     (post,) = webhook.wait_for(1)  # only the price: vLLM's new "created" is no change
     assert post["title"] == "openrouter: 1 model changed"
     assert (
-        "- deepseek/deepseek-v3: pricing.prompt 0.27 per 1M tokens → 0.14 per 1M tokens"
+        "- deepseek/deepseek-v3: pricing.prompt 0.27 → 0.14 per 1M tokens"
         in post["message"].splitlines()
     )
     (change,) = workspace.run("changes", "--json").json()

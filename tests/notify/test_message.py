@@ -42,7 +42,13 @@ def test_a_price_change_reads_per_million_tokens() -> None:
     )
     message = change_message("openrouter", diff, WHEN)
     assert message.title == "openrouter: 1 model changed"
-    assert (
-        "- deepseek-v3: pricing.prompt 0.27 per 1M tokens → 0.14 per 1M tokens"
-        in message.body.splitlines()
-    )
+    assert "- deepseek-v3: pricing.prompt 0.27 → 0.14 per 1M tokens" in message.body.splitlines()
+
+
+def test_old_and_new_prices_are_scaled_the_same_way() -> None:
+    from monitor.notify.message import show_change
+
+    assert show_change("pricing.prompt", "0.000015", "0.02") == "15 → 20000 per 1M tokens"
+    assert show_change("pricing.prompt", "2.5", "3") == "2.5 → 3"
+    assert show_change("context_length", 64000, 128000) == "64000 → 128000"
+    assert show_change("deprecation", None, "2026-12-31") == "none → 2026-12-31"

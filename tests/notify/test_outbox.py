@@ -545,3 +545,26 @@ def test_deliveries_lists_newest_first_and_filters(
     assert store.deliveries(target="elsewhere") == ([], 0)
     with pytest.raises(NotFoundError, match="no delivery with id 4242"):
         store.delivery(4242)
+
+
+def test_a_batch_outliving_its_lease_leaves_what_another_sender_took(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    """The first sender claimed both; its first send stalls past the lease; a second
+    sender sends the other one meanwhile; the first must not send that one again."""
+    a, b = queue_alert(store, [HOOK_A, HOOK_B])
+    first = Outbox(store, sender, [HOOK_A, HOOK_B], now=clock)
+    second = Outbox(store, sender, [HOOK_A, HOOK_B], now=clock)
+    taken: list[int] = []
+
+    def stall() -> None:
+        clock.advance(seconds=RetryPolicy().lease.total_seconds() + 1)
+        taken.extend(o.delivery.id for o in second.deliver())
+
+    sender.hooks[HOOK_A] = stall
+    first.deliver()
+    assert b in taken
+    # A's own send outlived its lease: that one may go twice (the documented window);
+    # B, which the first sender had claimed but not started, goes once
+    assert sender.urls.count(HOOK_B) == 1
+    assert [store.delivery(i).status for i in (a, b)] == ["sent", "sent"]

@@ -73,4 +73,4 @@ def test_a_very_long_change_is_summarised() -> None:
     lines = body.splitlines()
     assert lines[0] == "**Removed (400):**"
     assert "- model-049" in lines and "- model-050" not in lines
-    assert "- … and 350 more (monitor changes --target openrouter)" in lines
+    assert "- … and 350 more models (monitor changes --target openrouter)" in lines
