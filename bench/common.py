@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
 import sqlite3
@@ -23,6 +24,7 @@ def quiet_logging() -> None:
 
     if _devnull is None:
         _devnull = open(os.devnull, "w")  # noqa: SIM115 - kept for the process's life
+        atexit.register(_devnull.close)
     configure_logging("info", stream=_devnull, json=True)
 
 
