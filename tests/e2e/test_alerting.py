@@ -126,6 +126,8 @@ def test_a_running_daemon_retries_with_backoff(
     wait_until(lambda: len(webhook.posts) >= 1, timeout=20)
     assert time.monotonic() - first_attempt >= 14
     assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
+    # recorded a moment after the webhook has it
+    wait_until(lambda: workspace.listing("deliveries", "--sent") != [])
     (sent,) = workspace.run("deliveries", "--json").json()
     assert (sent["status"], sent["attempts"]) == ("sent", 2)
 

@@ -141,6 +141,9 @@ def test_run_as_a_systemd_service(
         (post,) = webhook.wait_for(1, timeout=20)
         assert post["title"] == "dos-ai: 1 model added, 2 removed"
 
+        # the webhook has the alert a moment before the daemon has recorded it as sent
+        sent = 'monitor_deliveries_total{outcome="sent"} 1.0'
+        wait_until(lambda: sent in get(f"http://127.0.0.1:{port}/metrics")[1])
         status, text = get(f"http://127.0.0.1:{port}/metrics")
         assert status == 200
         assert 'monitor_polls_total{outcome="ok",target="dos-ai"}' in text
