@@ -93,6 +93,16 @@ def common(func: F) -> F:
     return func
 
 
+def event_filters(func: F) -> F:
+    """--target, --since, --limit and --json, as the event listings take them."""
+    func = json_option(func)
+    func = click.option("--limit", type=click.IntRange(min=1), default=None)(func)
+    func = click.option("--since", metavar="TIME", help="ISO 8601 time, or an age like 2h or 7d.")(
+        func
+    )
+    return click.option("--target", "target_name", metavar="NAME", help="Only this target.")(func)
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
 
@@ -496,10 +506,7 @@ def show(snapshot_id: int, as_json: bool) -> None:
 
 @cli.command()
 @common
-@click.option("--target", "target_name", metavar="NAME", help="Only this target.")
-@click.option("--since", metavar="TIME", help="ISO 8601 time, or an age like 2h or 7d.")
-@click.option("--limit", type=click.IntRange(min=1), default=None)
-@json_option
+@event_filters
 def changes(target_name: str | None, since: str | None, limit: int | None, as_json: bool) -> None:
     """The change events, newest first."""
     _logging()
@@ -602,10 +609,7 @@ def diff(snapshot_a: int, snapshot_b: int, as_json: bool) -> None:
 
 @cli.command()
 @common
-@click.option("--target", "target_name", metavar="NAME", help="Only this target.")
-@click.option("--since", metavar="TIME", help="ISO 8601 time, or an age like 2h or 7d.")
-@click.option("--limit", type=click.IntRange(min=1), default=None)
-@json_option
+@event_filters
 def events(target_name: str | None, since: str | None, limit: int | None, as_json: bool) -> None:
     """Targets that went down or came back, newest first (model changes: see changes)."""
     _logging()

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.modellist import canonical_json, digest_text
+from monitor.modellist import canonical_json, digest_text, ids_digest
 
 _MISSING = object()
 
@@ -88,7 +88,7 @@ def watch_digest(
 ) -> str:
     """What a change is about: the IDs, and the watched fields' values of each model."""
     if not watch_fields:
-        return digest_text(canonical_json(sorted(model_id for model_id, _ in models)))
+        return ids_digest(model_id for model_id, _ in models)
     return digest_text(
         canonical_json(
             sorted(

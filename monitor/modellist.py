@@ -47,11 +47,6 @@ class ModelList:
     def ids(self) -> frozenset[str]:
         return frozenset(m.id for m in self.models)
 
-    @property
-    def ids_digest(self) -> str:
-        """A digest of the IDs alone: what a change is about (metadata may churn)."""
-        return ids_digest(m.id for m in self.models)
-
     def __len__(self) -> int:
         return len(self.models)
 

@@ -9,6 +9,8 @@ import pytest
 import structlog
 from servers import ProviderServer, SmtpServer, WebhookServer
 
+from monitor.store import Store, open_engine, upgrade
+
 POSTGRES_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL")
 
 
@@ -76,3 +78,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             "postgresql+psycopg://postgres@127.0.0.1:5432/test)"
         )
     yield from _postgres_schema_url()
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """A migrated, empty store on each database of ``db_url``."""
+    engine = open_engine(db_url, create=True)
+    upgrade(engine)
+    yield Store(engine)
+    engine.dispose()

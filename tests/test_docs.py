@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,17 +10,14 @@ import pytest
 from sqlalchemy import text
 
 from monitor.modellist import ModelList
-from monitor.store import Store, open_engine, upgrade
+from monitor.store import Store
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "schema.md"
 QUERIES = re.findall(r"```sql\n(.*?)```", DOC.read_text(), re.S)
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    engine = open_engine(db_url, create=True)
-    upgrade(engine)
-    store = Store(engine)
+def populated(store: Store) -> Store:
     now = datetime.now(UTC)
     lists = [
         ModelList.from_objects([{"id": "a", "pricing": {"prompt": "1"}}]),
@@ -49,8 +45,7 @@ def store(db_url: str) -> Iterator[Store]:
             added=["b"],
             removed=[],
         )
-    yield store
-    engine.dispose()
+    return store
 
 
 def runs_on(query: str, dialect: str) -> bool:
@@ -60,7 +55,8 @@ def runs_on(query: str, dialect: str) -> bool:
     return "unixepoch" not in query
 
 
-def test_the_documented_queries_run(store: Store) -> None:
+def test_the_documented_queries_run(populated: Store) -> None:
+    store = populated
     dialect = store.engine.dialect.name
     chosen = [q for q in QUERIES if runs_on(q, dialect)]
     assert len(chosen) >= 3

@@ -12,18 +12,10 @@ from servers import SEED_KEY, ProviderServer
 
 from monitor.config import Secret, Target
 from monitor.fetch import make_client
-from monitor.store import Store, open_engine, upgrade
+from monitor.store import Store
 from monitor.worker import poll_target
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    engine = open_engine(db_url, create=True)
-    upgrade(engine)
-    yield Store(engine)
-    engine.dispose()
 
 
 @pytest.fixture

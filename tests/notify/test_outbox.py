@@ -8,7 +8,7 @@ URLs it is told to. Time is a clock the tests move by hand.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,7 +19,7 @@ from monitor.modellist import ModelList
 from monitor.notify.message import Message
 from monitor.notify.outbox import Outbox, RetryPolicy, url_hash, url_refs
 from monitor.notify.send import Delivery, redact_url
-from monitor.store import Store, open_engine, schema, upgrade
+from monitor.store import Store, schema
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 TITLE = "dos-ai: 1 added"
@@ -69,14 +69,6 @@ class FakeSender:
     @property
     def urls(self) -> list[str]:
         return [url for url, _ in self.calls]
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    engine = open_engine(db_url, create=True)
-    upgrade(engine)
-    yield Store(engine)
-    engine.dispose()
 
 
 @pytest.fixture

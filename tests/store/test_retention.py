@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,18 +9,10 @@ from sqlalchemy import func, select
 
 from monitor.alerts import TargetState
 from monitor.modellist import ModelList
-from monitor.store import Store, open_engine, schema, upgrade
+from monitor.store import Store, schema
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    engine = open_engine(db_url, create=True)
-    upgrade(engine)
-    yield Store(engine)
-    engine.dispose()
 
 
 def models(*ids: str) -> ModelList:
