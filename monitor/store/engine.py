@@ -107,30 +107,54 @@ def _alembic_config(engine: Engine) -> Any:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply every migration up to ``revision`` in one transaction (where the backend can)."""
-    from alembic import command
-
-    cfg = _alembic_config(engine)
-    try:
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                # replicas starting together migrate one after the other
-                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, revision)
-    except SQLAlchemyError as exc:
-        raise StorageError(f"database migration failed: {describe_db_error(exc)}") from None
+    _migrate(engine, "upgrade", revision)
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
+    _migrate(engine, "downgrade", revision)
+
+
+def _migrate(engine: Engine, direction: str, revision: str) -> None:
     from alembic import command
 
     cfg = _alembic_config(engine)
     try:
-        with engine.begin() as connection:
-            cfg.attributes["connection"] = connection
-            command.downgrade(cfg, revision)
+        with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # SQLite alters a table by copying it and dropping the old one, which
+                # foreign keys forbid while rows point at it; they are checked as a
+                # whole before the migration commits instead (Alembic's batch mode
+                # advice). The pragma only takes outside a transaction.
+                _raw_sqlite(connection, "PRAGMA foreign_keys=OFF")
+            try:
+                with connection.begin():
+                    if connection.dialect.name == "postgresql":
+                        # replicas starting together migrate one after the other
+                        connection.exec_driver_sql(
+                            "SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,)
+                        )
+                    cfg.attributes["connection"] = connection
+                    getattr(command, direction)(cfg, revision)
+                    if sqlite:
+                        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+                        if broken is not None:
+                            raise StorageError(
+                                f"database migration failed: it would leave a row of "
+                                f"{broken[0]} pointing at a missing row of {broken[2]}"
+                            )
+            finally:
+                if sqlite:
+                    _raw_sqlite(connection, "PRAGMA foreign_keys=ON")
     except SQLAlchemyError as exc:
         raise StorageError(f"database migration failed: {describe_db_error(exc)}") from None
+
+
+def _raw_sqlite(connection: Any, statement: str) -> None:
+    """Run a statement on the driver's connection, outside any transaction."""
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.execute(statement)
 
 
 def head_revision() -> str:
