@@ -142,13 +142,15 @@ class Generator:
 
         objects: dict[str, int] = {}
         object_rows = []
+        lineage_rows = []
         list_rows = []
-        entry_rows = []
+        span_rows = []
         next_object = 1
         next_list = 1
         for provider in range(self.providers):
             size = SIZES[provider % len(SIZES)]
             pool = [_model(provider, i) for i in range(size + REVISIONS)]
+            lineage = provider + 1  # a provider's revisions: one lineage, seq = revision
             for rev in range(REVISIONS):
                 models = ModelList.from_objects(pool[rev : rev + size])
                 for m in models.models:
@@ -169,17 +171,34 @@ class Generator:
                         "digest": models.digest,
                         "model_count": len(models),
                         "first_seen_at": T0,
+                        "lineage_id": lineage,
+                        "seq": rev,
                     }
                 )
-                entry_rows += [
-                    {"list_id": next_list, "object_id": objects[m.digest]} for m in models.models
-                ]
                 self._lists[(provider, rev)] = (next_list, frozenset(m.id for m in models.models))
                 next_list += 1
+            # pool[i] is in revisions i - size + 1 .. i (those that exist)
+            spans = 0
+            for i, obj in enumerate(pool):
+                first, last = max(0, i - size + 1), min(i, REVISIONS - 1)
+                if first > last:
+                    continue
+                digest = ModelList.from_objects([obj]).models[0].digest
+                span_rows.append(
+                    {
+                        "lineage_id": lineage,
+                        "object_id": objects[digest],
+                        "first_seq": first,
+                        "last_seq": None if last == REVISIONS - 1 else last,
+                    }
+                )
+                spans += 1
+            lineage_rows.append({"id": lineage, "tip_seq": REVISIONS - 1, "span_count": spans})
         for rows, model in (
             (object_rows, schema.ModelObject),
+            (lineage_rows, schema.ModelListLineage),
             (list_rows, schema.ModelList),
-            (entry_rows, schema.ModelListEntry),
+            (span_rows, schema.ModelListSpan),
         ):
             for start in range(0, len(rows), BATCH):
                 conn.execute(insert(_table(model)), rows[start : start + BATCH])
@@ -261,7 +280,13 @@ class Generator:
                 raw.execute("PRAGMA cache_size=-2000")
         if not sqlite:
             with engine.connect() as conn:
-                for name in ("snapshots", "change_events", "model_lists", "model_objects"):
+                for name in (
+                    "snapshots",
+                    "change_events",
+                    "model_lists",
+                    "model_list_lineages",
+                    "model_objects",
+                ):
                     conn.exec_driver_sql(
                         f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
                         f"(SELECT COALESCE(MAX(id), 1) FROM {name}))"

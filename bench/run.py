@@ -27,13 +27,13 @@ BENCHMARKS = ("cpu", "bytes", "queries", "schedule")
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "full": {
         "cpu": {"requests": 620, "big_requests": 93, "repeat": 3, "warm": 200},
-        "bytes": {"unchanged": 1000, "changed": 100, "big_unchanged": 300},
+        "bytes": {"unchanged": 1000, "changed": 100, "big_unchanged": 300, "long_run": 600},
         "queries": {"sizes": (10_000, 100_000, 1_000_000), "runs": 30},
         "schedule": {"targets": 500, "interval": 5.0, "window": 60.0},
     },
     "quick": {
         "cpu": {"requests": 155, "big_requests": 31, "repeat": 1, "warm": 50},
-        "bytes": {"unchanged": 200, "changed": 20, "big_unchanged": 40},
+        "bytes": {"unchanged": 200, "changed": 20, "big_unchanged": 40, "long_run": 600},
         "queries": {"sizes": (10_000, 100_000), "runs": 10},
         "schedule": {"targets": 100, "interval": 5.0, "window": 15.0},
     },
@@ -46,7 +46,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
             "warm": 8,
             "profile_polls": 4,
         },
-        "bytes": {"unchanged": 8, "changed": 2, "big_unchanged": 2},
+        "bytes": {"unchanged": 8, "changed": 2, "big_unchanged": 2, "long_run": 4},
         "queries": {"sizes": (1_000,), "targets": 10, "runs": 3, "budget": 1.0},
         "schedule": {"targets": 5, "interval": 1.0, "window": 2.0},
     },

@@ -9,7 +9,10 @@ before and after each phase:
 1. ``unchanged``: the same list again and again;
 2. ``changed (IDs)``: each poll one model replaced by a new one (a change event);
 3. ``changed (metadata)``: each poll one model's metadata changed (its price; the
-   seed shape's ``owned_by``): same IDs, a new list, no change event.
+   seed shape's ``owned_by``): same IDs, a new list, no change event;
+4. ``changed (long run)``, on the big list: the two alternating for long enough that the
+   list's lineage restarts (a span per model again) at least once, so the average
+   includes what a restart costs.
 
 "New content" is the canonical JSON of the model objects a changed poll brings that
 were never seen before: what an ideal store would have to add. The naive store is a
@@ -51,6 +54,7 @@ class Scenario:
     unchanged: int  # polls of each target
     changed: int  # ID changes, in all (round-robin over the targets)
     metadata: int  # metadata-only changes, in all
+    long_run: int = 0  # alternating changes of the long-run phase
 
 
 class Poller:
@@ -103,6 +107,11 @@ class Poller:
 
     def size(self) -> tuple[int, dict[str, int]]:
         return sqlite_used_bytes(self.path), sqlite_bytes_by_table(self.path)
+
+    def lineages(self) -> int:
+        with sqlite3.connect(self.path) as db:
+            (n,) = db.execute("SELECT count(*) FROM model_list_lineages").fetchone()
+        return int(n)
 
     def close(self) -> None:
         self.client.close()
@@ -201,6 +210,18 @@ def run_scenario(provider: ProviderProcess, scenario: Scenario, root: Path) -> d
         phase(
             "changed (1 model's metadata)", scenario.metadata, new_total / max(1, scenario.metadata)
         )
+        if scenario.long_run:
+            lineages_before = poller.lineages()
+            new_total = 0
+            for i in range(scenario.long_run):
+                target = poller.targets[i % len(poller.targets)]
+                old = poller.revs[target.name]
+                start, _, price = old.partition(".")
+                new = f"{int(start) + 1}.{price}" if i % 2 else f"{start}.{int(price or 0) + 1}"
+                new_total += _new_content(scenario.shape, old, new)
+                poller.poll(target, new)
+            phase("changed (long run)", scenario.long_run, new_total / scenario.long_run)
+            phases[-1]["lineage_restarts"] = poller.lineages() - lineages_before
         return {
             "scenario": dataclasses.asdict(scenario),
             "json_bytes": len(body(scenario.shape)),
@@ -212,19 +233,23 @@ def run_scenario(provider: ProviderProcess, scenario: Scenario, root: Path) -> d
         poller.close()
 
 
-def scenarios(unchanged: int, changed: int, big_unchanged: int) -> list[Scenario]:
+def scenarios(unchanged: int, changed: int, big_unchanged: int, long_run: int) -> list[Scenario]:
     return [
         Scenario("seed4-1-target", "seed4", 1, unchanged, changed, changed),
         Scenario("seed4-10-targets", "seed4", 10, max(1, unchanged // 10), changed, changed),
-        Scenario("or400-1-target", "or400", 1, big_unchanged, changed, changed),
+        Scenario("or400-1-target", "or400", 1, big_unchanged, changed, changed, long_run),
     ]
 
 
-def run(*, unchanged: int = 1000, changed: int = 20, big_unchanged: int = 300) -> dict[str, Any]:
+def run(
+    *, unchanged: int = 1000, changed: int = 20, big_unchanged: int = 300, long_run: int = 0
+) -> dict[str, Any]:
+    """``long_run``: changes of the big list's long-run phase; a lineage of 400 models
+    restarts after about ``400 + LINEAGE_SLACK`` of them (0: no such phase)."""
     quiet_logging()
     out = []
     with tempfile.TemporaryDirectory(prefix="bench-bytes-") as tmp, ProviderProcess() as provider:
-        for scenario in scenarios(unchanged, changed, big_unchanged):
+        for scenario in scenarios(unchanged, changed, big_unchanged, long_run):
             out.append(run_scenario(provider, scenario, Path(tmp)))
     return {"scenarios": out}
 
@@ -271,6 +296,19 @@ def report(results: dict[str, Any]) -> str:
             rows,
         )
     )
+    restarts = [
+        (r["scenario"]["shape"], ph)
+        for r in results["scenarios"]
+        for ph in r["phases"]
+        if "lineage_restarts" in ph
+    ]
+    for shape, ph in restarts:
+        out += [
+            "",
+            f"The {shape} long run alternates the two changes over {ph['polls']} polls; its "
+            f"list lineage restarted {ph['lineage_restarts']} time(s) in it (a span per "
+            "model again), and the average above includes that.",
+        ]
     out += [
         "",
         f"Unchanged poll: at most **{worst_unchanged:.0f} bytes** (goal ≤ ~{GOAL_UNCHANGED}: "

@@ -2,7 +2,8 @@
 
 Each distinct model object and each distinct model list is stored once, keyed
 by a content digest; a snapshot (one poll) points at its list, so an unchanged
-poll costs one small row.
+poll costs one small row. A list's membership is stored as spans over a lineage
+of similar lists, so a changed list costs the rows of what changed.
 """
 
 from __future__ import annotations
@@ -103,28 +104,56 @@ class ModelObject(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
 
 
+class ModelListLineage(Base):
+    """A run of similar lists stored together as spans of membership.
+
+    The first list of a lineage stores a span per member; each later list (one
+    ``seq`` on) stores spans only for the objects it adds, and closes the spans of
+    the objects it drops. A changed list therefore costs the rows of what changed,
+    not a row per model. A new lineage starts when a lineage's spans would exceed
+    twice its newest list's size, so reading any list reads a bounded number of rows.
+    """
+
+    __tablename__ = "model_list_lineages"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    tip_seq: Mapped[int] = mapped_column(Integer)  # the seq of its newest list
+    span_count: Mapped[int] = mapped_column(Integer)
+
+
 class ModelList(Base):
     """One distinct list of model objects, stored once whatever the number of polls."""
 
     __tablename__ = "model_lists"
+    __table_args__ = (Index("ix_model_lists_lineage_id_seq", "lineage_id", "seq", unique=True),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     model_count: Mapped[int] = mapped_column(Integer)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lineage_id: Mapped[int] = mapped_column(Id, ForeignKey("model_list_lineages.id"))
+    seq: Mapped[int] = mapped_column(Integer)
 
 
-class ModelListEntry(Base):
-    """Membership: model object ``object_id`` is in list ``list_id``."""
+class ModelListSpan(Base):
+    """Model object ``object_id`` is in every list of the lineage whose ``seq`` lies in
+    ``first_seq..last_seq`` (``last_seq`` null: up to the lineage's newest list).
 
-    __tablename__ = "model_list_entries"
+    The view ``model_list_entries (list_id, object_id)`` (migration 0005) spells
+    spans out as one row per member of each list, for SQL tools.
+    """
 
-    list_id: Mapped[int] = mapped_column(
-        Id, ForeignKey("model_lists.id", ondelete="CASCADE"), primary_key=True
+    __tablename__ = "model_list_spans"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    lineage_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("model_list_lineages.id"), primary_key=True
     )
     object_id: Mapped[int] = mapped_column(
         Id, ForeignKey("model_objects.id"), primary_key=True, index=True
     )
+    first_seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int | None] = mapped_column(Integer)
 
 
 class Snapshot(Base):

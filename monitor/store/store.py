@@ -14,7 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Engine,
+    Select,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,6 +38,8 @@ from monitor.store import schema
 from monitor.store.engine import WRITE, describe_db_error
 
 _CHUNK = 500  # bound on bound parameters per statement
+# a lineage takes new lists while its spans stay within twice the list's size plus this
+LINEAGE_SLACK = 64
 
 
 @dataclass(frozen=True)
@@ -221,9 +235,9 @@ class Transaction:
     def model_ids(self, list_id: int) -> frozenset[str]:
         return frozenset(
             self._session.scalars(
-                select(schema.ModelObject.model_id)
-                .join(schema.ModelListEntry)
-                .where(schema.ModelListEntry.list_id == list_id)
+                select(schema.ModelObject.model_id).where(
+                    schema.ModelObject.id.in_(_members(list_id))
+                )
             )
         )
 
@@ -235,9 +249,9 @@ class Transaction:
         if list_id is None:
             return {}
         rows = self._session.execute(
-            select(schema.ModelObject.model_id, schema.ModelObject.data)
-            .join(schema.ModelListEntry)
-            .where(schema.ModelListEntry.list_id == list_id)
+            select(schema.ModelObject.model_id, schema.ModelObject.data).where(
+                schema.ModelObject.id.in_(_members(list_id))
+            )
         )
         return {model_id: dict(data) for model_id, data in rows}
 
@@ -258,7 +272,7 @@ class Transaction:
         duration_ms: int | None,
         models: ModelListValue | None,
     ) -> SnapshotRecord:
-        list_id = self._ensure_list(models, fetched_at) if models is not None else None
+        list_id = self._ensure_list(models, fetched_at, target) if models is not None else None
         row = schema.Snapshot(
             target=target,
             fetched_at=fetched_at,
@@ -404,12 +418,18 @@ class Transaction:
         self._session.flush()
         return [row.id for row in rows]
 
-    def _ensure_list(self, models: ModelListValue, now: datetime) -> int:
+    def _ensure_list(self, models: ModelListValue, now: datetime, target: str) -> int:
         """The id of this list, storing it (and only its new objects) the first time.
+
+        A new list joins the lineage of the target's previous good list: it stores a
+        span for each object it adds and closes the spans of those it drops, so its
+        cost is what changed. It starts a lineage of its own (a span per member) for a
+        target's first list, or when the lineage has grown to twice this list's size.
 
         Safe against another process storing the same objects or list at the same
         moment (another target of the same provider, on another replica): inserts
-        skip what exists, then the ids are read back.
+        skip what exists, then the ids are read back; a lineage is extended under a
+        row lock (SQLite writers are serialized already).
         """
         session = self._session
         list_id = session.scalar(
@@ -430,22 +450,103 @@ class Transaction:
             )
         if new:
             object_ids.update(self._object_ids([m.digest for m in new]))
-        list_id = session.scalar(
-            _insert_skipping_existing(session, schema.ModelList, "digest")
-            .values(digest=models.digest, model_count=len(models), first_seen_at=now)
+        members = {object_ids[d] for d in digests}
+        extended = self._extend_lineage(models, members, now, target)
+        if extended is not None:
+            return extended
+        lineage = schema.ModelListLineage(tip_seq=0, span_count=len(members))
+        session.add(lineage)
+        session.flush()
+        list_id = self._insert_list(models, now, lineage.id, 0)
+        if list_id is None:  # stored by another process just now, spans and all
+            session.delete(lineage)
+            return self._list_id(models.digest)
+        self._insert_spans(lineage.id, members, 0)
+        return list_id
+
+    def _extend_lineage(
+        self, models: ModelListValue, members: set[int], now: datetime, target: str
+    ) -> int | None:
+        """Store the list as the next of its target's lineage; None where it should
+        start a lineage of its own instead."""
+        session = self._session
+        lineage_id = session.scalar(
+            select(schema.ModelList.lineage_id)
+            .join(schema.Snapshot, schema.Snapshot.model_list_id == schema.ModelList.id)
+            .where(schema.Snapshot.target == target, schema.Snapshot.ok.is_(True))
+            .order_by(schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
+            .limit(1)
+        )
+        if lineage_id is None:
+            return None
+        lineage = session.execute(
+            select(schema.ModelListLineage.tip_seq, schema.ModelListLineage.span_count)
+            .where(schema.ModelListLineage.id == lineage_id)
+            .with_for_update()
+        ).one()
+        span = schema.ModelListSpan
+        current = set(
+            session.scalars(
+                select(span.object_id).where(span.lineage_id == lineage_id, span.last_seq.is_(None))
+            )
+        )
+        added = members - current
+        dropped = current - members
+        if lineage.span_count + len(added) > 2 * len(members) + LINEAGE_SLACK:
+            return None
+        seq = lineage.tip_seq + 1
+        list_id = self._insert_list(models, now, lineage_id, seq)
+        if list_id is None:
+            return self._list_id(models.digest)
+        gone = sorted(dropped)
+        for start in range(0, len(gone), _CHUNK):
+            session.execute(
+                update(span)
+                .where(
+                    span.lineage_id == lineage_id,
+                    span.last_seq.is_(None),
+                    span.object_id.in_(gone[start : start + _CHUNK]),
+                )
+                .values(last_seq=lineage.tip_seq)
+            )
+        self._insert_spans(lineage_id, added, seq)
+        session.execute(
+            update(schema.ModelListLineage)
+            .where(schema.ModelListLineage.id == lineage_id)
+            .values(tip_seq=seq, span_count=lineage.span_count + len(added))
+        )
+        return list_id
+
+    def _insert_list(
+        self, models: ModelListValue, now: datetime, lineage_id: int, seq: int
+    ) -> int | None:
+        """The new list's id; None if another process stored the same list first."""
+        list_id: int | None = self._session.scalar(
+            _insert_skipping_existing(self._session, schema.ModelList, "digest")
+            .values(
+                digest=models.digest,
+                model_count=len(models),
+                first_seen_at=now,
+                lineage_id=lineage_id,
+                seq=seq,
+            )
             .returning(schema.ModelList.id)
         )
-        if list_id is None:  # stored by another process just now, entries and all
-            list_id = session.scalar(
-                select(schema.ModelList.id).where(schema.ModelList.digest == models.digest)
-            )
-            assert list_id is not None
-        elif models.models:
-            session.execute(
-                insert(schema.ModelListEntry),
-                [{"list_id": list_id, "object_id": object_ids[d]} for d in dict.fromkeys(digests)],
-            )
         return list_id
+
+    def _list_id(self, digest: str) -> int:
+        list_id = self._session.scalar(
+            select(schema.ModelList.id).where(schema.ModelList.digest == digest)
+        )
+        assert list_id is not None
+        return list_id
+
+    def _insert_spans(self, lineage_id: int, object_ids: set[int], seq: int) -> None:
+        rows = [
+            {"lineage_id": lineage_id, "object_id": i, "first_seq": seq} for i in sorted(object_ids)
+        ]
+        for start in range(0, len(rows), _CHUNK):
+            self._session.execute(insert(schema.ModelListSpan), rows[start : start + _CHUNK])
 
     def _object_ids(self, digests: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -459,6 +560,23 @@ class Transaction:
                 ).all()
             )
         return found
+
+
+def _covers(span: type[schema.ModelListSpan], lists: type[schema.ModelList]) -> Any:
+    """The span holds its object in the list (of the same lineage)."""
+    return and_(
+        span.first_seq <= lists.seq, or_(span.last_seq.is_(None), span.last_seq >= lists.seq)
+    )
+
+
+def _members(list_id: int | None) -> Select[Any]:
+    """The ids of the model objects in a list: the spans of its lineage covering it."""
+    span = schema.ModelListSpan
+    return (
+        select(span.object_id)
+        .join(schema.ModelList, schema.ModelList.lineage_id == span.lineage_id)
+        .where(schema.ModelList.id == list_id, _covers(span, schema.ModelList))
+    )
 
 
 def _insert_skipping_existing(session: Session, table: type[schema.Base], key: str) -> Any:
@@ -540,8 +658,7 @@ class Store:
                 dict(data)
                 for data in session.scalars(
                     select(schema.ModelObject.data)
-                    .join(schema.ModelListEntry)
-                    .where(schema.ModelListEntry.list_id == snapshot.model_list_id)
+                    .where(schema.ModelObject.id.in_(_members(snapshot.model_list_id)))
                     .order_by(schema.ModelObject.model_id)
                 )
             ]
@@ -868,14 +985,10 @@ class Store:
                         ~exists().where(schema.Snapshot.model_list_id == schema.ModelList.id)
                     )
                 ).rowcount  # type: ignore[attr-defined]
-                session.execute(  # their entries, where the database does not cascade
-                    delete(schema.ModelListEntry).where(
-                        ~exists().where(schema.ModelList.id == schema.ModelListEntry.list_id)
-                    )
-                )
+                self._prune_spans(session)
                 objects = session.execute(
                     delete(schema.ModelObject).where(
-                        ~exists().where(schema.ModelListEntry.object_id == schema.ModelObject.id)
+                        ~exists().where(schema.ModelListSpan.object_id == schema.ModelObject.id)
                     )
                 ).rowcount  # type: ignore[attr-defined]
                 if dry_run:
@@ -885,6 +998,32 @@ class Store:
                 return PruneReport(snapshots=len(doomed), lists=lists, objects=objects)
         except SQLAlchemyError as exc:
             raise StorageError(f"database error: {describe_db_error(exc)}") from None
+
+    @staticmethod
+    def _prune_spans(session: Session) -> None:
+        """Drop spans no remaining list lies in (the open spans stay: they are where
+        the lineage's next list starts from), then lineages with no list left."""
+        span, lists, lineage = schema.ModelListSpan, schema.ModelList, schema.ModelListLineage
+        session.execute(
+            delete(span).where(
+                span.last_seq.is_not(None),
+                ~exists().where(lists.lineage_id == span.lineage_id, _covers(span, lists)),
+            )
+        )
+        empty = ~exists().where(lists.lineage_id == lineage.id)
+        session.execute(
+            delete(span).where(
+                span.lineage_id.in_(select(lineage.id).where(empty).scalar_subquery())
+            )
+        )
+        session.execute(delete(lineage).where(empty))
+        session.execute(
+            update(lineage).values(
+                span_count=select(func.count())
+                .where(span.lineage_id == lineage.id)
+                .scalar_subquery()
+            )
+        )
 
     @staticmethod
     def _snapshots_to_keep(session: Session, target: str | None) -> set[int]:
@@ -915,10 +1054,12 @@ class Store:
         """Per target, the first and last good poll whose list held ``model_id``, and
         whether the target's latest good list holds it."""
         with self._read() as session:
+            span = schema.ModelListSpan
             lists = (
-                select(schema.ModelListEntry.list_id)
-                .join(schema.ModelObject)
-                .where(schema.ModelObject.model_id == model_id)
+                select(schema.ModelList.id)
+                .join(span, span.lineage_id == schema.ModelList.lineage_id)
+                .join(schema.ModelObject, schema.ModelObject.id == span.object_id)
+                .where(schema.ModelObject.model_id == model_id, _covers(span, schema.ModelList))
             )
             query = (
                 select(
@@ -944,12 +1085,8 @@ class Store:
                     session.scalar(
                         select(
                             exists().where(
-                                schema.ModelListEntry.list_id == latest,
-                                schema.ModelListEntry.object_id.in_(
-                                    select(schema.ModelObject.id).where(
-                                        schema.ModelObject.model_id == model_id
-                                    )
-                                ),
+                                schema.ModelObject.model_id == model_id,
+                                schema.ModelObject.id.in_(_members(latest)),
                             )
                         )
                     )

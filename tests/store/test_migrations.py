@@ -10,7 +10,7 @@ from monitor.store import open_engine, upgrade
 from monitor.store.engine import current_revision, downgrade, head_revision
 from monitor.store.schema import Base
 
-TABLES = {"snapshots", "model_lists", "model_objects", "model_list_entries", "change_events"}
+TABLES = {"snapshots", "model_lists", "model_objects", "model_list_spans", "change_events"}
 
 
 def test_upgrade_downgrade_upgrade(db_url: str) -> None:
@@ -20,9 +20,11 @@ def test_upgrade_downgrade_upgrade(db_url: str) -> None:
         upgrade(engine)
         assert current_revision(engine) == head_revision()
         assert set(inspect(engine).get_table_names()) >= TABLES
+        assert "model_list_entries" in inspect(engine).get_view_names()
         upgrade(engine)  # a second run is a no-op
         downgrade(engine, "base")
         assert not TABLES & set(inspect(engine).get_table_names())
+        assert not inspect(engine).get_view_names()
         upgrade(engine)
         assert current_revision(engine) == head_revision()
     finally:
@@ -71,5 +73,107 @@ def test_upgrading_keeps_every_stored_time(db_url: str) -> None:
             back = connection.execute(text("SELECT fetched_at FROM snapshots")).scalar()
         if engine.dialect.name == "sqlite":
             assert back == "2026-11-26 01:56:10.123456"
+    finally:
+        engine.dispose()
+
+
+def test_a_database_full_of_history_upgrades_and_downgrades(db_url: str) -> None:
+    """Lists written by 0.1 (one entry row per model) read back the same after 0005,
+    new lists extend them as spans, and a downgrade spells every list out again."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from monitor.modellist import ModelList
+    from monitor.store import Store
+
+    engine = open_engine(db_url, create=True)
+    try:
+        upgrade(engine, "0002")  # 0.1's schema: 0003 rebuilds tables that rows point at
+        at = datetime(2026, 11, 1, tzinfo=UTC)
+        stamp = "2026-11-01 00:00:00.000000" if engine.dialect.name == "sqlite" else at
+        with engine.begin() as connection:
+            for model in ("a", "b", "c"):
+                connection.execute(
+                    text(
+                        "INSERT INTO model_objects (digest, model_id, data) "
+                        "VALUES (:digest, :model, :data)"
+                    ),
+                    {"digest": model, "model": model, "data": f'{{"id": "{model}"}}'},
+                )
+            for name, members in (("L1", ("a", "b")), ("L2", ("a", "b", "c"))):
+                connection.execute(
+                    text(
+                        "INSERT INTO model_lists (digest, model_count, first_seen_at) "
+                        "VALUES (:name, :n, :at)"
+                    ),
+                    {"name": name, "n": len(members), "at": stamp},
+                )
+                for model in members:
+                    connection.execute(
+                        text(
+                            "INSERT INTO model_list_entries "
+                            "SELECT l.id, o.id FROM model_lists l, model_objects o "
+                            "WHERE l.digest = :name AND o.digest = :model"
+                        ),
+                        {"name": name, "model": model},
+                    )
+                connection.execute(
+                    text(
+                        "INSERT INTO snapshots (target, fetched_at, ok, model_count, "
+                        "model_list_id) SELECT 'dos-ai', :at, true, :n, id "
+                        "FROM model_lists WHERE digest = :name"
+                    ),
+                    {"at": stamp, "n": len(members), "name": name},
+                )
+        upgrade(engine)
+        store = Store(engine)
+        newest, older = store.history()
+        assert [m["id"] for m in store.models(older)] == ["a", "b"]
+        assert [m["id"] for m in store.models(newest)] == ["a", "b", "c"]
+        with store.transaction() as tx:  # extends the lineage the migration made
+            tx.add_snapshot(
+                target="dos-ai",
+                fetched_at=at.replace(day=2),
+                ok=True,
+                http_status=200,
+                error=None,
+                duration_ms=1,
+                models=ModelList.from_objects([{"id": "a"}, {"id": "c"}, {"id": "d"}]),
+            )
+        with store.transaction() as tx:  # a lineage of its own, numbered after the old
+            fresh = tx.add_snapshot(
+                target="fresh",
+                fetched_at=at.replace(day=3),
+                ok=True,
+                http_status=200,
+                error=None,
+                duration_ms=1,
+                models=ModelList.from_objects([{"id": "e"}]),
+            )
+        assert [m["id"] for m in store.models(fresh)] == ["e"]
+        downgrade(engine, "0004")
+        with engine.connect() as connection:
+            spelled = connection.execute(
+                text(
+                    "SELECT s.id, o.model_id FROM snapshots s "
+                    "JOIN model_list_entries e ON e.list_id = s.model_list_id "
+                    "JOIN model_objects o ON o.id = e.object_id ORDER BY s.id, o.model_id"
+                )
+            ).all()
+        rank = {i: n for n, i in enumerate(sorted({i for i, _ in spelled}))}
+        assert [(rank[i], m) for i, m in spelled] == [
+            (0, "a"),
+            (0, "b"),
+            (1, "a"),
+            (1, "b"),
+            (1, "c"),
+            (2, "a"),
+            (2, "c"),
+            (2, "d"),
+            (3, "e"),
+        ]
+        upgrade(engine)
+        assert [m["id"] for m in store.models(store.history(target="dos-ai")[0])] == ["a", "c", "d"]
     finally:
         engine.dispose()
