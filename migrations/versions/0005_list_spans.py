@@ -5,6 +5,11 @@ objects it adds and closes the spans of those it drops, not a row per model.
 Existing lists each become a lineage of their own (their membership unchanged); lists
 stored from now on join the lineage of their target's previous list.
 
+For later migrations: SQLite rebuilds a table to alter it, and refuses while a view reads
+it ("error in view model_list_entries"); PostgreSQL refuses to change the type of a
+column a view reads. A migration that alters ``model_lists`` or ``model_list_spans``
+drops the view first and creates it again after (``ENTRIES`` below is its query).
+
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-26

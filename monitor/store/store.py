@@ -234,11 +234,7 @@ class Transaction:
 
     def model_ids(self, list_id: int) -> frozenset[str]:
         return frozenset(
-            self._session.scalars(
-                select(schema.ModelObject.model_id).where(
-                    schema.ModelObject.id.in_(_members(list_id))
-                )
-            )
+            self._session.scalars(_with_members(select(schema.ModelObject.model_id), list_id))
         )
 
     def snapshot_models(self, snapshot_id: int) -> dict[str, dict[str, Any]]:
@@ -249,9 +245,7 @@ class Transaction:
         if list_id is None:
             return {}
         rows = self._session.execute(
-            select(schema.ModelObject.model_id, schema.ModelObject.data).where(
-                schema.ModelObject.id.in_(_members(list_id))
-            )
+            _with_members(select(schema.ModelObject.model_id, schema.ModelObject.data), list_id)
         )
         return {model_id: dict(data) for model_id, data in rows}
 
@@ -579,6 +573,18 @@ def _members(list_id: int | None) -> Select[Any]:
     )
 
 
+def _with_members(query: Select[Any], list_id: int) -> Select[Any]:
+    """``query`` over model_objects, narrowed to the objects of a list by a join (a
+    plain join: one span of a lineage covers an object at any one seq)."""
+    span = schema.ModelListSpan
+    return (
+        query.select_from(schema.ModelList)
+        .join(span, span.lineage_id == schema.ModelList.lineage_id)
+        .join(schema.ModelObject, schema.ModelObject.id == span.object_id)
+        .where(schema.ModelList.id == list_id, _covers(span, schema.ModelList))
+    )
+
+
 def _insert_skipping_existing(session: Session, table: type[schema.Base], key: str) -> Any:
     """``INSERT … ON CONFLICT (key) DO NOTHING`` for the session's database."""
     dialect = session.get_bind().dialect.name
@@ -657,9 +663,9 @@ class Store:
             return [
                 dict(data)
                 for data in session.scalars(
-                    select(schema.ModelObject.data)
-                    .where(schema.ModelObject.id.in_(_members(snapshot.model_list_id)))
-                    .order_by(schema.ModelObject.model_id)
+                    _with_members(select(schema.ModelObject.data), snapshot.model_list_id).order_by(
+                        schema.ModelObject.model_id
+                    )
                 )
             ]
 
@@ -1001,9 +1007,32 @@ class Store:
 
     @staticmethod
     def _prune_spans(session: Session) -> None:
-        """Drop spans no remaining list lies in (the open spans stay: they are where
-        the lineage's next list starts from), then lineages with no list left."""
+        """Drop spans no remaining list lies in, then lineages with no list left.
+
+        Open spans describe the lineage's newest list, where its next list starts from;
+        a lineage whose newest list is gone is first wound back to its newest remaining
+        list, or the objects only the gone list held would be kept for ever."""
         span, lists, lineage = schema.ModelListSpan, schema.ModelList, schema.ModelListLineage
+        headless = session.scalars(
+            select(lineage.id)
+            .where(~exists().where(lists.lineage_id == lineage.id, lists.seq == lineage.tip_seq))
+            .with_for_update()
+        ).all()
+        for lineage_id in headless:
+            newest = session.scalar(
+                select(func.max(lists.seq)).where(lists.lineage_id == lineage_id)
+            )
+            if newest is None:
+                continue  # no list left: the lineage goes below
+            session.execute(
+                delete(span).where(span.lineage_id == lineage_id, span.first_seq > newest)
+            )
+            session.execute(
+                update(span)
+                .where(span.lineage_id == lineage_id, span.last_seq >= newest)
+                .values(last_seq=None)
+            )
+            session.execute(update(lineage).where(lineage.id == lineage_id).values(tip_seq=newest))
         session.execute(
             delete(span).where(
                 span.last_seq.is_not(None),
@@ -1017,12 +1046,9 @@ class Store:
             )
         )
         session.execute(delete(lineage).where(empty))
-        session.execute(
-            update(lineage).values(
-                span_count=select(func.count())
-                .where(span.lineage_id == lineage.id)
-                .scalar_subquery()
-            )
+        counted = select(func.count()).where(span.lineage_id == lineage.id).scalar_subquery()
+        session.execute(  # only the lineages that lost spans: no lock on the others
+            update(lineage).where(lineage.span_count != counted).values(span_count=counted)
         )
 
     @staticmethod

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from monitor.modellist import ModelList
 from monitor.store import Store, open_engine, schema, upgrade
+from monitor.store import store as store_module
 from monitor.store.store import LINEAGE_SLACK
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -197,6 +200,49 @@ def test_pruning_keeps_what_remains_readable_and_frees_the_rest(store: Store) ->
     assert read_back(store, poll(store, "dos-ai", T0 + 31 * day, nxt)) == by_id(nxt)
 
 
+def unlisted_objects(store: Store) -> int:
+    """Model objects stored that no list holds: what retention should have freed."""
+    with store.engine.connect() as connection:
+        return int(
+            connection.scalar(
+                text(
+                    "SELECT count(*) FROM model_objects o WHERE NOT EXISTS "
+                    "(SELECT 1 FROM model_list_entries e WHERE e.object_id = o.id)"
+                )
+            )
+            or 0
+        )
+
+
+def test_pruning_a_list_flapped_away_from_frees_what_only_it_held(store: Store) -> None:
+    a = [model(i) for i in range(10)]
+    b = [*a, model(99)]
+    poll(store, "dos-ai", T0, a)
+    poll(store, "dos-ai", T0 + MINUTE, b)
+    poll(store, "dos-ai", T0 + 2 * MINUTE, a)  # back: the lineage's newest list is b
+    report = store.prune(T0 + 3 * MINUTE)
+    assert (report.lists, report.objects) == (1, 1)  # b, and m099 that only b held
+    assert unlisted_objects(store) == 0
+    c = [*a, model(100)]
+    assert read_back(store, poll(store, "dos-ai", T0 + 4 * MINUTE, c)) == by_id(c)
+    assert read_back(store, store.history()[1].id) == by_id(a)
+
+
+def test_an_abandoned_lineage_frees_what_only_its_gone_lists_held(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "LINEAGE_SLACK", 0)
+    a = [model(i) for i in range(10)]
+    poll(store, "x", T0, a)
+    poll(store, "x", T0 + MINUTE, [*a, model(99)])
+    poll(store, "x", T0 + 2 * MINUTE, [model(i) for i in range(50, 60)])  # a new lineage
+    poll(store, "y", T0 + 3 * MINUTE, a)  # keeps a, in the old lineage
+    report = store.prune(T0 + 3 * MINUTE)
+    assert report.objects == 1  # m099
+    assert unlisted_objects(store) == 0
+    assert read_back(store, store.history(target="y")[0].id) == by_id(a)
+
+
 universe = st.integers(min_value=0, max_value=11)
 a_list = st.dictionaries(universe, st.integers(min_value=0, max_value=2), max_size=10)
 
@@ -209,9 +255,25 @@ a_list = st.dictionaries(universe, st.integers(min_value=0, max_value=2), max_si
 @given(
     history=st.lists(st.tuples(st.sampled_from(["x", "y"]), a_list), min_size=1, max_size=12),
     prune_at=st.integers(min_value=0, max_value=12),
+    after_prune=st.lists(st.tuples(st.sampled_from(["x", "y"]), a_list), max_size=3),
+    slack=st.sampled_from([0, 2, LINEAGE_SLACK]),  # small: lineages restart often
 )
 def test_any_history_reads_back_exactly_even_after_pruning(
-    store: Store, history: list[tuple[str, dict[int, int]]], prune_at: int
+    store: Store,
+    history: list[tuple[str, dict[int, int]]],
+    prune_at: int,
+    after_prune: list[tuple[str, dict[int, int]]],
+    slack: int,
+) -> None:
+    with patch.object(store_module, "LINEAGE_SLACK", slack):
+        _history_reads_back(store, history, prune_at, after_prune)
+
+
+def _history_reads_back(
+    store: Store,
+    history: list[tuple[str, dict[int, int]]],
+    prune_at: int,
+    after_prune: list[tuple[str, dict[int, int]]],
 ) -> None:
     with store.engine.begin() as connection:  # a fresh database per example
         for table in ("snapshots", "model_lists", "model_list_spans", "model_list_lineages"):
@@ -224,7 +286,12 @@ def test_any_history_reads_back_exactly_even_after_pruning(
     store.prune(T0 + prune_at * MINUTE)
     kept = {s.id for s in store.history()}
     assert kept  # each target's latest stays
+    assert unlisted_objects(store) == 0
     for snapshot_id, lst in seen:
         if snapshot_id in kept:
             assert read_back(store, snapshot_id) == by_id(lst)
             assert view_ids(store, snapshot_id) == sorted(str(o["id"]) for o in lst)
+    # the lineages go on after pruning
+    for n, (target, content) in enumerate(after_prune, start=len(history)):
+        lst = [model(i, price) for i, price in content.items()]
+        assert read_back(store, poll(store, target, T0 + n * MINUTE, lst)) == by_id(lst)
