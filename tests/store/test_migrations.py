@@ -86,6 +86,7 @@ def test_a_database_full_of_history_upgrades_and_downgrades(db_url: str) -> None
 
     from monitor.modellist import ModelList
     from monitor.store import Store
+    from monitor.store.store import SnapshotRecord
 
     engine = open_engine(db_url, create=True)
     try:
@@ -131,26 +132,21 @@ def test_a_database_full_of_history_upgrades_and_downgrades(db_url: str) -> None
         newest, older = store.history()
         assert [m["id"] for m in store.models(older)] == ["a", "b"]
         assert [m["id"] for m in store.models(newest)] == ["a", "b", "c"]
-        with store.transaction() as tx:  # extends the lineage the migration made
-            tx.add_snapshot(
-                target="dos-ai",
-                fetched_at=at.replace(day=2),
-                ok=True,
-                http_status=200,
-                error=None,
-                duration_ms=1,
-                models=ModelList.from_objects([{"id": "a"}, {"id": "c"}, {"id": "d"}]),
-            )
-        with store.transaction() as tx:  # a lineage of its own, numbered after the old
-            fresh = tx.add_snapshot(
-                target="fresh",
-                fetched_at=at.replace(day=3),
-                ok=True,
-                http_status=200,
-                error=None,
-                duration_ms=1,
-                models=ModelList.from_objects([{"id": "e"}]),
-            )
+
+        def poll(target: str, day: int, *ids: str) -> SnapshotRecord:
+            with store.transaction() as tx:
+                return tx.add_snapshot(
+                    target=target,
+                    fetched_at=at.replace(day=day),
+                    ok=True,
+                    http_status=200,
+                    error=None,
+                    duration_ms=1,
+                    models=ModelList.from_objects([{"id": i} for i in ids]),
+                )
+
+        poll("dos-ai", 2, "a", "c", "d")  # extends the lineage the migration made
+        fresh = poll("fresh", 3, "e")  # a lineage of its own, numbered after the old
         assert [m["id"] for m in store.models(fresh)] == ["e"]
         downgrade(engine, "0004")
         with engine.connect() as connection:
