@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Engine,
@@ -148,51 +148,13 @@ class Baseline:
     list_digest: str
 
 
-def _snapshot(row: schema.Snapshot) -> SnapshotRecord:
-    return SnapshotRecord(
-        id=row.id,
-        target=row.target,
-        fetched_at=row.fetched_at,
-        ok=row.ok,
-        http_status=row.http_status,
-        error=row.error,
-        model_count=row.model_count,
-        duration_ms=row.duration_ms,
-        model_list_id=row.model_list_id,
-    )
+_Record = TypeVar("_Record")
 
 
-def _target_event(row: schema.TargetEvent) -> TargetEventRecord:
-    return TargetEventRecord(
-        id=row.id,
-        target=row.target,
-        kind=row.kind,
-        at=row.at,
-        since=row.since,
-        failures=row.failures,
-        error=row.error,
-        duration_s=row.duration_s,
-        snapshot_id=row.snapshot_id,
-    )
-
-
-def _delivery(row: schema.DeliveryRow) -> DeliveryRecord:
-    return DeliveryRecord(
-        id=row.id,
-        target=row.target,
-        change_event_id=row.change_event_id,
-        target_event_id=row.target_event_id,
-        url_hash=row.url_hash,
-        url=row.url,
-        title=row.title,
-        body=row.body,
-        status=row.status,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        created_at=row.created_at,
-        next_attempt_at=row.next_attempt_at,
-        sent_at=row.sent_at,
-    )
+def _record(kind: type[_Record], row: object) -> _Record:
+    """A record (a frozen dataclass) from the same-named attributes of an ORM row."""
+    names = [f.name for f in fields(kind)]  # type: ignore[arg-type]
+    return kind(**{name: getattr(row, name) for name in names})
 
 
 def _change(row: schema.ChangeEvent) -> ChangeRecord:
@@ -222,15 +184,13 @@ class Transaction:
 
     def latest_good(self, target: str) -> Baseline | None:
         row = self._session.execute(
-            select(schema.Snapshot, schema.ModelList.digest)
-            .join(schema.ModelList, schema.Snapshot.model_list_id == schema.ModelList.id)
-            .where(schema.Snapshot.target == target, schema.Snapshot.ok.is_(True))
-            .order_by(schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
-            .limit(1)
+            _latest_good(target, schema.Snapshot, schema.ModelList.digest).join(
+                schema.ModelList, schema.Snapshot.model_list_id == schema.ModelList.id
+            )
         ).first()
         if row is None:
             return None
-        return Baseline(snapshot=_snapshot(row[0]), list_digest=row[1])
+        return Baseline(snapshot=_record(SnapshotRecord, row[0]), list_digest=row[1])
 
     def model_ids(self, list_id: int) -> frozenset[str]:
         return frozenset(
@@ -279,7 +239,7 @@ class Transaction:
         )
         self._session.add(row)
         self._session.flush()
-        return _snapshot(row)
+        return _record(SnapshotRecord, row)
 
     def add_change(
         self,
@@ -378,7 +338,7 @@ class Transaction:
         )
         self._session.add(row)
         self._session.flush()
-        return _target_event(row)
+        return _record(TargetEventRecord, row)
 
     def add_deliveries(
         self,
@@ -465,11 +425,9 @@ class Transaction:
         start a lineage of its own instead."""
         session = self._session
         lineage_id = session.scalar(
-            select(schema.ModelList.lineage_id)
-            .join(schema.Snapshot, schema.Snapshot.model_list_id == schema.ModelList.id)
-            .where(schema.Snapshot.target == target, schema.Snapshot.ok.is_(True))
-            .order_by(schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
-            .limit(1)
+            _latest_good(target, schema.ModelList.lineage_id).join(
+                schema.Snapshot, schema.Snapshot.model_list_id == schema.ModelList.id
+            )
         )
         if lineage_id is None:
             return None
@@ -554,6 +512,16 @@ class Transaction:
                 ).all()
             )
         return found
+
+
+def _latest_good(target: str, *columns: Any) -> Select[Any]:
+    """``columns`` of the target's newest good snapshot (the baseline of its next list)."""
+    return (
+        select(*columns)
+        .where(schema.Snapshot.target == target, schema.Snapshot.ok.is_(True))
+        .order_by(schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
+        .limit(1)
+    )
 
 
 def _covers(span: type[schema.ModelListSpan], lists: type[schema.ModelList]) -> Any:
@@ -646,14 +614,14 @@ class Store:
         if limit is not None:
             query = query.limit(limit)
         with self._read() as session:
-            return [_snapshot(row) for row in session.scalars(query)]
+            return [_record(SnapshotRecord, row) for row in session.scalars(query)]
 
     def snapshot(self, snapshot_id: int) -> SnapshotRecord:
         with self._read() as session:
             row = session.get(schema.Snapshot, snapshot_id)
             if row is None:
                 raise NotFoundError(f"no snapshot with id {snapshot_id}")
-            return _snapshot(row)
+            return _record(SnapshotRecord, row)
 
     def models(self, snapshot: SnapshotRecord) -> list[dict[str, Any]]:
         """The model objects of a snapshot, sorted by ID (empty for a failed poll)."""
@@ -673,16 +641,9 @@ class Store:
         """The latest good snapshot of ``target`` taken at or before ``when``."""
         with self._read() as session:
             row = session.scalars(
-                select(schema.Snapshot)
-                .where(
-                    schema.Snapshot.target == target,
-                    schema.Snapshot.ok.is_(True),
-                    schema.Snapshot.fetched_at <= when,
-                )
-                .order_by(schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
-                .limit(1)
+                _latest_good(target, schema.Snapshot).where(schema.Snapshot.fetched_at <= when)
             ).first()
-            return _snapshot(row) if row is not None else None
+            return _record(SnapshotRecord, row) if row is not None else None
 
     def changes(
         self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
@@ -717,7 +678,7 @@ class Store:
         if limit is not None:
             query = query.limit(limit)
         with self._read() as session:
-            return [_target_event(row) for row in session.scalars(query)]
+            return [_record(TargetEventRecord, row) for row in session.scalars(query)]
 
     # -- the outbox ------------------------------------------------------------
 
@@ -741,7 +702,7 @@ class Store:
         if limit is not None:
             query = query.limit(limit)
         with self._read() as session:
-            rows = [_delivery(row) for row in session.scalars(query)]
+            rows = [_record(DeliveryRecord, row) for row in session.scalars(query)]
             total = len(rows)
             if limit is not None and total == limit:
                 total = int(
@@ -757,7 +718,7 @@ class Store:
             row = session.get(schema.DeliveryRow, delivery_id)
             if row is None:
                 raise NotFoundError(f"no delivery with id {delivery_id}")
-            return _delivery(row)
+            return _record(DeliveryRecord, row)
 
     def claim_deliveries(
         self,
@@ -788,7 +749,7 @@ class Store:
             for row in rows:
                 row.lease_until = lease_until
             session.flush()
-            return [_delivery(row) for row in rows]
+            return [_record(DeliveryRecord, row) for row in rows]
 
     def renew_lease(self, delivery_id: int, held: datetime, until: datetime) -> bool:
         """Extend a lease this sender still holds; False when it ran out and another
@@ -1101,12 +1062,7 @@ class Store:
                 query = query.where(schema.Snapshot.target == target)
             sightings = []
             for name, first, last in session.execute(query):
-                latest = session.scalar(
-                    select(schema.Snapshot.model_list_id)
-                    .where(schema.Snapshot.target == name, schema.Snapshot.ok.is_(True))
-                    .order_by(schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
-                    .limit(1)
-                )
+                latest = session.scalar(_latest_good(name, schema.Snapshot.model_list_id))
                 present = bool(
                     session.scalar(
                         select(
