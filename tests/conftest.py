@@ -5,10 +5,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import structlog
-from servers import ProviderServer, SmtpServer, WebhookServer
+from servers import ProviderServer, ScriptedServer, SmtpServer, WebhookServer
 
+from monitor.fetch import make_client
 from monitor.store import Store, open_engine, upgrade
 
 POSTGRES_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL")
@@ -26,6 +28,27 @@ def provider() -> Iterator[ProviderServer]:
     server = ProviderServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedServer]:
+    """A local HTTP server answering each GET as its ``route`` says."""
+    server = ScriptedServer()
+    yield server
+    server.stop()
+
+
+_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[httpx.Client]:
+    """The product's HTTP client; the servers are local, so a proxy in the environment
+    must not matter."""
+    for var in _PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    with make_client() as c:
+        yield c
 
 
 @pytest.fixture

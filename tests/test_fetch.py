@@ -22,11 +22,10 @@ from servers import SEED_KEY, SEED_MODELS, Answer, ProviderServer, free_port, mo
 import monitor
 from monitor.config import Secret, Target
 from monitor.errors import FetchError
-from monitor.fetch import fetch_models, make_client, parse_models
+from monitor.fetch import fetch_models, parse_models
 
 KEY = Secret(SEED_KEY)
 SEED_IDS = {m["id"] for m in SEED_MODELS}
-_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 def make_target(
@@ -56,14 +55,6 @@ def fetch_error(client: httpx.Client, target: Target, api_key: Secret | None) ->
     with pytest.raises(FetchError) as caught:
         fetch_models(client, target, api_key)
     return caught.value
-
-
-@pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[httpx.Client]:
-    for var in _PROXY_VARS:  # the servers are local; a proxy in the environment must not matter
-        monkeypatch.delenv(var, raising=False)
-    with make_client() as c:
-        yield c
 
 
 class ChunkedServer:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -24,14 +23,12 @@ from monitor.fetch import (
     MAX_RETRY_AFTER,
     Fetched,
     fetch_with_retries,
-    make_client,
     parse_retry_after,
 )
 
 KEY = Secret(SEED_KEY)
 SEED_IDS = sorted(m["id"] for m in SEED_MODELS)
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 BASE = Target(
     name="dos-ai",
@@ -47,14 +44,6 @@ BASE = Target(
 def error(status: int, message: str = "upstream trouble", **headers: str) -> Answer:
     body = json.dumps({"error": {"message": message}}).encode()
     return Answer(status, body, headers=dict(headers))
-
-
-@pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[httpx.Client]:
-    for var in _PROXY_VARS:  # the provider is local; a proxy in the environment must not matter
-        monkeypatch.delenv(var, raising=False)
-    with make_client() as c:
-        yield c
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,19 +13,6 @@ from monitor.errors import FetchError
 from monitor.fetch import ANTHROPIC_VERSION, fetch_models, make_client
 
 KEY = Secret("sk-ant-test-0123456789")
-
-
-@pytest.fixture
-def provider() -> Iterator[ScriptedServer]:
-    server = ScriptedServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with make_client() as c:
-        yield c
 
 
 def target(base_url: str, kind: str, **extra: Any) -> Target:
@@ -77,55 +63,55 @@ def anthropic_pages(page_size: int = 3) -> Any:
 
 
 def test_anthropic_follows_every_page_with_its_headers(
-    provider: ScriptedServer, client: httpx.Client
+    scripted: ScriptedServer, client: httpx.Client
 ) -> None:
-    provider.route = anthropic_pages()
-    fetched = fetch_models(client, target(provider.base + "/v1", "anthropic"), KEY)
+    scripted.route = anthropic_pages()
+    fetched = fetch_models(client, target(scripted.base + "/v1", "anthropic"), KEY)
     assert [m.id for m in fetched.models.models] == sorted(m["id"] for m in CLAUDE)
     assert fetched.models.models[0].data["display_name"] == "Claude 0"
-    assert [q.get("after_id") for _, q, _ in provider.requests] == [
+    assert [q.get("after_id") for _, q, _ in scripted.requests] == [
         None,
         ["claude-2"],
         ["claude-5"],
     ]
-    assert all(q["limit"] == ["1000"] for _, q, _ in provider.requests)
-    assert all("authorization" not in h for _, _, h in provider.requests)
+    assert all(q["limit"] == ["1000"] for _, q, _ in scripted.requests)
+    assert all("authorization" not in h for _, _, h in scripted.requests)
 
 
 def test_anthropic_bad_key_is_an_authentication_failure(
-    provider: ScriptedServer, client: httpx.Client
+    scripted: ScriptedServer, client: httpx.Client
 ) -> None:
-    provider.route = anthropic_pages()
+    scripted.route = anthropic_pages()
     with pytest.raises(FetchError) as caught:
-        fetch_models(client, target(provider.base + "/v1", "anthropic"), Secret("wrong"))
+        fetch_models(client, target(scripted.base + "/v1", "anthropic"), Secret("wrong"))
     assert caught.value.reason.startswith("HTTP 401: authentication failed")
 
 
 def test_a_cursor_that_repeats_stops_the_poll(
-    provider: ScriptedServer, client: httpx.Client
+    scripted: ScriptedServer, client: httpx.Client
 ) -> None:
-    provider.route = lambda *_: (
+    scripted.route = lambda *_: (
         200,
         {"data": [CLAUDE[0]], "has_more": True, "last_id": "claude-0"},
     )
     with pytest.raises(FetchError, match="pagination repeats itself"):
-        fetch_models(client, target(provider.base + "/v1", "anthropic"), KEY)
-    assert len(provider.requests) == 2  # the second page points back at itself
+        fetch_models(client, target(scripted.base + "/v1", "anthropic"), KEY)
+    assert len(scripted.requests) == 2  # the second page points back at itself
 
 
-def test_pages_are_capped(provider: ScriptedServer, client: httpx.Client) -> None:
+def test_pages_are_capped(scripted: ScriptedServer, client: httpx.Client) -> None:
     counter = iter(range(10_000))
-    provider.route = lambda *_: (
+    scripted.route = lambda *_: (
         200,
         {"data": [{"id": f"m{next(counter)}"}], "has_more": True, "last_id": f"c{next(counter)}"},
     )
     with pytest.raises(FetchError, match="more than 50 pages"):
-        fetch_models(client, target(provider.base + "/v1", "anthropic"), KEY)
+        fetch_models(client, target(scripted.base + "/v1", "anthropic"), KEY)
 
 
-def test_the_byte_cap_covers_all_pages(provider: ScriptedServer, client: httpx.Client) -> None:
-    provider.route = anthropic_pages(page_size=1)
-    small = target(provider.base + "/v1", "anthropic", max_response_bytes=400)
+def test_the_byte_cap_covers_all_pages(scripted: ScriptedServer, client: httpx.Client) -> None:
+    scripted.route = anthropic_pages(page_size=1)
+    small = target(scripted.base + "/v1", "anthropic", max_response_bytes=400)
     with pytest.raises(FetchError, match="response larger than"):
         fetch_models(client, small, KEY)
 
@@ -143,7 +129,7 @@ OPENROUTER = [
 
 
 def test_openrouter_needs_no_key_and_follows_links_next(
-    provider: ScriptedServer, client: httpx.Client
+    scripted: ScriptedServer, client: httpx.Client
 ) -> None:
     def route(path: str, query: dict[str, list[str]], headers: dict[str, str]) -> Any:
         page = int(query.get("page", ["1"])[0])
@@ -152,11 +138,11 @@ def test_openrouter_needs_no_key_and_follows_links_next(
             document["links"] = {"next": f"/api/v1/models?page={page + 1}"}
         return 200, document
 
-    provider.route = route
-    fetched = fetch_models(client, target(provider.base + "/api/v1", "openrouter"), None)
+    scripted.route = route
+    fetched = fetch_models(client, target(scripted.base + "/api/v1", "openrouter"), None)
     assert sorted(m.id for m in fetched.models.models) == [m["id"] for m in OPENROUTER]
-    assert [p for p, _, _ in provider.requests] == ["/api/v1/models"] * 3
-    assert all("authorization" not in h for _, _, h in provider.requests)
+    assert [p for p, _, _ in scripted.requests] == ["/api/v1/models"] * 3
+    assert all("authorization" not in h for _, _, h in scripted.requests)
     pricing = {m.id: m.data["pricing"] for m in fetched.models.models}
     assert pricing["vendor/model-0"] == {"prompt": "0.00000027", "completion": "0.0000011"}
 
@@ -171,48 +157,48 @@ def test_openrouter_needs_no_key_and_follows_links_next(
     ids=["openai", "data-null", "bare-list"],
 )
 def test_openai_kind_shapes(
-    provider: ScriptedServer, client: httpx.Client, document: Any, ids: list[str]
+    scripted: ScriptedServer, client: httpx.Client, document: Any, ids: list[str]
 ) -> None:
-    provider.route = lambda *_: (200, document)
-    fetched = fetch_models(client, target(provider.base + "/v1", "openai"), Secret("k"))
+    scripted.route = lambda *_: (200, document)
+    fetched = fetch_models(client, target(scripted.base + "/v1", "openai"), Secret("k"))
     assert [m.id for m in fetched.models.models] == ids
-    (_, _, headers) = provider.requests[0]
+    (_, _, headers) = scripted.requests[0]
     assert headers["authorization"] == "Bearer k"
 
 
-def test_extra_headers_are_sent(provider: ScriptedServer, client: httpx.Client) -> None:
-    provider.route = lambda *_: (200, {"data": [{"id": "a"}]})
-    gateway = target(provider.base + "/v1", "openai", headers=(("X-Gateway-Tenant", "team-a"),))
+def test_extra_headers_are_sent(scripted: ScriptedServer, client: httpx.Client) -> None:
+    scripted.route = lambda *_: (200, {"data": [{"id": "a"}]})
+    gateway = target(scripted.base + "/v1", "openai", headers=(("X-Gateway-Tenant", "team-a"),))
     fetch_models(client, gateway, None)
-    (_, _, headers) = provider.requests[0]
+    (_, _, headers) = scripted.requests[0]
     assert headers["x-gateway-tenant"] == "team-a"
 
 
 def test_a_proxy_from_the_environment_is_used(
-    provider: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+    scripted: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """HTTP_PROXY (and HTTPS_PROXY, ALL_PROXY) apply: the provider's host is never
+    """HTTP_PROXY (and HTTPS_PROXY, ALL_PROXY) apply: the scripted's host is never
     resolved here, the proxy is asked for it."""
     for var in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", provider.base)
-    provider.route = lambda *_: (200, {"data": [{"id": "via-proxy"}]})
+    monkeypatch.setenv("HTTP_PROXY", scripted.base)
+    scripted.route = lambda *_: (200, {"data": [{"id": "via-proxy"}]})
     with make_client() as proxied:
-        fetched = fetch_models(proxied, target("http://models.provider.invalid/v1", "openai"), None)
+        fetched = fetch_models(proxied, target("http://models.scripted.invalid/v1", "openai"), None)
     assert [m.id for m in fetched.models.models] == ["via-proxy"]
-    (_, _, headers) = provider.requests[0]
-    assert headers["host"] == "models.provider.invalid"
+    (_, _, headers) = scripted.requests[0]
+    assert headers["host"] == "models.scripted.invalid"
 
 
 def test_an_identical_answer_is_not_parsed_again(
-    provider: ScriptedServer, client: httpx.Client
+    scripted: ScriptedServer, client: httpx.Client
 ) -> None:
     from monitor.fetch import ConditionalCache
 
     models = [{"id": "a"}, {"id": "a"}, {"id": "b"}]  # with a duplicate: its warning stays
-    provider.route = lambda *_: (200, {"data": models})
+    scripted.route = lambda *_: (200, {"data": models})
     cache = ConditionalCache()
-    plain = target(provider.base + "/v1", "openai")
+    plain = target(scripted.base + "/v1", "openai")
     first = fetch_models(client, plain, None, cache)
     again = fetch_models(client, plain, None, cache)
     assert again.models is first.models  # reused, not rebuilt
@@ -223,7 +209,7 @@ def test_an_identical_answer_is_not_parsed_again(
 
 
 def test_a_cached_answer_is_not_used_for_a_changed_target(
-    provider: ScriptedServer, client: httpx.Client
+    scripted: ScriptedServer, client: httpx.Client
 ) -> None:
     """After a reload that moved the target, an old ETag must not make the new list old."""
     from monitor.fetch import ConditionalCache
@@ -235,12 +221,12 @@ def test_a_cached_answer_is_not_used_for_a_changed_target(
             return 304, {}
         return 200, {"data": [{"id": "new-a"}, {"id": "new-b"}]}
 
-    provider.route = route
+    scripted.route = route
     cache = ConditionalCache()
-    fetch_models(client, target(provider.base + "/old/v1", "openai"), None, cache)
-    moved = fetch_models(client, target(provider.base + "/new/v1", "openai"), None, cache)
+    fetch_models(client, target(scripted.base + "/old/v1", "openai"), None, cache)
+    moved = fetch_models(client, target(scripted.base + "/new/v1", "openai"), None, cache)
     assert [m.id for m in moved.models.models] == ["new-a", "new-b"]
-    assert "if-none-match" not in provider.requests[-1][2]
+    assert "if-none-match" not in scripted.requests[-1][2]
 
 
 @pytest.mark.parametrize(
@@ -252,21 +238,21 @@ def test_a_cached_answer_is_not_used_for_a_changed_target(
     ids=["redirect", "next-link"],
 )
 def test_keys_never_go_to_another_host(
-    provider: ScriptedServer, client: httpx.Client, kind: str, answer: Any
+    scripted: ScriptedServer, client: httpx.Client, kind: str, answer: Any
 ) -> None:
     status, document = answer
-    provider.route = lambda *_: (status, document)
-    provider.extra_headers = document if status == 302 else {}
+    scripted.route = lambda *_: (status, document)
+    scripted.extra_headers = document if status == 302 else {}
     with pytest.raises(FetchError) as caught:
-        fetch_models(client, target(provider.base + "/v1", kind), KEY)
+        fetch_models(client, target(scripted.base + "/v1", kind), KEY)
     assert "sent to another host" in caught.value.reason
     assert "evil" in caught.value.reason or "elsewhere" in caught.value.reason
-    assert len(provider.requests) == 1  # nothing was asked of the other host
+    assert len(scripted.requests) == 1  # nothing was asked of the other host
 
 
 def test_a_malformed_next_link_is_a_failed_poll(
-    provider: ScriptedServer, client: httpx.Client
+    scripted: ScriptedServer, client: httpx.Client
 ) -> None:
-    provider.route = lambda *_: (200, {"data": [{"id": "a"}], "links": {"next": "http://[bad/p2"}})
+    scripted.route = lambda *_: (200, {"data": [{"id": "a"}], "links": {"next": "http://[bad/p2"}})
     with pytest.raises(FetchError, match="invalid next-page link"):
-        fetch_models(client, target(provider.base + "/v1", "openrouter"), None)
+        fetch_models(client, target(scripted.base + "/v1", "openrouter"), None)

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 from servers import SEED_KEY, ProviderServer
 
 from monitor.config import Secret, Target
-from monitor.fetch import make_client
+from monitor.fetch import ConditionalCache
 from monitor.store import Store
 from monitor.worker import poll_target
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with make_client() as c:
-        yield c
 
 
 def target(provider: ProviderServer) -> Target:
@@ -37,7 +29,13 @@ def target(provider: ProviderServer) -> Target:
     )
 
 
-def poll(provider: ProviderServer, store: Store, client: httpx.Client, at: datetime):  # type: ignore[no-untyped-def]
+def poll(  # type: ignore[no-untyped-def]
+    provider: ProviderServer,
+    store: Store,
+    client: httpx.Client,
+    at: datetime,
+    cache: ConditionalCache | None = None,
+):
     return poll_target(
         target(provider),
         client=client,
@@ -45,6 +43,7 @@ def poll(provider: ProviderServer, store: Store, client: httpx.Client, at: datet
         store=store,
         notify_urls=["json://127.0.0.1:9/"],
         now=lambda: at,
+        cache=cache,
     )
 
 
@@ -89,31 +88,19 @@ def test_two_processes_seeing_the_same_change_alert_it_once(
 def test_a_304_is_a_good_unchanged_poll(
     provider: ProviderServer, store: Store, client: httpx.Client
 ) -> None:
-    from monitor.fetch import ConditionalCache
 
     cache = ConditionalCache()
     provider.etag = '"list-v1"'
 
-    def poll_with_cache(at: datetime):  # type: ignore[no-untyped-def]
-        return poll_target(
-            target(provider),
-            client=client,
-            api_key=Secret(SEED_KEY),
-            store=store,
-            notify_urls=["json://127.0.0.1:9/"],
-            now=lambda: at,
-            cache=cache,
-        )
-
-    first = poll_with_cache(T0)
+    first = poll(provider, store, client, T0, cache)
     assert first.baseline and first.snapshot.http_status == 200
-    second = poll_with_cache(T0 + timedelta(minutes=1))
+    second = poll(provider, store, client, T0 + timedelta(minutes=1), cache)
     assert provider.requests[-1]["headers"]["If-None-Match"] == '"list-v1"'
     assert second.ok and second.snapshot.http_status == 304
     assert second.snapshot.model_count == 4 and second.change is None
     assert second.snapshot.model_list_id == first.snapshot.model_list_id
     provider.set_ids(["dos-ai", "kimi-k2"])
     provider.etag = '"list-v2"'
-    third = poll_with_cache(T0 + timedelta(minutes=2))
+    third = poll(provider, store, client, T0 + timedelta(minutes=2), cache)
     assert third.snapshot.http_status == 200 and third.change is not None
     assert third.change.added == ("kimi-k2",)

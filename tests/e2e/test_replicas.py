@@ -8,13 +8,11 @@ import os
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 
 import pytest
 from conftest import MONITOR, Workspace, dos_target, wait_until
-from servers import ProviderServer, TcpProxy, WebhookServer, free_port
+from servers import ProviderServer, TcpProxy, WebhookServer, free_port, http_get
 from sqlalchemy.engine import make_url
 
 postgres_only = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
@@ -87,16 +85,6 @@ def test_replicas_migrating_at_once(workspace: Workspace, provider: ProviderServ
     assert workspace.run("history").code == 0
 
 
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-    except OSError as error:
-        return 0, str(error)
-
-
 @postgres_only
 def test_the_database_going_away_loses_no_change(
     workspace: Workspace,
@@ -119,16 +107,16 @@ def test_the_database_going_away_loses_no_change(
         proxy.cut()  # the database is gone
         provider.set_ids(["dos-ai", "deepseek-v3"])
         time.sleep(3)
-        status, body = get(f"http://127.0.0.1:{port}/healthz")
+        status, body = http_get(f"http://127.0.0.1:{port}/healthz")
         assert status == 503 and json.loads(body)["database"] == "unreachable"
-        status, text = get(f"http://127.0.0.1:{port}/metrics")
+        status, text = http_get(f"http://127.0.0.1:{port}/metrics")
         assert 'monitor_polls_total{outcome="error",target="dos-ai"}' in text
         assert webhook.posts == []
 
         proxy.restore()  # back: the next poll finds the change against the stored list
         wait_until(lambda: len(webhook.posts) >= 1, timeout=30)
         assert [p["title"] for p in webhook.posts] == ["dos-ai: 2 models removed"]
-        status, _ = get(f"http://127.0.0.1:{port}/healthz")
+        status, _ = http_get(f"http://127.0.0.1:{port}/healthz")
         assert status == 200
         assert proc.poll() is None  # recovered without a restart
         proc.send_signal(signal.SIGTERM)
