@@ -79,7 +79,7 @@ class Daemon:
         self._retry = retry
         self._reload = reload
         self._notifier = notifier or SystemdNotifier(None, None)
-        self._outbox = Outbox(store, sender, config.all_urls(), now=now, policy=retry(config))
+        self._outbox = self._outbox_for(config)
         self._outbox_every = outbox_every
         self._stop_timeout = stop_timeout
         self._lock = threading.Lock()
@@ -154,7 +154,8 @@ class Daemon:
             )
             self._last = (name, snapshot.ok, snapshot.fetched_at)
             self._failing[name] = result.failures
-            self._notifier.status(self.status())
+            if self._notifier.enabled:  # status() walks every target
+                self._notifier.status(self.status())
             if result.delivery_ids:  # committed: if sending fails now, the outbox job retries
                 try:
                     self._count(outbox.deliver(ids=result.delivery_ids, due_only=False))
@@ -173,6 +174,11 @@ class Daemon:
     def _count(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
             self.metrics.observe_delivery(ok=outcome.ok, dead=outcome.dead)
+
+    def _outbox_for(self, config: Config) -> Outbox:
+        return Outbox(
+            self._store, self._sender, config.all_urls(), now=self._now, policy=self._retry(config)
+        )
 
     # -- state -----------------------------------------------------------------
 
@@ -323,13 +329,7 @@ class Daemon:
             log.warning("metrics.listen changed: restart the daemon to move the metrics server")
         with self._lock:
             self._config, self._keys = config, keys
-            self._outbox = Outbox(
-                self._store,
-                self._sender,
-                config.all_urls(),
-                now=self._now,
-                policy=self._retry(config),
-            )
+            self._outbox = self._outbox_for(config)
         now = self._now()
         for name in old.keys() - new.keys():
             self._conditional.put(name, None)
@@ -337,8 +337,7 @@ class Daemon:
             self.metrics.forget(name)
             self._failing.pop(name, None)
         for name, target in new.items():
-            if old.get(name) != target:
-                self._conditional.put(name, None)  # its last answer may not be its answer now
+            if old.get(name) != target:  # (a cached answer checks what it was asked)
                 self._add_job(target, now)
         log.info(
             "config reloaded",

@@ -7,9 +7,11 @@ one line and an exit code.
     MonitorError                 base of everything we raise on purpose
     ├── ConfigError              the configuration file or a value in it is invalid
     ├── FetchError               a poll failed: network, HTTP status, body, shape
-    ├── StorageError             the database is unreachable, uninitialised or refused a write
-    │   └── NotFoundError        a snapshot or target named by the user does not exist
-    └── NotifyError              a notification could not be delivered
+    └── StorageError             the database is unreachable, uninitialised or refused a write
+        └── NotFoundError        a snapshot or target named by the user does not exist
+
+A notification that fails is not an error here: the sender reports it as a failed
+``Delivery`` (monitor.notify), and the outbox retries it.
 """
 
 from __future__ import annotations
@@ -51,11 +53,3 @@ class StorageError(MonitorError):
 
 class NotFoundError(StorageError):
     """Raised when a snapshot, target or event named on the command line does not exist."""
-
-
-class NotifyError(MonitorError):
-    """Raised when a notification fails; ``permanent`` says a retry cannot help."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent

@@ -108,12 +108,10 @@ class MetricsServer:
     """``/metrics``, ``/healthz`` and any extra routes, on one loopback-friendly port."""
 
     def __init__(self, host: str, port: int, routes: dict[str, Route]) -> None:
-        self._routes = routes
-        routes_ref = routes
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                route = routes_ref.get(self.path.split("?")[0])
+                route = routes.get(self.path.split("?")[0])
                 if route is None:
                     status, ctype, body = 404, "text/plain", b"not found\n"
                 else:

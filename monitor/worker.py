@@ -100,11 +100,7 @@ def poll_target(
         if stale:
             # another process recorded a newer poll while this one was in flight:
             # keep this one as history, but it must not move the state backwards
-            decision = Decision(
-                state=stored.state,
-                ok=fetched is not None,
-                error=error.reason if error is not None else None,
-            )
+            decision = Decision(state=stored.state, ok=fetched is not None, error=poll.error)
         else:
             decision = step(stored.state, poll, policy_of(target))
         snapshot = tx.add_snapshot(
@@ -124,9 +120,7 @@ def poll_target(
         delivery_ids = _queue(tx, target.name, notify_urls, messages, fetched_at)
         if not stale:
             tx.save_target_state(target.name, decision.state, confirmed_id, fetched_at)
-    _failpoint("after-commit")
-    if os.environ.get("MONITOR_FAILPOINT") == "hang-after-poll":  # watchdog tests only
-        time.sleep(3600)
+    _failpoint()
 
     _log_poll(target, snapshot, decision, duration_ms)
     if change is not None:
@@ -198,12 +192,12 @@ def _record_events(
         )
         messages.append((event, message))
     if decision.changed and fetched is not None and confirmed_id is not None:
-        current = {m.id: m.data for m in fetched.models.models}
         if watched.watch_fields:
+            current = {m.id: m.data for m in fetched.models.models}
             previous = tx.snapshot_models(confirmed_id)
             diff: ModelDiff = diff_lists(previous, current, watched.watch_fields)
         else:
-            diff = diff_models(tx.snapshot_model_ids(confirmed_id), frozenset(current))
+            diff = diff_models(tx.snapshot_model_ids(confirmed_id), fetched.models.ids)
         if diff:
             change = tx.add_change(
                 target=target,
@@ -227,6 +221,8 @@ def _queue(
     messages: _EventMessages,
     now: datetime,
 ) -> list[int]:
+    if not messages:  # most polls: no need to parse the URLs (apprise) under the write lock
+        return []
     refs = url_refs(urls)
     ids: list[int] = []
     for event, message in messages:
@@ -266,7 +262,11 @@ def _log_poll(target: Target, snapshot: SnapshotRecord, decision: Decision, ms: 
         )
 
 
-def _failpoint(name: str) -> None:
-    """Crash here when ``$MONITOR_FAILPOINT`` names this point (crash-safety tests only)."""
-    if os.environ.get("MONITOR_FAILPOINT") == name:
+def _failpoint() -> None:
+    """Tests only: with ``$MONITOR_FAILPOINT`` set, die right after a poll commits
+    (``after-commit``, crash safety) or hang there (``hang-after-poll``, the watchdog)."""
+    point = os.environ.get("MONITOR_FAILPOINT")
+    if point == "after-commit":
         os.kill(os.getpid(), signal.SIGKILL)
+    elif point == "hang-after-poll":
+        time.sleep(3600)
