@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -31,7 +31,11 @@ from monitor.config import (
 from monitor.errors import ConfigError, MonitorError, NotFoundError, StorageError
 from monitor.logs import LEVELS, configure_logging
 
+if TYPE_CHECKING:  # the store loads SQLAlchemy: only commands that need it import it
+    from monitor.store import Store
+
 F = TypeVar("F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SNAPSHOT_ID = click.IntRange(1, 2**63 - 1)
@@ -191,6 +195,18 @@ def _open_store(*, write: bool) -> Iterator[Any]:
 
 def _keys(config: Config, names: Sequence[str]) -> dict[str, Secret | None]:
     return {t.name: resolve_key(t.api_key, os.environ) for t in config.targets if t.name in names}
+
+
+def _read_rows(
+    target_name: str | None, since: str | None, fetch: Callable[[Store, datetime | None], _T]
+) -> _T:
+    """What ``fetch`` reads from the database, ``--since`` parsed and ``--target``
+    checked against the config and the history first."""
+    _logging()
+    since_at = parse_time(since, utcnow(), "--since") if since else None
+    with _open_store(write=False) as store:
+        _check_target(_state().config(), store, target_name)
+        return fetch(store, since_at)
 
 
 def _check_target(config: Config, store: Any, name: str | None) -> None:
@@ -457,11 +473,11 @@ def retry_policy(config: Config) -> Any:
 @json_option
 def history(target_name: str | None, limit: int, since: str | None, as_json: bool) -> None:
     """The polls, newest first."""
-    _logging()
-    since_at = parse_time(since, utcnow(), "--since") if since else None
-    with _open_store(write=False) as store:
-        _check_target(_state().config(), store, target_name)
-        rows = store.history(target=target_name, limit=limit, since=since_at)
+    rows = _read_rows(
+        target_name,
+        since,
+        lambda store, since_at: store.history(target=target_name, limit=limit, since=since_at),
+    )
     if as_json:
         _print_json([_snapshot_json(s) for s in rows])
         return
@@ -509,11 +525,11 @@ def show(snapshot_id: int, as_json: bool) -> None:
 @event_filters
 def changes(target_name: str | None, since: str | None, limit: int | None, as_json: bool) -> None:
     """The change events, newest first."""
-    _logging()
-    since_at = parse_time(since, utcnow(), "--since") if since else None
-    with _open_store(write=False) as store:
-        _check_target(_state().config(), store, target_name)
-        rows = store.changes(target=target_name, since=since_at, limit=limit)
+    rows = _read_rows(
+        target_name,
+        since,
+        lambda store, since_at: store.changes(target=target_name, since=since_at, limit=limit),
+    )
     if as_json:
         _print_json([_change_json(c) for c in rows])
         return
@@ -612,11 +628,13 @@ def diff(snapshot_a: int, snapshot_b: int, as_json: bool) -> None:
 @event_filters
 def events(target_name: str | None, since: str | None, limit: int | None, as_json: bool) -> None:
     """Targets that went down or came back, newest first (model changes: see changes)."""
-    _logging()
-    since_at = parse_time(since, utcnow(), "--since") if since else None
-    with _open_store(write=False) as store:
-        _check_target(_state().config(), store, target_name)
-        rows = store.target_events(target=target_name, since=since_at, limit=limit)
+    rows = _read_rows(
+        target_name,
+        since,
+        lambda store, since_at: store.target_events(
+            target=target_name, since=since_at, limit=limit
+        ),
+    )
     if as_json:
         _print_json([_target_event_json(e) for e in rows])
         return
@@ -655,13 +673,13 @@ def deliveries(
     """Each alert to each notification URL: sent, pending (retried) or dead."""
     if ctx.invoked_subcommand is not None:
         return
-    _logging()
-    since_at = parse_time(since, utcnow(), "--since") if since else None
-    with _open_store(write=False) as store:
-        _check_target(_state().config(), store, target_name)
-        rows, total = store.deliveries(
+    rows, total = _read_rows(
+        target_name,
+        since,
+        lambda store, since_at: store.deliveries(
             status=status, target=target_name, since=since_at, limit=limit
-        )
+        ),
+    )
     if as_json:
         _print_json([_delivery_json(d) for d in rows])
         return
@@ -882,11 +900,15 @@ def export(target_name: str | None, since: str | None, fmt: str) -> None:
     """
     import csv
 
-    _logging()
-    since_at = parse_time(since, utcnow(), "--since") if since else None
-    with _open_store(write=False) as store:
-        _check_target(_state().config(), store, target_name)
-        rows = list(reversed(store.changes(target=target_name, since=since_at)))
+    rows = list(
+        reversed(
+            _read_rows(
+                target_name,
+                since,
+                lambda store, since_at: store.changes(target=target_name, since=since_at),
+            )
+        )
+    )
     if fmt == "json":
         _print_json([_change_json(c) for c in rows])
         return

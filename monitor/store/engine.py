@@ -97,7 +97,7 @@ def migrations_path() -> Path:
     raise StorageError("the database migrations are missing from this installation")
 
 
-def _alembic_config(engine: Engine) -> Any:
+def _alembic_config() -> Any:
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
@@ -117,7 +117,7 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
 def _migrate(engine: Engine, direction: str, revision: str) -> None:
     from alembic import command
 
-    cfg = _alembic_config(engine)
+    cfg = _alembic_config()
     try:
         with engine.connect() as connection:
             sqlite = connection.dialect.name == "sqlite"

@@ -192,28 +192,23 @@ class Transaction:
             return None
         return Baseline(snapshot=_record(SnapshotRecord, row[0]), list_digest=row[1])
 
-    def model_ids(self, list_id: int) -> frozenset[str]:
+    def model_ids(self, list_id: Any) -> frozenset[str]:
         return frozenset(
             self._session.scalars(_with_members(select(schema.ModelObject.model_id), list_id))
         )
 
     def snapshot_models(self, snapshot_id: int) -> dict[str, dict[str, Any]]:
-        """The model objects of a snapshot by ID."""
-        list_id = self._session.scalar(
-            select(schema.Snapshot.model_list_id).where(schema.Snapshot.id == snapshot_id)
-        )
-        if list_id is None:
-            return {}
+        """The model objects of a snapshot by ID (none for a failed poll)."""
         rows = self._session.execute(
-            _with_members(select(schema.ModelObject.model_id, schema.ModelObject.data), list_id)
+            _with_members(
+                select(schema.ModelObject.model_id, schema.ModelObject.data),
+                _list_of(snapshot_id),
+            )
         )
         return {model_id: dict(data) for model_id, data in rows}
 
     def snapshot_model_ids(self, snapshot_id: int) -> frozenset[str]:
-        list_id = self._session.scalar(
-            select(schema.Snapshot.model_list_id).where(schema.Snapshot.id == snapshot_id)
-        )
-        return self.model_ids(list_id) if list_id is not None else frozenset()
+        return self.model_ids(_list_of(snapshot_id))
 
     def add_snapshot(
         self,
@@ -278,17 +273,7 @@ class Transaction:
             )
         row = self._session.get(schema.TargetStateRow, target)
         if row is not None:
-            state = TargetState(
-                confirmed_digest=row.confirmed_digest,
-                confirmed_count=row.confirmed_count,
-                candidate_digest=row.candidate_digest,
-                candidate_seen=row.candidate_seen,
-                failures=row.failures,
-                failing_since=row.failing_since,
-                last_error=row.last_error,
-                down_alerted_at=row.down_alerted_at,
-            )
-            return StoredState(state, row.confirmed_snapshot_id, row.updated_at)
+            return StoredState(_record(TargetState, row), row.confirmed_snapshot_id, row.updated_at)
         baseline = self.latest_good(target)
         if baseline is None or baseline.snapshot.model_list_id is None:
             return StoredState(TargetState(), None, None)
@@ -303,15 +288,9 @@ class Transaction:
         if row is None:
             row = schema.TargetStateRow(target=target)
             self._session.add(row)
+        for field in fields(TargetState):  # the row's columns are named as the state's
+            setattr(row, field.name, getattr(state, field.name))
         row.confirmed_snapshot_id = confirmed_snapshot_id
-        row.confirmed_digest = state.confirmed_digest
-        row.confirmed_count = state.confirmed_count
-        row.candidate_digest = state.candidate_digest
-        row.candidate_seen = state.candidate_seen
-        row.failures = state.failures
-        row.failing_since = state.failing_since
-        row.last_error = state.last_error
-        row.down_alerted_at = state.down_alerted_at
         row.updated_at = now
 
     def add_target_event(
@@ -386,9 +365,7 @@ class Transaction:
         row lock (SQLite writers are serialized already).
         """
         session = self._session
-        list_id = session.scalar(
-            select(schema.ModelList.id).where(schema.ModelList.digest == models.digest)
-        )
+        list_id = self._find_list(models.digest)
         if list_id is not None:
             return list_id
         digests = [m.digest for m in models.models]
@@ -486,10 +463,15 @@ class Transaction:
         )
         return list_id
 
-    def _list_id(self, digest: str) -> int:
-        list_id = self._session.scalar(
+    def _find_list(self, digest: str) -> int | None:
+        list_id: int | None = self._session.scalar(
             select(schema.ModelList.id).where(schema.ModelList.digest == digest)
         )
+        return list_id
+
+    def _list_id(self, digest: str) -> int:
+        """The id of a list another process has just stored."""
+        list_id = self._find_list(digest)
         assert list_id is not None
         return list_id
 
@@ -514,12 +496,47 @@ class Transaction:
         return found
 
 
+@contextmanager
+def _db_errors() -> Iterator[None]:
+    """Database errors leave the store as a StorageError saying what went wrong."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise StorageError(f"database error: {describe_db_error(exc)}") from None
+
+
+_NEWEST_FIRST = (schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
+
+
+def _newest_first(
+    table: Any, at: Any, target: str | None, since: datetime | None, limit: int | None
+) -> Select[Any]:
+    """Rows of a table of timed rows (snapshots, events), newest first, optionally of
+    one target, since a time, at most ``limit``."""
+    query = select(table)
+    if target is not None:
+        query = query.where(table.target == target)
+    if since is not None:
+        query = query.where(at >= since)
+    query = query.order_by(at.desc(), table.id.desc())
+    return query.limit(limit) if limit is not None else query
+
+
+def _list_of(snapshot_id: int) -> Any:
+    """The list id of a snapshot, as a scalar subquery (null for a failed poll)."""
+    return (
+        select(schema.Snapshot.model_list_id)
+        .where(schema.Snapshot.id == snapshot_id)
+        .scalar_subquery()
+    )
+
+
 def _latest_good(target: str, *columns: Any) -> Select[Any]:
     """``columns`` of the target's newest good snapshot (the baseline of its next list)."""
     return (
         select(*columns)
         .where(schema.Snapshot.target == target, schema.Snapshot.ok.is_(True))
-        .order_by(schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
+        .order_by(*_NEWEST_FIRST)
         .limit(1)
     )
 
@@ -531,19 +548,10 @@ def _covers(span: type[schema.ModelListSpan], lists: type[schema.ModelList]) -> 
     )
 
 
-def _members(list_id: int | None) -> Select[Any]:
-    """The ids of the model objects in a list: the spans of its lineage covering it."""
-    span = schema.ModelListSpan
-    return (
-        select(span.object_id)
-        .join(schema.ModelList, schema.ModelList.lineage_id == span.lineage_id)
-        .where(schema.ModelList.id == list_id, _covers(span, schema.ModelList))
-    )
-
-
-def _with_members(query: Select[Any], list_id: int) -> Select[Any]:
-    """``query`` over model_objects, narrowed to the objects of a list by a join (a
-    plain join: one span of a lineage covers an object at any one seq)."""
+def _with_members(query: Select[Any], list_id: Any) -> Select[Any]:
+    """``query`` over model_objects, narrowed to the objects of a list (an id, or a
+    scalar subquery giving one) by a join: one span of a lineage covers an object at
+    any one seq, so no object comes twice."""
     span = schema.ModelListSpan
     return (
         query.select_from(schema.ModelList)
@@ -582,19 +590,13 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        try:
-            with self._writers.begin() as session:
-                yield session
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {describe_db_error(exc)}") from None
+        with _db_errors(), self._writers.begin() as session:
+            yield session
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        try:
-            with self._sessions() as session:
-                yield session
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {describe_db_error(exc)}") from None
+        with _db_errors(), self._sessions() as session:
+            yield session
 
     def close(self) -> None:
         self.engine.dispose()
@@ -605,14 +607,7 @@ class Store:
         self, *, target: str | None = None, limit: int | None = None, since: datetime | None = None
     ) -> list[SnapshotRecord]:
         """Polls, newest first."""
-        query = select(schema.Snapshot)
-        if target is not None:
-            query = query.where(schema.Snapshot.target == target)
-        if since is not None:
-            query = query.where(schema.Snapshot.fetched_at >= since)
-        query = query.order_by(schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
-        if limit is not None:
-            query = query.limit(limit)
+        query = _newest_first(schema.Snapshot, schema.Snapshot.fetched_at, target, since, limit)
         with self._read() as session:
             return [_record(SnapshotRecord, row) for row in session.scalars(query)]
 
@@ -649,14 +644,9 @@ class Store:
         self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
     ) -> list[ChangeRecord]:
         """Change events, newest first."""
-        query = select(schema.ChangeEvent)
-        if target is not None:
-            query = query.where(schema.ChangeEvent.target == target)
-        if since is not None:
-            query = query.where(schema.ChangeEvent.detected_at >= since)
-        query = query.order_by(schema.ChangeEvent.detected_at.desc(), schema.ChangeEvent.id.desc())
-        if limit is not None:
-            query = query.limit(limit)
+        query = _newest_first(
+            schema.ChangeEvent, schema.ChangeEvent.detected_at, target, since, limit
+        )
         with self._read() as session:
             return [_change(row) for row in session.scalars(query)]
 
@@ -669,14 +659,7 @@ class Store:
         self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
     ) -> list[TargetEventRecord]:
         """Down and recovered events, newest first."""
-        query = select(schema.TargetEvent)
-        if target is not None:
-            query = query.where(schema.TargetEvent.target == target)
-        if since is not None:
-            query = query.where(schema.TargetEvent.at >= since)
-        query = query.order_by(schema.TargetEvent.at.desc(), schema.TargetEvent.id.desc())
-        if limit is not None:
-            query = query.limit(limit)
+        query = _newest_first(schema.TargetEvent, schema.TargetEvent.at, target, since, limit)
         with self._read() as session:
             return [_record(TargetEventRecord, row) for row in session.scalars(query)]
 
@@ -844,16 +827,13 @@ class Store:
     def last_poll_at(self, target: str) -> datetime | None:
         """When ``target`` was last polled (by any process). On every scheduled poll's
         path: a plain connection, no ORM session."""
-        try:
-            with self.engine.connect() as connection:
-                return connection.scalar(
-                    select(schema.Snapshot.fetched_at)
-                    .where(schema.Snapshot.target == target)
-                    .order_by(schema.Snapshot.fetched_at.desc())
-                    .limit(1)
-                )
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {describe_db_error(exc)}") from None
+        with _db_errors(), self.engine.connect() as connection:
+            return connection.scalar(
+                select(schema.Snapshot.fetched_at)
+                .where(schema.Snapshot.target == target)
+                .order_by(schema.Snapshot.fetched_at.desc())
+                .limit(1)
+            )
 
     @contextmanager
     def poll_turn(
@@ -929,42 +909,38 @@ class Store:
         they point at, the snapshots down/recovered events point at, each target's
         baseline, and each target's latest and latest good snapshot. With ``dry_run``
         the same work is done and rolled back, so the counts are exact."""
-        try:
-            session = self._writers()
-            with session:
-                keep = self._snapshots_to_keep(session, target)
-                query = select(schema.Snapshot.id).where(schema.Snapshot.fetched_at < older_than)
-                if target is not None:
-                    query = query.where(schema.Snapshot.target == target)
-                doomed = [
-                    i for i in session.scalars(query.order_by(schema.Snapshot.id)) if i not in keep
-                ]
-                for start in range(0, len(doomed), 5000):
-                    session.execute(
-                        delete(schema.Snapshot).where(
-                            schema.Snapshot.id.in_(doomed[start : start + 5000])
-                        )
+        with _db_errors(), self._writers() as session:
+            keep = self._snapshots_to_keep(session, target)
+            query = select(schema.Snapshot.id).where(schema.Snapshot.fetched_at < older_than)
+            if target is not None:
+                query = query.where(schema.Snapshot.target == target)
+            doomed = [
+                i for i in session.scalars(query.order_by(schema.Snapshot.id)) if i not in keep
+            ]
+            for start in range(0, len(doomed), 5000):
+                session.execute(
+                    delete(schema.Snapshot).where(
+                        schema.Snapshot.id.in_(doomed[start : start + 5000])
                     )
-                    if not dry_run:
-                        session.commit()
-                lists = session.execute(
-                    delete(schema.ModelList).where(
-                        ~exists().where(schema.Snapshot.model_list_id == schema.ModelList.id)
-                    )
-                ).rowcount  # type: ignore[attr-defined]
-                self._prune_spans(session)
-                objects = session.execute(
-                    delete(schema.ModelObject).where(
-                        ~exists().where(schema.ModelListSpan.object_id == schema.ModelObject.id)
-                    )
-                ).rowcount  # type: ignore[attr-defined]
-                if dry_run:
-                    session.rollback()
-                else:
+                )
+                if not dry_run:
                     session.commit()
-                return PruneReport(snapshots=len(doomed), lists=lists, objects=objects)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {describe_db_error(exc)}") from None
+            lists = session.execute(
+                delete(schema.ModelList).where(
+                    ~exists().where(schema.Snapshot.model_list_id == schema.ModelList.id)
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            self._prune_spans(session)
+            objects = session.execute(
+                delete(schema.ModelObject).where(
+                    ~exists().where(schema.ModelListSpan.object_id == schema.ModelObject.id)
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            if dry_run:
+                session.rollback()
+            else:
+                session.commit()
+            return PruneReport(snapshots=len(doomed), lists=lists, objects=objects)
 
     @staticmethod
     def _prune_spans(session: Session) -> None:
@@ -1027,10 +1003,12 @@ class Store:
         )
         names = [target] if target else session.scalars(select(schema.Snapshot.target).distinct())
         for name in list(names):
-            newest = select(schema.Snapshot.id).where(schema.Snapshot.target == name)
-            order = (schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
-            for query in (newest, newest.where(schema.Snapshot.ok.is_(True))):
-                found = session.scalar(query.order_by(*order).limit(1))
+            latest = select(schema.Snapshot.id).where(schema.Snapshot.target == name)
+            for query in (
+                latest.order_by(*_NEWEST_FIRST).limit(1),
+                _latest_good(name, schema.Snapshot.id),
+            ):
+                found = session.scalar(query)
                 if found is not None:
                     keep.add(found)
         return keep
@@ -1063,28 +1041,11 @@ class Store:
             sightings = []
             for name, first, last in session.execute(query):
                 latest = session.scalar(_latest_good(name, schema.Snapshot.model_list_id))
-                present = bool(
-                    session.scalar(
-                        select(
-                            exists().where(
-                                schema.ModelObject.model_id == model_id,
-                                schema.ModelObject.id.in_(_members(latest)),
-                            )
-                        )
-                    )
+                held = _with_members(select(schema.ModelObject.id), latest).where(
+                    schema.ModelObject.model_id == model_id
                 )
+                present = bool(session.scalar(select(held.exists())))
                 sightings.append(
-                    Sighting(
-                        target=name,
-                        first_seen=schema.UTCDateTime().process_result_value(
-                            first, session.get_bind().dialect
-                        )
-                        or first,
-                        last_seen=schema.UTCDateTime().process_result_value(
-                            last, session.get_bind().dialect
-                        )
-                        or last,
-                        present=present,
-                    )
+                    Sighting(target=name, first_seen=first, last_seen=last, present=present)
                 )
             return sightings
