@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from builders import record_poll
 from sqlalchemy import text
 
 from monitor.modellist import ModelList
@@ -26,17 +27,8 @@ def populated(store: Store) -> Store:
     with store.transaction() as tx:
         ids = []
         for day, lst in enumerate([lists[0], lists[0], lists[1]]):
-            ids.append(
-                tx.add_snapshot(
-                    target="openrouter",
-                    fetched_at=now - timedelta(days=3 - day),
-                    ok=True,
-                    http_status=200,
-                    error=None,
-                    duration_ms=5,
-                    models=lst,
-                ).id
-            )
+            at = now - timedelta(days=3 - day)
+            ids.append(record_poll(tx, "openrouter", at, lst, duration_ms=5).id)
         tx.add_change(
             target="openrouter",
             detected_at=now - timedelta(days=1),

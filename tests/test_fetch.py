@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from builders import make_target
 from servers import SEED_KEY, SEED_MODELS, Answer, ProviderServer, free_port, model
 
 import monitor
@@ -26,20 +27,6 @@ from monitor.fetch import fetch_models, parse_models
 
 KEY = Secret(SEED_KEY)
 SEED_IDS = {m["id"] for m in SEED_MODELS}
-
-
-def make_target(
-    base_url: str, *, timeout: float = 5.0, max_response_bytes: int = 1024 * 1024
-) -> Target:
-    return Target(
-        name="dos-ai",
-        base_url=base_url,
-        api_key=None,
-        interval=60.0,
-        timeout=timeout,
-        notify_urls=(),
-        max_response_bytes=max_response_bytes,
-    )
 
 
 def leaks_key(text: str, key: str = SEED_KEY, window: int = 16) -> bool:

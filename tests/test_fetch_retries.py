@@ -15,6 +15,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+from builders import make_target
 from servers import SEED_KEY, SEED_MODELS, Answer, ProviderServer, free_port
 
 from monitor.config import Secret, Target
@@ -30,16 +31,6 @@ KEY = Secret(SEED_KEY)
 SEED_IDS = sorted(m["id"] for m in SEED_MODELS)
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
-BASE = Target(
-    name="dos-ai",
-    base_url="http://127.0.0.1:9/v1",
-    api_key=None,
-    interval=60.0,
-    timeout=5.0,
-    notify_urls=(),
-    max_response_bytes=1024 * 1024,
-)
-
 
 def error(status: int, message: str = "upstream trouble", **headers: str) -> Answer:
     body = json.dumps({"error": {"message": message}}).encode()
@@ -48,7 +39,7 @@ def error(status: int, message: str = "upstream trouble", **headers: str) -> Ans
 
 @pytest.fixture
 def target(provider: ProviderServer) -> Target:
-    return dataclasses.replace(BASE, base_url=provider.base_url)
+    return make_target(provider.base_url)
 
 
 class Poller:

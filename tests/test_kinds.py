@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from builders import make_target
 from servers import ScriptedServer
 
 from monitor.config import Secret, Target
@@ -16,17 +17,7 @@ KEY = Secret("sk-ant-test-0123456789")
 
 
 def target(base_url: str, kind: str, **extra: Any) -> Target:
-    settings: dict[str, Any] = {
-        "name": "t",
-        "base_url": base_url,
-        "api_key": None,
-        "interval": 60.0,
-        "timeout": 5.0,
-        "notify_urls": (),
-        "max_response_bytes": 1 << 20,
-        "kind": kind,
-    }
-    return Target(**{**settings, **extra})
+    return make_target(base_url, name="t", kind=kind, **extra)
 
 
 CLAUDE = [

@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from builders import make_target
 from servers import SEED_KEY, ProviderServer
 
 from monitor.config import Secret, Target
@@ -17,16 +18,7 @@ T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def target(provider: ProviderServer) -> Target:
-    return Target(
-        name="dos-ai",
-        base_url=provider.base_url,
-        api_key=None,
-        interval=60.0,
-        timeout=5.0,
-        notify_urls=(),
-        max_response_bytes=1 << 20,
-        retries=0,
-    )
+    return make_target(provider.base_url, retries=0)
 
 
 def poll(  # type: ignore[no-untyped-def]

@@ -97,37 +97,31 @@ def dos_target(provider: ProviderServer, **overrides: Any) -> dict[str, Any]:
     return target
 
 
-@pytest.fixture
-def workspace(tmp_path: Path, db_url: str) -> Workspace:
-    home = tmp_path / "home"
+def _workspace(root: Path, db_url: str) -> Workspace:
+    """A home, a state directory and the seed key, nothing from the real environment."""
+    home = root / "home"
     home.mkdir()
     return Workspace(
-        root=tmp_path,
+        root=root,
         db_url=db_url,
         env={
             "DOS_API_KEY": SEED_KEY,
             "HOME": str(home),
-            "XDG_STATE_HOME": str(tmp_path / "state"),
+            "XDG_STATE_HOME": str(root / "state"),
             "MONITOR_CONFIG": "",
         },
     )
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, db_url: str) -> Workspace:
+    return _workspace(tmp_path, db_url)
 
 
 @pytest.fixture
 def sqlite_workspace(tmp_path: Path) -> Workspace:
     """For tests about files and processes, where the database backend does not matter."""
-    home = tmp_path / "home"
-    home.mkdir()
-    return Workspace(
-        root=tmp_path,
-        db_url=f"sqlite:///{tmp_path / 'monitor.db'}",
-        env={
-            "DOS_API_KEY": SEED_KEY,
-            "HOME": str(home),
-            "XDG_STATE_HOME": str(tmp_path / "state"),
-            "MONITOR_CONFIG": "",
-        },
-    )
+    return _workspace(tmp_path, f"sqlite:///{tmp_path / 'monitor.db'}")
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:

@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from builders import models, record_poll
 from sqlalchemy import select
 
 from monitor.errors import NotFoundError
-from monitor.modellist import ModelList
 from monitor.notify.message import Message
 from monitor.notify.outbox import Outbox, RetryPolicy, url_hash, url_refs
 from monitor.notify.send import Delivery, redact_url
@@ -81,30 +81,18 @@ def sender() -> FakeSender:
     return FakeSender()
 
 
-def models(*ids: str) -> ModelList:
-    return ModelList.from_objects([{"id": i, "object": "model"} for i in ids])
-
-
 def queue_alert(store: Store, urls: Sequence[str], at: datetime = T0) -> list[int]:
     """What a poll that found a change writes: two snapshots, the change, its deliveries."""
     with store.transaction() as tx:
-        before = tx.add_snapshot(
-            target="dos-ai",
-            fetched_at=at - timedelta(minutes=1),
-            ok=True,
-            http_status=200,
-            error=None,
+        before = record_poll(
+            tx,
+            "dos-ai",
+            at - timedelta(minutes=1),
+            models("dos-ai", "llama-3.3-70b"),
             duration_ms=5,
-            models=models("dos-ai", "llama-3.3-70b"),
         )
-        after = tx.add_snapshot(
-            target="dos-ai",
-            fetched_at=at,
-            ok=True,
-            http_status=200,
-            error=None,
-            duration_ms=5,
-            models=models("dos-ai", "llama-3.3-70b", "deepseek-v3"),
+        after = record_poll(
+            tx, "dos-ai", at, models("dos-ai", "llama-3.3-70b", "deepseek-v3"), duration_ms=5
         )
         change = tx.add_change(
             target="dos-ai",

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from unittest.mock import patch
 
 import pytest
+from builders import count_rows, record_poll
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
@@ -31,15 +32,7 @@ def model(i: int, price: int = 0) -> dict[str, object]:
 
 def poll(store: Store, target: str, at: datetime, objects: list[dict[str, object]]) -> int:
     with store.transaction() as tx:
-        return tx.add_snapshot(
-            target=target,
-            fetched_at=at,
-            ok=True,
-            http_status=200,
-            error=None,
-            duration_ms=3,
-            models=ModelList.from_objects(objects),
-        ).id
+        return record_poll(tx, target, at, ModelList.from_objects(objects)).id
 
 
 def read_back(store: Store, snapshot_id: int) -> list[dict[str, object]]:
@@ -66,11 +59,6 @@ def view_ids(store: Store, snapshot_id: int) -> list[str]:
         )
 
 
-def rows(store: Store, table: type[schema.Base]) -> int:
-    with store.engine.connect() as connection:
-        return int(connection.scalar(select(func.count()).select_from(table)) or 0)
-
-
 def test_every_snapshot_reads_back_what_it_saw(store: Store) -> None:
     lists = [
         [model(i) for i in range(10)],
@@ -92,13 +80,13 @@ def test_every_snapshot_reads_back_what_it_saw(store: Store) -> None:
 def test_a_changed_big_list_stores_rows_for_the_change_only(store: Store) -> None:
     big = [model(i) for i in range(400)]
     poll(store, "openrouter", T0, big)
-    assert rows(store, schema.ModelListSpan) == 400
+    assert count_rows(store, schema.ModelListSpan) == 400
     for n in range(1, 11):  # ten changes: one model replaced, then one price changed
         big = [*big[1:], model(400 + n)] if n % 2 else [*big[:-1], model(400 + n - 1, price=n)]
         poll(store, "openrouter", T0 + n * MINUTE, big)
-    assert rows(store, schema.ModelList) == 11
-    assert rows(store, schema.ModelListSpan) == 410  # a span per new object, no more
-    assert rows(store, schema.ModelListLineage) == 1
+    assert count_rows(store, schema.ModelList) == 11
+    assert count_rows(store, schema.ModelListSpan) == 410  # a span per new object, no more
+    assert count_rows(store, schema.ModelListLineage) == 1
 
 
 def test_a_lineage_restarts_before_reading_a_list_gets_dear(store: Store) -> None:
@@ -188,10 +176,10 @@ def test_pruning_keeps_what_remains_readable_and_frees_the_rest(store: Store) ->
     for n in range(30):
         lst = [model(i) for i in range(n, n + 10)]  # one model replaced a day
         lists[poll(store, "dos-ai", T0 + n * day, lst)] = lst
-    spans_before = rows(store, schema.ModelListSpan)
+    spans_before = count_rows(store, schema.ModelListSpan)
     report = store.prune(T0 + 20 * day)
     assert report.snapshots == 20 and report.lists == 20
-    assert rows(store, schema.ModelListSpan) < spans_before
+    assert count_rows(store, schema.ModelListSpan) < spans_before
     assert report.objects == 20  # m000..m019 are in no remaining list
     for snapshot_id, lst in list(lists.items())[20:]:
         assert read_back(store, snapshot_id) == by_id(lst)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from builders import count_rows, models, record_poll
 
 from monitor.errors import NotFoundError
 from monitor.modellist import ModelList
@@ -14,47 +14,31 @@ from monitor.store import Store, schema
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-def models(*ids: str, **extra: object) -> ModelList:
-    return ModelList.from_objects([{"id": i, "object": "model", **extra} for i in ids])
-
-
 def add(store: Store, target: str, at: datetime, lst: ModelList | None, error: str | None = None):
     with store.transaction() as tx:
-        return tx.add_snapshot(
-            target=target,
-            fetched_at=at,
-            ok=lst is not None,
-            http_status=200 if lst is not None else 500,
-            error=error,
-            duration_ms=5,
-            models=lst,
-        )
-
-
-def count(store: Store, table: type[schema.Base]) -> int:
-    with store.engine.connect() as conn:
-        return int(conn.scalar(select(func.count()).select_from(table)) or 0)
+        status = 200 if lst is not None else 500
+        return record_poll(tx, target, at, lst, http_status=status, error=error, duration_ms=5)
 
 
 def test_unchanged_polls_store_the_list_once(store: Store) -> None:
     for i in range(5):
         add(store, "dos-ai", T0 + timedelta(minutes=i), models("a", "b", "c"))
-    assert count(store, schema.Snapshot) == 5
-    assert count(store, schema.ModelList) == 1
-    assert count(store, schema.ModelObject) == 3
+    assert count_rows(store, schema.Snapshot) == 5
+    assert count_rows(store, schema.ModelList) == 1
+    assert count_rows(store, schema.ModelObject) == 3
 
 
 def test_a_changed_list_stores_only_new_objects(store: Store) -> None:
     add(store, "dos-ai", T0, models("a", "b", "c"))
     add(store, "dos-ai", T0 + timedelta(minutes=1), models("a", "b", "c", "d"))
-    assert count(store, schema.ModelList) == 2
-    assert count(store, schema.ModelObject) == 4
+    assert count_rows(store, schema.ModelList) == 2
+    assert count_rows(store, schema.ModelObject) == 4
 
 
 def test_lists_are_shared_across_targets(store: Store) -> None:
     add(store, "one", T0, models("a", "b"))
     add(store, "two", T0, models("a", "b"))
-    assert count(store, schema.ModelList) == 1
+    assert count_rows(store, schema.ModelList) == 1
 
 
 def test_latest_good_skips_failed_polls(store: Store) -> None:
@@ -134,18 +118,10 @@ def test_changes_round_trip_and_filter(store: Store) -> None:
 
 def test_a_failed_transaction_writes_nothing(store: Store) -> None:
     with pytest.raises(RuntimeError), store.transaction() as tx:
-        tx.add_snapshot(
-            target="dos-ai",
-            fetched_at=T0,
-            ok=True,
-            http_status=200,
-            error=None,
-            duration_ms=1,
-            models=models("a"),
-        )
+        record_poll(tx, "dos-ai", T0, models("a"), duration_ms=1)
         raise RuntimeError("crash after the write, before the commit")
     assert store.history() == []
-    assert count(store, schema.ModelList) == 0
+    assert count_rows(store, schema.ModelList) == 0
 
 
 def test_two_writers_storing_the_same_new_list_at_once(store: Store) -> None:
@@ -160,15 +136,7 @@ def test_two_writers_storing_the_same_new_list_at_once(store: Store) -> None:
     def first() -> None:
         try:
             with store.transaction() as tx:
-                tx.add_snapshot(
-                    target="one",
-                    fetched_at=T0,
-                    ok=True,
-                    http_status=200,
-                    error=None,
-                    duration_ms=1,
-                    models=lst,
-                )
+                record_poll(tx, "one", T0, lst, duration_ms=1)
                 first_wrote.set()
                 release.wait(5)
         except BaseException as exc:  # pragma: no cover - reported below
@@ -181,8 +149,8 @@ def test_two_writers_storing_the_same_new_list_at_once(store: Store) -> None:
     add(store, "two", T0, lst)  # waits for the first writer, then finds its rows
     thread.join(10)
     assert errors == []
-    assert count(store, schema.ModelList) == 1
-    assert count(store, schema.ModelObject) == 3
+    assert count_rows(store, schema.ModelList) == 1
+    assert count_rows(store, schema.ModelObject) == 3
     assert {s.target for s in store.history()} == {"one", "two"}
     assert [m["id"] for m in store.models(store.history(target="two")[0])] == [
         "shared-a",

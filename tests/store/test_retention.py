@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from builders import count_rows, models, record_poll
 
 from monitor.alerts import TargetState
 from monitor.modellist import ModelList
@@ -15,26 +15,10 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-def models(*ids: str) -> ModelList:
-    return ModelList.from_objects([{"id": i, "object": "model"} for i in ids])
-
-
 def poll(store: Store, target: str, at: datetime, lst: ModelList | None) -> int:
     with store.transaction() as tx:
-        return tx.add_snapshot(
-            target=target,
-            fetched_at=at,
-            ok=lst is not None,
-            http_status=200 if lst else 503,
-            error=None if lst else "HTTP 503: server error",
-            duration_ms=3,
-            models=lst,
-        ).id
-
-
-def count(store: Store, table: type[schema.Base]) -> int:
-    with store.engine.connect() as connection:
-        return int(connection.scalar(select(func.count()).select_from(table)) or 0)
+        error = None if lst else "HTTP 503: server error"
+        return record_poll(tx, target, at, lst, error=error).id
 
 
 @pytest.fixture
@@ -81,7 +65,7 @@ def test_prune_keeps_what_history_needs(store: Store, history: dict[str, int]) -
     assert report.snapshots == 100 + 1 - len(remaining)
     # the one-day list and its one object are gone; what remains still reads whole
     assert report.lists == 1 and report.objects == 1
-    assert count(store, schema.ModelList) == 3  # (a, b), (a, c), (x)
+    assert count_rows(store, schema.ModelList) == 3  # (a, b), (a, c), (x)
     assert [m["id"] for m in store.models(store.snapshot(history["day49"]))] == ["a", "b"]
     assert [m["id"] for m in store.models(store.snapshot(history["old"]))] == ["x"]
     (change,) = store.changes()
@@ -93,9 +77,9 @@ def test_prune_keeps_what_history_needs(store: Store, history: dict[str, int]) -
 def test_a_dry_run_counts_exactly_and_deletes_nothing(
     store: Store, history: dict[str, int]
 ) -> None:
-    before = count(store, schema.Snapshot), count(store, schema.ModelObject)
+    before = count_rows(store, schema.Snapshot), count_rows(store, schema.ModelObject)
     dry = store.prune(T0 + 80 * DAY, dry_run=True)
-    assert (count(store, schema.Snapshot), count(store, schema.ModelObject)) == before
+    assert (count_rows(store, schema.Snapshot), count_rows(store, schema.ModelObject)) == before
     assert store.prune(T0 + 80 * DAY) == dry
 
 
