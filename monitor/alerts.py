@@ -75,12 +75,16 @@ class Recovered:
 @dataclass(frozen=True)
 class Decision:
     state: TargetState
-    ok: bool  # whether the poll is stored as good
-    error: str | None  # the stored error of a failed poll
+    error: str | None = None  # the stored error of a failed poll
     baseline: bool = False  # first good poll: the list becomes the baseline, no alert
     change_from: str | None = None  # set when a change is confirmed: the old baseline digest
     down: Down | None = None
     recovered: Recovered | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the poll is stored as good."""
+        return self.error is None
 
     @property
     def changed(self) -> bool:
@@ -117,7 +121,7 @@ def _failed(state: TargetState, at: datetime, error: str, policy: Policy) -> Dec
         down = Down(since=since, failures=failures, error=error, repeat=True)
     if down is not None:
         state = replace(state, down_alerted_at=at)
-    return Decision(state=state, ok=False, error=error, down=down)
+    return Decision(state=state, error=error, down=down)
 
 
 def _good(state: TargetState, poll: Poll, policy: Policy) -> Decision:
@@ -127,14 +131,14 @@ def _good(state: TargetState, poll: Poll, policy: Policy) -> Decision:
     state = replace(state, failures=0, failing_since=None, last_error=None, down_alerted_at=None)
     if state.confirmed_digest is None:
         state = replace(state, confirmed_digest=poll.digest, confirmed_count=poll.count)
-        return Decision(state=state, ok=True, error=None, baseline=True, recovered=recovered)
+        return Decision(state=state, baseline=True, recovered=recovered)
     if poll.digest == state.confirmed_digest:
         state = replace(state, candidate_digest=None, candidate_seen=0)
-        return Decision(state=state, ok=True, error=None, recovered=recovered)
+        return Decision(state=state, recovered=recovered)
     seen = state.candidate_seen + 1 if poll.digest == state.candidate_digest else 1
     if seen < policy.confirm_polls:
         state = replace(state, candidate_digest=poll.digest, candidate_seen=seen)
-        return Decision(state=state, ok=True, error=None, recovered=recovered)
+        return Decision(state=state, recovered=recovered)
     previous = state.confirmed_digest
     state = replace(
         state,
@@ -143,4 +147,4 @@ def _good(state: TargetState, poll: Poll, policy: Policy) -> Decision:
         candidate_digest=None,
         candidate_seen=0,
     )
-    return Decision(state=state, ok=True, error=None, change_from=previous, recovered=recovered)
+    return Decision(state=state, change_from=previous, recovered=recovered)

@@ -100,7 +100,7 @@ def poll_target(
         if stale:
             # another process recorded a newer poll while this one was in flight:
             # keep this one as history, but it must not move the state backwards
-            decision = Decision(state=stored.state, ok=fetched is not None, error=poll.error)
+            decision = Decision(state=stored.state, error=poll.error)
         else:
             decision = step(stored.state, poll, policy_of(target))
         snapshot = tx.add_snapshot(
