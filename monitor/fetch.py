@@ -7,8 +7,8 @@ is pure and checks the shape. Every failure is a :class:`FetchError` whose
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -21,10 +21,19 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import structlog
 
-from monitor import __version__
+from monitor import __version__, jsonsafe
 from monitor.config import Secret, Target
 from monitor.errors import FetchError
-from monitor.modellist import ModelList
+from monitor.modellist import (
+    VOLATILE_FIELDS,
+    Model,
+    ModelList,
+    canonical_json,
+    digest_text,
+    model_text,
+)
+from monitor.redact import Redactor
+from monitor.text import one_line, printable
 
 log = structlog.get_logger("monitor.fetch")
 
@@ -69,8 +78,8 @@ def make_client() -> httpx.Client:
 class Validator:
     """The last one-page answer of a target: what identifies it, and the list it held."""
 
-    etag: str | None
-    last_modified: str | None
+    etag: bytes | None  # as sent (header bytes go back as they came, whatever they hold)
+    last_modified: bytes | None
     body_digest: bytes  # the answer's bytes: the same bytes again need no parsing
     models: ModelList
     warnings: tuple[str, ...]
@@ -106,8 +115,13 @@ def fetch_models(
     api_key: Secret | None,
     cache: ConditionalCache | None = None,
 ) -> Fetched:
-    """The whole model list of a target: every page, read as its ``kind`` says."""
-    headers = {**dict(target.headers), **_auth_headers(target, api_key)}
+    """The whole model list of a target: every page, read as its ``kind`` says.
+
+    Nothing the provider sends carries the key further: its strings (model
+    objects, error messages, URLs) are redacted before they reach a reason, the
+    database or a log line."""
+    redact = _redactor(api_key.reveal() if api_key is not None else "")
+    headers: dict[str, str | bytes] = {**dict(target.headers), **_auth_headers(target, api_key)}
     url, params = target.models_url, _first_params(target)
     asked = hashlib.blake2b(
         repr((url, target.kind, sorted(headers.items()))).encode(), digest_size=16
@@ -121,10 +135,11 @@ def fetch_models(
         if known.last_modified:
             headers["If-Modified-Since"] = known.last_modified
     entries: list[Any] = []
+    notes: tuple[str, ...] = ()
     seen: set[str] = set()
     budget = target.max_response_bytes
     for page in range(MAX_PAGES):
-        got = _get(client, url, params, headers, target, api_key, budget)
+        got = _get(client, url, params, headers, target, redact, budget)
         if got is None:  # 304: the list of the answer those validators came with
             assert known is not None
             return Fetched(status=304, models=known.models, warnings=known.warnings)
@@ -140,14 +155,14 @@ def fetch_models(
                     )
                 return Fetched(status=200, models=known.models, warnings=known.warnings)
         budget -= len(body)
-        if api_key is not None:  # a body that echoes the key must not carry it into an error
-            body = body.replace(api_key.reveal().encode(), b"***")
-        document = _json(body, content_type)
+        document, noted = _json(body, content_type, redact)
+        notes += noted
         entries += _entries(document)
-        following = _next_page(target, document, url)
+        following = _next_page(target, document, url, redact)
         if following is None:
-            objects, warnings = _checked(entries)
-            models = ModelList.from_objects(objects)
+            checked, warnings = _checked(entries, redact)
+            warnings = notes + warnings
+            models = ModelList.from_models(checked)
             if cache is not None:  # only a one-page answer can be known as a whole
                 cache.put(
                     target.name,
@@ -159,9 +174,16 @@ def fetch_models(
         url, params = following
         cursor = url + "?" + "&".join(f"{k}={v}" for k, v in sorted(params.items()))
         if cursor in seen:
-            raise FetchError(f"pagination repeats itself (cursor {_short(cursor)})", status=200)
+            shown = one_line(redact(cursor), 80)
+            raise FetchError(f"pagination repeats itself (cursor {shown})", status=200)
         seen.add(cursor)
     raise FetchError(f"more than {MAX_PAGES} pages of models; stopped", status=200)
+
+
+@functools.lru_cache(maxsize=256)
+def _redactor(key: str) -> Redactor:
+    """The redactor of one key (none: an empty one), built once per key."""
+    return Redactor([key] if key else [])
 
 
 def _auth_headers(target: Target, api_key: Secret | None) -> dict[str, str]:
@@ -178,7 +200,9 @@ def _first_params(target: Target) -> dict[str, str]:
     return {"limit": "1000"} if target.kind == "anthropic" else {}
 
 
-def _next_page(target: Target, document: Any, url: str) -> tuple[str, dict[str, str]] | None:
+def _next_page(
+    target: Target, document: Any, url: str, redact: Redactor
+) -> tuple[str, dict[str, str]] | None:
     """Where the next page is, by the provider's kind; None on the last page."""
     if not isinstance(document, dict):
         return None
@@ -187,13 +211,16 @@ def _next_page(target: Target, document: Any, url: str) -> tuple[str, dict[str, 
             last = document.get("last_id")
             if not isinstance(last, str) or not last:
                 raise FetchError('"has_more" without a "last_id" to continue from', status=200)
+            if not jsonsafe.is_text(last):
+                raise FetchError('invalid string in "last_id" (not valid Unicode)', status=200)
             return url, {"limit": "1000", "after_id": last}
         return None
     links = document.get("links")
     if target.kind == "openrouter" and isinstance(links, dict):
         following = links.get("next")
         if isinstance(following, str) and following:
-            return _same_origin(_join(url, following), _origin(target.models_url)), {}
+            link = _join(url, following, redact)
+            return _same_origin(link, _origin(target.models_url), redact), {}
     return None
 
 
@@ -203,39 +230,48 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme, (parts.hostname or ""), parts.port or default
 
 
-def _join(base: str, link: str) -> str:
+def _join(base: str, link: str, redact: Redactor, what: str = "next-page link") -> str:
+    """``link`` (from a provider: a Location header, a next-page link) resolved
+    against ``base``; a FetchError when it is no URL we could request."""
     try:
+        if not link.isprintable() or not jsonsafe.is_text(link):
+            raise ValueError(link)
         joined = urljoin(base, link)
         urlsplit(joined).port  # noqa: B018 - raises on a malformed host or port
     except ValueError:
-        raise FetchError(f"invalid next-page link {_short(link)!r}", status=200) from None
+        raise FetchError(f"invalid {what} {_shown(link, redact)}", status=200) from None
     return joined
 
 
-def _same_origin(url: str, home: tuple[str, str, int | None]) -> str:
+def _same_origin(url: str, home: tuple[str, str, int | None], redact: Redactor) -> str:
     """``url`` if it is on the target's own scheme, host and port; else a FetchError."""
     try:
         there = _origin(url)
     except ValueError:
-        raise FetchError(f"invalid redirect or next-page URL {_short(url)!r}") from None
+        raise FetchError(f"invalid redirect or next-page URL {_shown(url, redact)}") from None
     if there != home:
         scheme, host, _ = there
         raise FetchError(
-            f"sent to another host ({scheme}://{host}); the key is not sent there. "
-            "If that host is right, make it the base_url"
+            f"sent to another host ({one_line(redact(f'{scheme}://{host}'), 80)}); the key is "
+            "not sent there. If that host is right, make it the base_url"
         )
     return url
+
+
+def _shown(text: str, redact: Redactor) -> str:
+    """Text a provider sent, for a reason: redacted, on one line, short, quoted."""
+    return "'" + one_line(redact(text), 80) + "'"
 
 
 def _get(
     client: httpx.Client,
     url: str,
     params: dict[str, str],
-    headers: dict[str, str],
+    headers: dict[str, str | bytes],
     target: Target,
-    api_key: Secret | None,
+    redact: Redactor,
     budget: int,
-) -> tuple[bytes, str, tuple[str | None, str | None]] | None:
+) -> tuple[bytes, str, tuple[bytes | None, bytes | None]] | None:
     """One page: its body, content type and (ETag, Last-Modified); None for a 304.
     Anything but 200 and 304 is a FetchError."""
     deadline = time.monotonic() + target.timeout
@@ -246,7 +282,7 @@ def _get(
                 "GET",
                 url,
                 params=params or None,
-                headers=headers,
+                headers=[(k.encode(), _header_bytes(v)) for k, v in headers.items()],
                 timeout=httpx.Timeout(target.timeout),
                 follow_redirects=False,
             ) as response:
@@ -254,14 +290,15 @@ def _get(
                 if response.is_redirect and location:
                     # followed by hand: keys (Authorization, x-api-key, custom headers)
                     # never go to another host, whatever the answer says
-                    url, params = _same_origin(urljoin(str(response.url), location), home), {}
+                    there = _join(str(response.url), location, redact, "redirect location")
+                    url, params = _same_origin(there, home, redact), {}
                     continue
                 try:
                     body = _read_capped(response, budget, deadline, target.timeout)
                 except FetchError:
                     if response.status_code != 200:  # an oversized error page: the status
                         raise FetchError(
-                            _status_reason(response.status_code, b"", api_key),
+                            _status_reason(response.status_code, b"", redact),
                             status=response.status_code,
                         ) from None
                     raise
@@ -280,9 +317,9 @@ def _get(
     except httpx.ConnectError as exc:
         raise FetchError(_connect_reason(exc), transient=True) from None
     except httpx.InvalidURL:
-        raise FetchError(f"invalid URL {_short(url)!r}") from None
+        raise FetchError(f"invalid URL {_shown(url, redact)}") from None
     except httpx.HTTPError as exc:
-        text = _redact(str(exc) or type(exc).__name__, api_key)
+        text = one_line(redact(str(exc) or type(exc).__name__))
         raise FetchError(f"HTTP transport error: {text}", transient=True) from None
 
     status = response.status_code
@@ -290,7 +327,7 @@ def _get(
         return None
     if status != 200:
         raise FetchError(
-            _status_reason(status, body, api_key),
+            _status_reason(status, body, redact),
             status=status,
             transient=status == 429 or status >= 500,
             retry_after=response.headers.get("retry-after") if status == 429 else None,
@@ -298,8 +335,21 @@ def _get(
     return (
         body,
         response.headers.get("content-type", ""),
-        (response.headers.get("etag"), response.headers.get("last-modified")),
+        (_raw_header(response, b"etag"), _raw_header(response, b"last-modified")),
     )
+
+
+def _header_bytes(value: str | bytes) -> bytes:
+    # our own values are ASCII (config and key are checked); validators go back as they came
+    return value if isinstance(value, bytes) else value.encode("ascii")
+
+
+def _raw_header(response: httpx.Response, name: bytes) -> bytes | None:
+    """A header's value as its bytes came: sent back as is, whatever they hold."""
+    for key, value in response.headers.raw:
+        if key.lower() == name:
+            return value
+    return None
 
 
 def fetch_with_retries(
@@ -349,7 +399,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -357,26 +407,36 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def parse_models(
-    body: bytes, *, content_type: str = "application/json", status: int | None = None
+    body: bytes,
+    *,
+    content_type: str = "application/json",
+    status: int | None = None,
+    redact: Redactor | None = None,
 ) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
     """Read an OpenAI-style list; returns the objects (each ID once) and warnings.
 
     Accepts ``{"data": [...]}``, ``{"data": null}`` (no models) and a bare list.
     """
+    redact = redact or _redactor("")
     try:
-        return _checked(_entries(_json(body, content_type)))
+        document, notes = _json(body, content_type, redact)
+        models, warnings = _checked(_entries(document), redact)
     except FetchError as exc:
         raise FetchError(exc.reason, status=status) from None
+    return [dict(m.data) for m in models], notes + warnings
 
 
-def _json(body: bytes, content_type: str) -> Any:
+def _json(body: bytes, content_type: str, redact: Redactor) -> tuple[Any, tuple[str, ...]]:
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        kind = content_type.split(";")[0].strip() or "no content type"
-        start = body[:40].decode("utf-8", "replace").strip().replace("\n", " ")
+        return jsonsafe.loads(body)
+    except jsonsafe.BadJSON as exc:
+        if exc.reason is not None:
+            raise FetchError(exc.reason, status=200) from None
+        kind = one_line(content_type.split(";")[0], 60) or "no content type"
+        # redacted before it is cut short, so no part of a key is left at the cut
+        start = one_line(redact(body[:4096].decode("utf-8", "replace")), 40)
         raise FetchError(
-            f"response is not JSON ({kind}, starts with {start!r})", status=200
+            f"response is not JSON ({kind}, starts with '{start}')", status=200
         ) from None
 
 
@@ -403,9 +463,9 @@ def _entries(document: Any) -> list[Any]:
     return entries
 
 
-def _checked(entries: list[Any]) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+def _checked(entries: list[Any], redact: Redactor) -> tuple[list[Model], tuple[str, ...]]:
     """Every entry an object with a non-empty string ``id``; each ID kept once."""
-    seen: dict[str, dict[str, Any]] = {}
+    seen: dict[str, Model] = {}
     warnings: list[str] = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -422,15 +482,38 @@ def _checked(entries: list[Any]) -> tuple[list[dict[str, Any]], tuple[str, ...]]
                 "expected a non-empty string",
                 status=200,
             )
-        if model_id in seen:
-            warnings.append(f"duplicate model id {model_id!r} at data[{i}]; kept the first")
+        model = _model(entry, i, redact)
+        if model.id in seen:
+            shown = one_line(repr(model.id), 80)
+            warnings.append(f"duplicate model id {shown} at data[{i}]; kept the first")
             continue
-        seen[model_id] = entry
+        seen[model.id] = model
     return list(seen.values()), tuple(warnings)
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 80 else text[:77] + "..."
+def _model(entry: dict[str, Any], index: int, redact: Redactor) -> Model:
+    """One entry as a model: no deeper than the database and the digest can carry,
+    only valid Unicode, and with no key in any of its strings."""
+    if jsonsafe.too_deep(entry):
+        raise FetchError(
+            f"JSON nested too deep (data[{index}] has more than {jsonsafe.MAX_DEPTH} levels)",
+            status=200,
+        )
+    text = model_text(entry)
+    if redact and (
+        redact.found(text)
+        or any(redact.found(canonical_json(entry[k])) for k in VOLATILE_FIELDS if k in entry)
+    ):
+        entry = redact.value(entry)
+        text = model_text(entry)
+    try:
+        digest = digest_text(text)
+    except UnicodeEncodeError:
+        where = printable(redact(jsonsafe.invalid_string(entry) or ""))[:80]
+        raise FetchError(
+            f"invalid string in data[{index}]{where} (not valid Unicode)", status=200
+        ) from None
+    return Model(id=entry["id"], data=entry, digest=digest)
 
 
 def _read_capped(response: httpx.Response, limit: int, deadline: float, timeout: float) -> bytes:
@@ -455,7 +538,7 @@ def _too_large(limit: int) -> str:
 
 
 def _connect_reason(exc: httpx.ConnectError) -> str:
-    text = str(exc)
+    text = one_line(str(exc))
     lowered = text.lower()
     if "refused" in lowered:
         return "connection refused"
@@ -466,7 +549,7 @@ def _connect_reason(exc: httpx.ConnectError) -> str:
     return f"cannot connect: {text or type(exc).__name__}"
 
 
-def _status_reason(status: int, body: bytes, api_key: Secret | None) -> str:
+def _status_reason(status: int, body: bytes, redact: Redactor) -> str:
     if status in _STATUS_REASONS:
         reason = f"HTTP {status}: {_STATUS_REASONS[status]}"
     elif 500 <= status < 600:
@@ -475,17 +558,17 @@ def _status_reason(status: int, body: bytes, api_key: Secret | None) -> str:
         reason = f"HTTP {status}: redirect without a location"
     else:
         reason = f"HTTP {status}: unexpected status"
-    detail = _error_detail(body, api_key)
+    detail = _error_detail(body, redact)
     if detail:
         reason += f" ({detail})"
     return reason
 
 
-def _error_detail(body: bytes, api_key: Secret | None) -> str | None:
+def _error_detail(body: bytes, redact: Redactor) -> str | None:
     """The provider's own error message, when it sent one as JSON, kept short."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        document, _ = jsonsafe.loads(body)
+    except jsonsafe.BadJSON:
         return None
     message: object = None
     if isinstance(document, dict):
@@ -497,14 +580,8 @@ def _error_detail(body: bytes, api_key: Secret | None) -> str | None:
         message = message or document.get("message") or document.get("detail")
     if not isinstance(message, str) or not message.strip():
         return None
-    message = _redact(" ".join(message.split()), api_key)  # before shortening: no partial key
-    return message if len(message) <= 160 else message[:157] + "..."
-
-
-def _redact(text: str, api_key: Secret | None) -> str:
-    if api_key is not None and api_key.reveal() in text:
-        text = text.replace(api_key.reveal(), "***")
-    return text
+    # redacted before it is cut short, so no part of a key is left at the cut
+    return one_line(redact(message), 160)
 
 
 def _json_type(value: object) -> str:

@@ -53,16 +53,26 @@ class ModelList:
     @classmethod
     def from_objects(cls, objects: Iterable[Mapping[str, Any]]) -> ModelList:
         """Build from objects that each have a string ``id`` (already de-duplicated)."""
-        models = sorted(
-            (Model(id=o["id"], data=o, digest=model_digest(o)) for o in objects),
-            key=lambda m: m.id,
-        )
-        return cls(models=tuple(models), digest=list_digest(m.digest for m in models))
+        return cls.from_models(Model(id=o["id"], data=o, digest=model_digest(o)) for o in objects)
+
+    @classmethod
+    def from_models(cls, models: Iterable[Model]) -> ModelList:
+        """Build from models with distinct IDs, in any order."""
+        ordered = sorted(models, key=lambda m: m.id)
+        return cls(models=tuple(ordered), digest=list_digest(m.digest for m in ordered))
+
+
+def model_text(data: Mapping[str, Any]) -> str:
+    """What a model's digest is taken of: its canonical JSON, volatile fields left out."""
+    if VOLATILE_FIELDS.isdisjoint(data):
+        return canonical_json(data)
+    return canonical_json({k: v for k, v in data.items() if k not in VOLATILE_FIELDS})
 
 
 def model_digest(data: Mapping[str, Any]) -> str:
-    """The digest of one model object, volatile fields left out."""
-    return digest_text(canonical_json({k: v for k, v in data.items() if k not in VOLATILE_FIELDS}))
+    """The digest of one model object, volatile fields left out. Raises
+    UnicodeEncodeError for a string that is not valid Unicode (a lone surrogate)."""
+    return digest_text(model_text(data))
 
 
 def list_digest(model_digests: Iterable[str]) -> str:

@@ -484,3 +484,173 @@ def test_key_that_cannot_go_in_a_header_is_a_fetch_error(
     assert "api key" in error.reason.lower()
     assert not leaks_key(error.reason, key.reveal())
     assert provider.requests == []
+
+
+# -- whatever the provider sends: a good list or a short reason, never an exception ----
+
+DEEP_MODEL = b'{"data":[{"id":"a","x":' + b"[" * 40 + b"1" + b"]" * 40 + b"}]}"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        pytest.param(b"[" * 5000 + b"]" * 5000, "JSON nested too deep", id="nested-5000"),
+        pytest.param(DEEP_MODEL, "JSON nested too deep (data[0] has more than", id="deep-model"),
+        pytest.param(
+            b'{"data":[{"id":"s\\ud800x"}]}',
+            "invalid string in data[0].id (not valid Unicode)",
+            id="lone-surrogate-escaped",
+        ),
+        pytest.param(
+            b'{"data":[{"id":"s\xed\xa0\x80x"}]}',
+            "invalid string in data[0].id",
+            id="lone-surrogate-as-utf8-bytes",
+        ),
+        pytest.param(
+            b'{"data":[{"id":"a"},{"id":"b"},{"id":"c"},{"id":"d","description":"x\\udfff"}]}',
+            "invalid string in data[3].description",
+            id="lone-surrogate-in-a-field",
+        ),
+        pytest.param(
+            b'{"data":[{"id":"a","\\ud800":1}]}',
+            "invalid string in data[0] (an object key)",
+            id="lone-surrogate-key",
+        ),
+        pytest.param(b'{"data":[{"id":"caf\xe9"}]}', "response is not UTF-8 text", id="latin-1"),
+    ],
+)
+def test_an_answer_that_cannot_be_stored_is_a_failed_poll_with_a_short_reason(
+    raw: bytes, reason: str, provider: ProviderServer, client: httpx.Client
+) -> None:
+    provider.answer = Answer(200, raw)
+    error = fetch_error(client, make_target(provider.base_url), KEY)
+    assert reason in error.reason
+    assert len(error.reason) < 200 and error.reason.isprintable()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(
+            b'{"data":[{"id":"a","p":NaN,"q":Infinity,"r":-Infinity,"s":1e999}]}',
+            {"id": "a", "p": "NaN", "q": "Infinity", "r": "-Infinity", "s": "1e999"},
+            id="non-finite-numbers",
+        ),
+        pytest.param(
+            b'{"data":[{"id":"a","n":' + b"7" * 5000 + b"}]}",
+            {"id": "a", "n": "7" * 5000},
+            id="5000-digit-number",
+        ),
+        pytest.param(
+            b'{"data":[{"id":"a","v":1,"v":2,"id":"b"}]}', {"id": "b", "v": 2}, id="duplicate-keys"
+        ),
+        pytest.param(
+            b'{"data":[{"id":"bad\\u0000id","description":"nul\\u0000byte"}]}',
+            {"id": "bad\x00id", "description": "nul\x00byte"},
+            id="nul-characters",
+        ),
+        pytest.param(
+            b'{"data":[{"id":"\\u202egnp.exe\\u001b[2J","n":-0.0,"m":1e20}]}',
+            {"id": "\u202egnp.exe\x1b[2J", "n": 0.0, "m": 10**20},
+            id="controls-and-numbers",
+        ),
+    ],
+)
+def test_an_odd_but_storable_answer_is_a_good_poll(
+    raw: bytes, expected: dict[str, Any], provider: ProviderServer, client: httpx.Client
+) -> None:
+    provider.answer = Answer(200, raw)
+    fetched = fetch_models(client, make_target(provider.base_url), KEY)
+    assert [dict(m.data) for m in fetched.models.models] == [expected]
+    assert fetched.models.models[0].id == expected["id"]
+    json.dumps([dict(m.data) for m in fetched.models.models], allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b'{"error":' * 5000 + b"1" + b"}" * 5000, id="nested-5000"),
+        pytest.param(b'{"error":{"message":"bad \\ud800 key"}}', id="lone-surrogate"),
+        pytest.param(b"\xff\xfe\x00garbage", id="not-utf8"),
+    ],
+)
+def test_an_odd_error_page_is_still_the_status_reason(
+    raw: bytes, provider: ProviderServer, client: httpx.Client
+) -> None:
+    provider.answer = Answer(401, raw)
+    error = fetch_error(client, make_target(provider.base_url), KEY)
+    assert error.status == 401
+    assert error.reason.startswith("HTTP 401: authentication failed")
+    assert error.reason.isprintable()
+
+
+def test_a_providers_message_is_shown_on_one_line_with_its_controls_escaped(
+    provider: ProviderServer, client: httpx.Client
+) -> None:
+    message = "bad\x1b[2J key\u202e\nsecond line\x00"
+    provider.answer = Answer(401, body({"error": {"message": message}}))
+    error = fetch_error(client, make_target(provider.base_url), KEY)
+    assert "(bad\\x1b[2J key\\u202e second line\\x00)" in error.reason
+
+
+def test_validators_that_are_not_ascii_go_back_as_they_came(
+    provider: ProviderServer, client: httpx.Client
+) -> None:
+    from monitor.fetch import ConditionalCache
+
+    cache = ConditionalCache()
+    target = make_target(provider.base_url)
+    provider.answer = Answer(200, body({"data": SEED_MODELS}), headers={"ETag": '"caf\xe9"'})
+    assert fetch_models(client, target, KEY, cache).status == 200
+    again = fetch_models(client, target, KEY, cache)  # asks If-None-Match: "café"
+    assert {m.id for m in again.models.models} == SEED_IDS
+    assert provider.requests[-1]["headers"]["If-None-Match"] == '"caf\xe9"'
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        pytest.param(
+            f"http://127.0.0.1:99999/?auth=Bearer%20{SEED_KEY}",
+            "invalid redirect location",
+            id="bad-port-with-key",
+        ),
+        pytest.param(f"http://[::1/?k={SEED_KEY}", "location", id="bad-ipv6-with-key"),
+        pytest.param(
+            f"http://{SEED_KEY}.example/", "sent to another host", id="key-in-the-host-name"
+        ),
+        pytest.param("/v1/models\x07?x=1", "location", id="control-character"),
+    ],
+)
+def test_a_bad_redirect_is_a_failed_poll_that_shows_no_key(
+    location: str, reason: str, provider: ProviderServer, client: httpx.Client
+) -> None:
+    provider.answer = Answer(302, b"", headers={"Location": location})
+    error = fetch_error(client, make_target(provider.base_url), KEY)
+    assert reason in error.reason
+    assert not leaks_key(error.reason), error.reason
+    assert error.reason.isprintable()
+
+
+def test_a_key_spelled_with_json_escapes_in_a_model_is_not_kept(
+    provider: ProviderServer, client: httpx.Client
+) -> None:
+    escaped = "".join(f"\\u{ord(c):04x}" for c in SEED_KEY)
+    raw = (
+        '{"data":[{"id":"a","description":"your key is ' + escaped + '",'
+        '"created":"' + escaped + '","url":"https://x/?k=Bearer%20' + SEED_KEY + '"}]}'
+    )
+    provider.answer = Answer(200, raw.encode())
+    fetched = fetch_models(client, make_target(provider.base_url), KEY)
+    (m,) = fetched.models.models
+    assert not leaks_key(json.dumps(dict(m.data)))
+    assert m.data["description"] == "your key is ***"
+
+
+def test_a_key_in_an_error_body_spelled_with_json_escapes_is_not_shown(
+    provider: ProviderServer, client: httpx.Client
+) -> None:
+    escaped = "".join(f"\\u{ord(c):04x}" for c in SEED_KEY)
+    provider.answer = Answer(200, ("Invalid key " + escaped).encode(), "text/plain")
+    error = fetch_error(client, make_target(provider.base_url), KEY)
+    assert "withheld" in error.reason and "0123" not in error.reason
