@@ -8,6 +8,8 @@ of similar lists, so a changed list costs the rows of what changed.
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,8 +37,79 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-# A JSON document: jsonb on PostgreSQL (queryable by SQL tools), JSON text elsewhere.
-JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+# PostgreSQL's text and jsonb cannot hold U+0000, which SQLite and JSON can. On
+# PostgreSQL, a string that holds one (or starts with the marker, U+FDD0, a
+# noncharacter) is stored as the marker followed by the string with each U+0000
+# written as marker + "0" and each marker doubled; reading reverses it. Every
+# other string is stored as it is, so the same data reads back identical from
+# both databases.
+NUL_MARK = "\ufdd0"
+_MARKED = re.compile(NUL_MARK + "(.)", re.DOTALL)
+
+
+def pg_encode(text: str) -> str:
+    if "\x00" not in text and not text.startswith(NUL_MARK):
+        return text
+    return NUL_MARK + text.replace(NUL_MARK, NUL_MARK * 2).replace("\x00", NUL_MARK + "0")
+
+
+def pg_decode(text: str) -> str:
+    if not text.startswith(NUL_MARK):
+        return text
+    return _MARKED.sub(lambda m: "\x00" if m.group(1) == "0" else m.group(1), text[1:])
+
+
+def _walk(value: Any, convert: Any) -> Any:
+    if isinstance(value, str):
+        return convert(value)
+    if isinstance(value, list):
+        return [_walk(v, convert) for v in value]
+    if isinstance(value, dict):
+        return {convert(k): _walk(v, convert) for k, v in value.items()}
+    return value
+
+
+class SafeText(TypeDecorator[str]):
+    """Text that may hold U+0000 (a provider's model ID), on every database."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        return pg_encode(value) if value is not None and dialect.name == "postgresql" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return pg_decode(value) if value is not None and dialect.name == "postgresql" else value
+
+
+class JsonDocument(TypeDecorator[Any]):
+    """A JSON document: jsonb on PostgreSQL (queryable by SQL tools), JSON text
+    elsewhere; strings holding U+0000 kept on both (see :func:`pg_encode`)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "postgresql":
+            return value
+        seen = json.dumps(value)  # C speed: walk in Python only when there is work
+        if "\\u0000" not in seen and "\\ufdd0" not in seen:
+            return value
+        return _walk(value, pg_encode)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "postgresql":
+            return value
+        if "\\ufdd0" not in json.dumps(value):
+            return value
+        return _walk(value, pg_decode)
+
+
 # Integer primary keys that are 64-bit on PostgreSQL and ROWID aliases on SQLite.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -100,8 +173,8 @@ class ModelObject(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
-    model_id: Mapped[str] = mapped_column(Text)
-    data: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    model_id: Mapped[str] = mapped_column(SafeText)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonDocument())
 
 
 class ModelListLineage(Base):
@@ -170,7 +243,7 @@ class Snapshot(Base):
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ok: Mapped[bool]
     http_status: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(SafeText)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     model_count: Mapped[int | None] = mapped_column(Integer)
     model_list_id: Mapped[int | None] = mapped_column(Id, ForeignKey("model_lists.id"), index=True)
@@ -187,10 +260,10 @@ class ChangeEvent(Base):
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     from_snapshot_id: Mapped[int] = mapped_column(Id, ForeignKey("snapshots.id"), index=True)
     to_snapshot_id: Mapped[int] = mapped_column(Id, ForeignKey("snapshots.id"), index=True)
-    added: Mapped[list[str]] = mapped_column(JsonDocument)
-    removed: Mapped[list[str]] = mapped_column(JsonDocument)
+    added: Mapped[list[str]] = mapped_column(JsonDocument())
+    removed: Mapped[list[str]] = mapped_column(JsonDocument())
     # watched fields that changed: [{"id", "field", "old", "new"}]; null before 0.1's 0004
-    changed: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonDocument)
+    changed: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonDocument())
 
 
 class TargetStateRow(Base):
@@ -206,7 +279,7 @@ class TargetStateRow(Base):
     candidate_seen: Mapped[int] = mapped_column(Integer)
     failures: Mapped[int] = mapped_column(Integer)
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(SafeText)
     down_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -223,7 +296,7 @@ class TargetEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     since: Mapped[datetime] = mapped_column(UTCDateTime)  # when the outage began
     failures: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(SafeText)
     duration_s: Mapped[float | None] = mapped_column(Float)
     snapshot_id: Mapped[int] = mapped_column(Id, ForeignKey("snapshots.id"), index=True)
 
@@ -247,12 +320,12 @@ class DeliveryRow(Base):
         Id, ForeignKey("target_events.id"), index=True
     )
     url_hash: Mapped[str] = mapped_column(String(64))
-    url: Mapped[str] = mapped_column(Text)
-    title: Mapped[str] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(SafeText)
+    title: Mapped[str] = mapped_column(SafeText)
+    body: Mapped[str] = mapped_column(SafeText)
     status: Mapped[str] = mapped_column(String(16))  # pending, sent, dead
     attempts: Mapped[int] = mapped_column(Integer)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(SafeText)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -170,6 +170,14 @@ def _change(row: schema.ChangeEvent) -> ChangeRecord:
     )
 
 
+def _sorted_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
+
+
 def _lock_key(name: str) -> int:
     """A PostgreSQL advisory lock key (signed 64-bit) for one of our named locks."""
     digest = hashlib.sha256(("model-monitor:" + name).encode()).digest()
@@ -619,18 +627,20 @@ class Store:
             return _record(SnapshotRecord, row)
 
     def models(self, snapshot: SnapshotRecord) -> list[dict[str, Any]]:
-        """The model objects of a snapshot, sorted by ID (empty for a failed poll)."""
+        """The model objects of a snapshot, sorted by ID (empty for a failed poll), their
+        keys in sorted order: PostgreSQL's jsonb does not keep the provider's order, and
+        the same list reads back the same from every database."""
         if snapshot.model_list_id is None:
             return []
         with self._read() as session:
-            return [
-                dict(data)
-                for data in session.scalars(
-                    _with_members(select(schema.ModelObject.data), snapshot.model_list_id).order_by(
-                        schema.ModelObject.model_id
-                    )
+            rows = session.execute(
+                _with_members(
+                    select(schema.ModelObject.model_id, schema.ModelObject.data),
+                    snapshot.model_list_id,
                 )
-            ]
+            )
+            # sorted here: the database's collation is not Python's order by code point
+            return [_sorted_keys(data) for _, data in sorted(rows, key=lambda row: row[0])]
 
     def models_at(self, target: str, when: datetime) -> SnapshotRecord | None:
         """The latest good snapshot of ``target`` taken at or before ``when``."""
@@ -1048,4 +1058,4 @@ class Store:
                 sightings.append(
                     Sighting(target=name, first_seen=first, last_seen=last, present=present)
                 )
-            return sightings
+            return sorted(sightings, key=lambda s: s.target)  # not by the database's collation
