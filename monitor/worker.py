@@ -9,6 +9,7 @@ are passed in (HTTP client, store, clock), so the same function serves
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -22,11 +23,12 @@ import structlog
 from monitor.alerts import Decision, Policy, Poll, step
 from monitor.config import Secret, Target
 from monitor.diff import ModelDiff, diff_lists, diff_models, watch_digest
-from monitor.errors import FetchError
+from monitor.errors import FetchError, StorageError
 from monitor.fetch import ConditionalCache, Fetched, fetch_with_retries
 from monitor.notify import Message, change_message, down_message, recovered_message
 from monitor.notify.outbox import url_refs
 from monitor.store import ChangeRecord, SnapshotRecord, Store, TargetEventRecord, Transaction
+from monitor.text import one_line
 
 log = structlog.get_logger("monitor.poll")
 
@@ -70,6 +72,10 @@ def poll_target(
     sleep: Callable[[float], None] = time.sleep,
     cache: ConditionalCache | None = None,
 ) -> PollResult:
+    """Poll one target and record it. Whatever the provider sends, the poll is
+    recorded: good, or failed with a reason that counts toward "down". Only a
+    database that takes no write at all raises (a StorageError): then nothing
+    was recorded."""
     started = time.monotonic()
     fetched_at = now()
     fetched: Fetched | None = None
@@ -78,11 +84,55 @@ def poll_target(
         fetched = fetch_with_retries(client, target, api_key, sleep=sleep, now=now, cache=cache)
     except FetchError as exc:
         error = exc
+    except Exception as exc:  # a bug met by some answer: a failed poll, not silence
+        log.exception("unexpected error fetching; recorded as a failed poll", target=target.name)
+        error = FetchError(f"internal error: {type(exc).__name__}")
     duration_ms = int((time.monotonic() - started) * 1000)
     if fetched is not None:
         for warning in fetched.warnings:
             log.warning("model list warning", target=target.name, warning=warning)
+    record = functools.partial(
+        _record,
+        target,
+        store=store,
+        notify_urls=notify_urls,
+        fetched_at=fetched_at,
+        duration_ms=duration_ms,
+    )
+    try:
+        return record(fetched, error)
+    except Exception as exc:
+        if fetched is None:
+            raise  # even a failed poll cannot be written: the database is away
+        # the list could not be compared or stored (a database refusing a value, a
+        # bug): the poll is recorded as failed, so it counts toward "down"
+        if isinstance(exc, StorageError):
+            reason = f"not stored: {one_line(str(exc))}"
+            log.error(
+                "poll not stored; recorded as a failed poll", target=target.name, error=reason
+            )
+        else:
+            reason = f"internal error: {type(exc).__name__}"
+            log.exception(
+                "unexpected error recording a poll; recorded as failed", target=target.name
+            )
+        if cache is not None:  # the cached answer is the one that could not be stored
+            cache.put(target.name, None)
+        return record(None, FetchError(reason, status=fetched.status))
 
+
+def _record(
+    target: Target,
+    fetched: Fetched | None,
+    error: FetchError | None,
+    *,
+    store: Store,
+    notify_urls: Sequence[str],
+    fetched_at: datetime,
+    duration_ms: int,
+) -> PollResult:
+    """Decide what the poll means, and write it (snapshot, events, deliveries) in
+    one transaction."""
     poll = Poll(
         at=fetched_at,
         digest=(
