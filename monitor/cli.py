@@ -8,6 +8,7 @@ on stderr and an exit code (2 for a bad config, option, snapshot or target;
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,7 @@ from monitor.config import (
 )
 from monitor.errors import ConfigError, MonitorError, NotFoundError, StorageError
 from monitor.logs import LEVELS, configure_logging
+from monitor.text import printable, shown
 
 if TYPE_CHECKING:  # the store loads SQLAlchemy: only commands that need it import it
     from monitor.store import Store
@@ -174,10 +176,16 @@ def _logging(stream: Any = None) -> None:
 @contextmanager
 def _open_store(*, write: bool) -> Iterator[Any]:
     """The store of the configured database; writers migrate it first."""
+    from sqlalchemy.engine import make_url
+
+    from monitor.redact import LOGGED
     from monitor.store import Store, open_engine, upgrade
     from monitor.store.engine import require_current
 
     config = _state().config()
+    password = make_url(config.database_url).password
+    if password:
+        LOGGED.add(str(password))  # never in a log line, whatever a driver logs
     # two per poll in flight (its lock and its transaction), and a few for the rest
     engine = open_engine(
         config.database_url, create=write, connections=2 * config.max_concurrency + 4
@@ -242,11 +250,42 @@ def _iso(moment: datetime) -> str:
 
 
 def _print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    click.echo(json_text(value))
+
+
+def json_text(value: Any) -> str:
+    """Always valid JSON (a NaN stored by an older version is written as the string
+    "NaN"), and safe on a terminal: characters that are not printable are written as
+    JSON escapes (``\\u202e``), which read back as the same string."""
+    text = json.dumps(_finite(value), indent=2, ensure_ascii=False, allow_nan=False)
+    return "\n".join(
+        line if line.isprintable() else "".join(map(_json_char, line)) for line in text.split("\n")
+    )
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json_char(char: str) -> str:
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code > 0xFFFF:  # as a surrogate pair, the way JSON spells it
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
 
 
 def _print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    # a provider's strings never drive the terminal: controls and bidi overrides escaped
+    cells = [[("" if c is None else printable(str(c))) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, c in enumerate(row):
@@ -306,7 +345,7 @@ def _model_rows(models: Sequence[dict[str, Any]]) -> list[list[Any]]:
             if isinstance(created, int) and not isinstance(created, bool) and 0 < created < 2**33
             else ""
         )
-        rows.append([m["id"], m.get("owned_by", ""), when])
+        rows.append([shown(m["id"]), m.get("owned_by", ""), when])
     return rows
 
 
@@ -413,9 +452,9 @@ def check(target_name: str | None, as_json: bool) -> None:
         )
     else:
         for r in results:
-            click.echo(_check_line(r, sent[r.target]))
+            click.echo(printable(_check_line(r, sent[r.target])))
     for name, error in errors.items():
-        click.echo(f"{name}: NOT RECORDED: {error}", err=as_json)
+        click.echo(f"{name}: NOT RECORDED: {printable(error)}", err=as_json)
     sys.exit(EXIT_OK if all(r.ok for r in results) and not errors else EXIT_FAILED)
 
 
@@ -511,7 +550,7 @@ def show(snapshot_id: int, as_json: bool) -> None:
     if as_json:
         _print_json({**_snapshot_json(snapshot), "models": models})
         return
-    state = "ok" if snapshot.ok else f"FAILED: {snapshot.error}"
+    state = "ok" if snapshot.ok else f"FAILED: {printable(snapshot.error or '')}"
     click.echo(
         f"snapshot {snapshot.id} of {snapshot.target} at {_iso(snapshot.fetched_at)}: {state}"
     )
@@ -540,9 +579,9 @@ def changes(target_name: str | None, since: str | None, limit: int | None, as_js
                 c.id,
                 c.target,
                 _iso(c.detected_at),
-                " ".join(c.added),
-                " ".join(c.removed),
-                "; ".join(f"{x['id']} {x['field']}" for x in c.changed),
+                " ".join(map(shown, c.added)),
+                " ".join(map(shown, c.removed)),
+                "; ".join(f"{shown(x['id'])} {shown(x['field'])}" for x in c.changed),
             ]
             for c in rows
         ],
@@ -618,9 +657,9 @@ def diff(snapshot_a: int, snapshot_b: int, as_json: bool) -> None:
         f"{b.target} #{b.id} ({_iso(b.fetched_at)}): {result.summary()}"
     )
     for model_id in sorted(result.added):
-        click.echo(f"+ {model_id}")
+        click.echo(f"+ {shown(model_id)}")
     for model_id in sorted(result.removed):
-        click.echo(f"- {model_id}")
+        click.echo(f"- {shown(model_id)}")
 
 
 @cli.command()
@@ -873,13 +912,12 @@ def model_life(model_id: str, target_name: str | None, as_json: bool) -> None:
 
     for life in lives:
         state = "listed now" if life["listed_now"] else "not listed now"
-        click.echo(f"{model_id} on {life['target']} ({state})")
+        click.echo(f"{shown(model_id)} on {life['target']} ({state})")
         click.echo(f"  {life['first_seen']}  first seen")
         for e in life["events"]:
             if e["what"] == "changed":
-                click.echo(
-                    f"  {e['at']}  {e['field']} {show_change(e['field'], e['old'], e['new'])}"
-                )
+                change = show_change(e["field"], e["old"], e["new"])
+                click.echo(f"  {e['at']}  {shown(e['field'])} {change}")
             else:
                 click.echo(f"  {e['at']}  {'came back' if e['what'] == 'added' else 'went away'}")
         click.echo(f"  {life['last_seen']}  last seen")

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from monitor.errors import ConfigError
+from monitor.redact import LOGGED
 
 DEFAULT_CONFIG_PATH = Path("/etc/model-monitor/config.toml")
 DEFAULT_INTERVAL = 300.0
@@ -240,11 +241,13 @@ def verify(config: Config) -> None:
     understands, and the database URL's driver is installed. Run before polling."""
     from sqlalchemy.engine import make_url
 
-    from monitor.notify.send import check_urls
+    from monitor.notify.send import check_urls, url_secrets
 
     check_urls(config.notify_urls, "notify.urls")
     for i, target in enumerate(config.targets):
         check_urls(target.notify_urls, f"targets[{i}].notify_urls")
+    for notify_url in config.all_urls():  # tokens and passwords: masked in every log line
+        LOGGED.add(*url_secrets(notify_url))
     url = make_url(config.database_url)
     try:
         url.get_dialect()
@@ -500,6 +503,7 @@ def resolve_key(source: KeySource | None, environ: Mapping[str, str]) -> Secret 
         raise ConfigError(
             f"{source.key}: the API key from {source.ref!r} has control or non-ASCII characters"
         )
+    LOGGED.add(value)  # from now on masked in every log line of this process
     return Secret(value)
 
 

@@ -2,7 +2,9 @@
 (httpx, APScheduler, SQLAlchemy, Alembic, apprise) sent through the same output.
 
 JSON lines when the stream is not a terminal (journald, files), a readable
-console otherwise.
+console otherwise. Every line is scrubbed of the secrets the process has read
+(:data:`monitor.redact.LOGGED`): at debug level httpx and httpcore log what a
+provider sends (headers, reason phrases) and urllib3 the paths apprise posts to.
 """
 
 from __future__ import annotations
@@ -13,9 +15,21 @@ from typing import Any, TextIO
 
 import structlog
 
+from monitor.redact import LOGGED, Redactor
+
 LEVELS = ("debug", "info", "warning", "error")
 # Libraries that are chatty at INFO: quiet unless we debug.
-_NOISY = ("httpx", "httpcore", "apscheduler", "sqlalchemy", "apprise", "alembic", "aiosmtpd")
+_NOISY = (
+    "httpx",
+    "httpcore",
+    "apscheduler",
+    "sqlalchemy",
+    "apprise",
+    "alembic",
+    "aiosmtpd",
+    "urllib3",
+    "requests",
+)
 
 
 # syslog priorities, for journald's "<N>" line prefix
@@ -31,6 +45,17 @@ class _JournalPrefix:
     def __call__(self, logger: Any, name: str, event: Any) -> str:
         level = str(event.get("level", "info")) if isinstance(event, dict) else "info"
         return f"<{_PRIORITY.get(level, 6)}>{self._renderer(logger, name, event)}"
+
+
+class _Redacting:
+    """Wraps a renderer: the rendered line with every known secret masked."""
+
+    def __init__(self, renderer: Any, secrets: Redactor) -> None:
+        self._renderer = renderer
+        self._secrets = secrets
+
+    def __call__(self, logger: Any, name: str, event: Any) -> str:
+        return self._secrets.mask(str(self._renderer(logger, name, event)))
 
 
 def configure_logging(
@@ -55,6 +80,7 @@ def configure_logging(
         if json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
+    renderer = _Redacting(renderer, LOGGED)
     if journal:
         renderer = _JournalPrefix(renderer)
     formatter = structlog.stdlib.ProcessorFormatter(

@@ -48,6 +48,7 @@ class Answer:
     content_type: str = "application/json"
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None  # the status line's reason phrase (default: the standard one)
 
 
 class _Server(ThreadingHTTPServer):
@@ -90,7 +91,7 @@ class ProviderServer:
                 if answer.delay:
                     time.sleep(answer.delay)
                 try:
-                    self.send_response(answer.status)
+                    self.send_response(answer.status, answer.reason)
                     self.send_header("Content-Type", answer.content_type)
                     self.send_header("Content-Length", str(len(answer.body)))
                     for k, v in answer.headers.items():

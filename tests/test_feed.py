@@ -64,4 +64,12 @@ def test_control_characters_do_not_break_the_feed() -> None:
     odd = change(3, added=("model\x01with\x0bcontrols",))
     root = ElementTree.fromstring(atom_feed([odd], now=NOW, self_url="http://x/feed.atom"))
     (entry,) = root.findall(f"{A}entry")
-    assert "model\ufffdwith\ufffdcontrols" in (entry.findtext(f"{A}content") or "")
+    # shown escaped, like everywhere a provider's ID is shown: the reader sees what was sent
+    assert '"model\\x01with\\x0bcontrols"' in (entry.findtext(f"{A}content") or "")
+
+
+def test_a_bidi_override_in_an_id_is_shown_escaped_in_the_feed() -> None:
+    xml = atom_feed([change(4, added=("evil\u202egnp.exe",))], now=NOW, self_url="http://x/f")
+    (entry,) = ElementTree.fromstring(xml).findall(f"{A}entry")
+    content = entry.findtext(f"{A}content") or ""
+    assert "\u202e" not in content and '"evil\\u202egnp.exe"' in content

@@ -1,6 +1,9 @@
 """What an alert says. Pure: values in, a title and a body out.
 
-Bodies are Markdown that also reads well as plain text (email, SMS).
+Bodies are Markdown that also reads well as plain text (email, SMS). What a
+provider sent (IDs, field values, its error messages) is shown with controls and
+bidi overrides escaped (:mod:`monitor.text`): a chat or a terminal is never
+driven by a provider's bytes.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.diff import ModelDiff
+from monitor.text import one_line, printable, shown
 
 
 @dataclass(frozen=True)
@@ -23,12 +27,15 @@ MAX_LINES = 50  # per section; the rest is summarised (monitor changes has them 
 def change_message(target: str, diff: ModelDiff, detected_at: datetime) -> Message:
     lines: list[str] = []
     sections = [
-        ("Added", len(diff.added), [f"- {i}" for i in sorted(diff.added)]),
-        ("Removed", len(diff.removed), [f"- {i}" for i in sorted(diff.removed)]),
+        ("Added", len(diff.added), [f"- {shown(i)}" for i in sorted(diff.added)]),
+        ("Removed", len(diff.removed), [f"- {shown(i)}" for i in sorted(diff.removed)]),
         (
             "Changed",
             len({c.id for c in diff.changed}),
-            [f"- {c.id}: {c.field} {show_change(c.field, c.old, c.new)}" for c in diff.changed],
+            [
+                f"- {shown(c.id)}: {shown(c.field)} {show_change(c.field, c.old, c.new)}"
+                for c in diff.changed
+            ],
         ),
     ]
     for heading, count, entries in sections:
@@ -88,10 +95,10 @@ def show_value(field: str, value: object) -> str:
             return f"{number * 1_000_000:g} per 1M tokens"
         return f"{number:g}"
     if isinstance(value, str):
-        return value
+        return one_line(value, 200)
     import json
 
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return one_line(json.dumps(value, ensure_ascii=False, sort_keys=True), 200)
 
 
 def _when(moment: datetime) -> str:
@@ -102,6 +109,7 @@ def down_message(
     target: str, *, error: str, failures: int, since: datetime, repeat: bool
 ) -> Message:
     still = "still " if repeat else ""
+    error = printable(error)
     return Message(
         title=f"{target} is {still}down: {error}",
         body=(

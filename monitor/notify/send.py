@@ -8,15 +8,19 @@ own log lines can carry them too: they never reach our log output
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
 
 from monitor.errors import ConfigError
 from monitor.notify.message import Message
+from monitor.redact import Redactor
+from monitor.text import one_line
 
 
 @dataclass(frozen=True)
@@ -86,12 +90,25 @@ def check_urls(urls: Sequence[str], key: str) -> None:
             )
 
 
+def url_secrets(url: str) -> set[str]:
+    """The parts of a notification URL that are secret: every part (user, password,
+    host, path segment, query value, fragment) that apprise does not show in its
+    privacy form of the URL (tokens, passwords, webhook IDs)."""
+    try:
+        parts = urlsplit(url)
+        pieces = [parts.username, parts.password, parts.fragment, parts.netloc]
+    except ValueError:  # not a URL we can take apart: all of it is secret
+        return {url}
+    pieces += re.split("[:@]", parts.netloc)  # tokens in the host part (tgram://ID:TOKEN/)
+    pieces += parts.path.split("/")
+    pieces += [v for _, v in parse_qsl(parts.query, keep_blank_values=True)]
+    # a host name (with a dot) is where the service is, not a secret
+    pieces = [p for p in pieces if p and not re.fullmatch(r"[\w-]+(\.[\w-]+)+", p)]
+    shown = redact_url(url)
+    visible = shown + " " + unquote(shown)
+    return {unquote(p) for p in pieces if p and len(p) >= 6 and unquote(p) not in visible}
+
+
 def _scrub(text: str, url: str) -> str:
     """Remove anything of the URL's secret parts that an error text may repeat."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    for secret in (parts.password, *parts.path.split("/")):
-        if secret and len(secret) >= 6 and secret in text:
-            text = text.replace(secret, "***")
-    return " ".join(text.split())[:300]
+    return one_line(Redactor(url_secrets(url))(text), 300)

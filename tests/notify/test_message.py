@@ -52,3 +52,24 @@ def test_old_and_new_prices_are_scaled_the_same_way() -> None:
     assert show_change("pricing.prompt", "2.5", "3") == "2.5 → 3"
     assert show_change("context_length", 64000, 128000) == "64000 → 128000"
     assert show_change("deprecation", None, "2026-12-31") == "none → 2026-12-31"
+
+
+def test_a_providers_strings_never_drive_the_chat_or_terminal() -> None:
+    from monitor.diff import FieldChange, ModelDiff
+    from monitor.notify import down_message
+
+    diff = ModelDiff(
+        frozenset({"evil\u202egnp.exe", "bad\x00id"}),
+        frozenset({"\x1b[2Jgone"}),
+        (FieldChange("m\u2028x", "pricing.prompt", "1\x07", "2\nthird line"),),
+    )
+    message = change_message("dos-ai", diff, WHEN)
+    lines = message.body.splitlines()
+    assert '- "evil\\u202egnp.exe"' in lines and '- "bad\\x00id"' in lines
+    assert '- "\\x1b[2Jgone"' in lines
+    assert '- "m\\u2028x": pricing.prompt 1\\x07 → 2 third line' in lines
+    assert message.body.replace("\n", "").isprintable()
+    down = down_message(
+        "dos-ai", error="HTTP 401 (\u202eyek)", failures=3, since=WHEN, repeat=False
+    )
+    assert "\u202e" not in down.title + down.body and "\\u202eyek" in down.title
