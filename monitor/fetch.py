@@ -494,15 +494,16 @@ def _checked(entries: list[Any], redact: Redactor) -> tuple[list[Model], tuple[s
 def _model(entry: dict[str, Any], index: int, redact: Redactor) -> Model:
     """One entry as a model: no deeper than the database and the digest can carry,
     only valid Unicode, and with no key in any of its strings."""
-    if jsonsafe.too_deep(entry):
-        raise FetchError(
-            f"JSON nested too deep (data[{index}] has more than {jsonsafe.MAX_DEPTH} levels)",
-            status=200,
-        )
-    text = model_text(entry)
+    too_deep = f"JSON nested too deep (data[{index}] has more than {jsonsafe.MAX_DEPTH} levels)"
+    try:
+        text = model_text(entry)
+    except RecursionError:
+        raise FetchError(too_deep, status=200) from None
+    # as many brackets as levels at most: the walk only for the odd object that has more
+    if text.count("{") + text.count("[") > jsonsafe.MAX_DEPTH and jsonsafe.too_deep(entry):
+        raise FetchError(too_deep, status=200)
     if redact and (
-        redact.found(text)
-        or any(redact.found(canonical_json(entry[k])) for k in VOLATILE_FIELDS if k in entry)
+        redact.found(text) or any(_holds_secret(entry[k], redact) for k in _volatile(entry))
     ):
         entry = redact.value(entry)
         text = model_text(entry)
@@ -514,6 +515,17 @@ def _model(entry: dict[str, Any], index: int, redact: Redactor) -> Model:
             f"invalid string in data[{index}]{where} (not valid Unicode)", status=200
         ) from None
     return Model(id=entry["id"], data=entry, digest=digest)
+
+
+def _volatile(entry: dict[str, Any]) -> list[str]:
+    """The fields left out of the digest that this entry has (``created``)."""
+    return [k for k in VOLATILE_FIELDS if k in entry]
+
+
+def _holds_secret(value: Any, redact: Redactor) -> bool:
+    if isinstance(value, str):
+        return redact.found(value)
+    return isinstance(value, dict | list) and redact.found(canonical_json(value))
 
 
 def _read_capped(response: httpx.Response, limit: int, deadline: float, timeout: float) -> bytes:

@@ -44,12 +44,16 @@ def loads(body: bytes | str) -> tuple[Any, tuple[str, ...]]:
     """The document, and warnings about values kept in another form."""
     kept: list[str] = []
     try:
-        document = json.loads(
-            body,
-            parse_constant=_keep(kept),
-            parse_float=_float(kept),
-            parse_int=_int(kept),
-        )
+        try:
+            document = json.loads(body, parse_constant=_keep(kept), parse_float=_float(kept))
+        except ValueError as exc:
+            if isinstance(exc, UnicodeDecodeError) or "digits" not in str(exc):
+                raise
+            # an integer too long for Python's int(): again, reading integers one by one
+            kept.clear()
+            document = json.loads(
+                body, parse_constant=_keep(kept), parse_float=_float(kept), parse_int=_int(kept)
+            )
     except RecursionError:
         raise BadJSON("JSON nested too deep") from None
     except UnicodeDecodeError as exc:
