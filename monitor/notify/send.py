@@ -15,6 +15,7 @@ from typing import Protocol
 
 import apprise
 
+from monitor.config import toml_value
 from monitor.errors import ConfigError
 from monitor.notify.message import Message
 
@@ -82,7 +83,8 @@ def check_urls(urls: Sequence[str], key: str) -> None:
     for i, url in enumerate(urls):
         if apprise.Apprise.instantiate(url) is None:
             raise ConfigError(
-                f"{key}[{i}]: {redact_url(url)!r} is not a notification URL apprise understands"
+                f"{key}[{i}]: {toml_value(redact_url(url))} is not a notification URL "
+                "apprise understands"
             )
 
 

@@ -390,4 +390,4 @@ def test_defaults_apply_to_every_target(
     assert "timeout 3s" in checked.stdout
     ws.config_path.write_text('[defaults]\ninterval = "often"\n\n' + text)
     bad = ws.run("config", "check")
-    assert bad.code == 2 and "defaults.interval: 'often' is not a duration" in bad.stderr
+    assert bad.code == 2 and 'defaults.interval: "often" is not a duration' in bad.stderr
