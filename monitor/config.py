@@ -250,16 +250,14 @@ def verify(config: Config) -> None:
     from sqlalchemy.engine import make_url
 
     from monitor.notify.send import check_urls
+    from monitor.store.engine import driver_problem
 
     check_urls(config.notify_urls, "notify.urls")
     for i, target in enumerate(config.targets):
         check_urls(target.notify_urls, f"targets[{i}].notify_urls")
-    url = make_url(config.database_url)
-    try:
-        url.get_dialect()
-    except Exception as exc:  # NoSuchModuleError, ImportError of the driver
-        hint = " (pip install 'model-monitor[postgres]')" if "postgres" in url.drivername else ""
-        raise ConfigError(f"database.url: {url.drivername!r} cannot be used: {exc}{hint}") from None
+    problem = driver_problem(make_url(config.database_url))
+    if problem is not None:
+        raise ConfigError(f"database.url: {problem}")
 
 
 def default_database_path(environ: Mapping[str, str]) -> Path:

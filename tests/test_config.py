@@ -929,3 +929,36 @@ def test_a_notification_url_apprise_rejects_is_quoted_in_toml() -> None:
     assert str(info.value) == (
         'notify.urls[0]: "nosuchservice://…" is not a notification URL apprise understands'
     )
+
+
+# -- the database driver -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        pytest.param("mysql://monitor:pw@db.example.com/m", "pip install mysqlclient", id="mysql"),
+        pytest.param("mariadb+pymysql://monitor@db/m", "pip install pymysql", id="mariadb"),
+        pytest.param("postgresql+psycopg2://monitor@db/m", "psycopg2-binary", id="psycopg2"),
+        pytest.param("cockroachdb://monitor@db/m", "has no dialect cockroachdb", id="unknown"),
+    ],
+)
+def test_verify_names_the_right_driver_to_install(url: str, says: str) -> None:
+    from monitor.config import verify
+
+    with pytest.raises(ConfigError) as info:
+        verify(parse({"database": {"url": url}}))
+    message = str(info.value)
+    assert message.startswith("database.url: ")
+    assert says in message
+    assert ("model-monitor[postgres]" in message) == ("postgresql" in url)
+    assert "pw@" not in message
+
+
+def test_cli_config_check_refuses_a_database_url_without_its_driver(tmp_path: Path) -> None:
+    path = tmp_path / "mysql.toml"
+    path.write_text(GOOD_CONFIG.replace("sqlite:///monitor.db", "mysql://monitor@db/monitor"))
+    result = run_monitor(tmp_path, "-c", str(path), "config", "check")
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "pip install mysqlclient" in line and "[postgres]" not in line

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from monitor.errors import StorageError
 
@@ -31,6 +31,9 @@ def open_engine(url: str, *, create: bool, connections: int = 20) -> Engine:
         parsed = make_url(url)
     except ArgumentError:
         raise StorageError("database.url is not an SQLAlchemy URL") from None
+    problem = driver_problem(parsed)
+    if problem is not None:
+        raise StorageError(f"cannot use the database: {problem}")
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -59,12 +62,55 @@ def open_engine(url: str, *, create: bool, connections: int = 20) -> Engine:
             parsed, pool_pre_ping=True, pool_size=size, max_overflow=connections - size
         )
     except (ArgumentError, ImportError, SQLAlchemyError) as exc:
-        hint = ""
-        if isinstance(exc, ImportError) or "psycopg" in str(exc):
-            hint = "; install the driver: pip install 'model-monitor[postgres]'"
-        raise StorageError(
-            f"cannot use database backend {parsed.drivername!r}: {exc}{hint}"
-        ) from None
+        raise StorageError(f"cannot use the database {parsed.drivername}: {exc}") from None
+
+
+TESTED = "model-monitor is tested on SQLite and PostgreSQL"
+# what to install for a DBAPI driver SQLAlchemy names (the dialect's ``driver``)
+_INSTALL = {
+    "psycopg": "pip install 'model-monitor[postgres]'",
+    "psycopg2": "pip install psycopg2-binary, or use postgresql+psycopg:// "
+    "after pip install 'model-monitor[postgres]'",
+    "pg8000": "pip install pg8000",
+    "mysqldb": "pip install mysqlclient (it needs the MySQL client library), "
+    "or use {backend}+pymysql:// after pip install pymysql",
+    "pymysql": "pip install pymysql",
+    "mysqlconnector": "pip install mysql-connector-python",
+    "mariadbconnector": "pip install mariadb",
+    "pyodbc": "pip install pyodbc",
+    "pymssql": "pip install pymssql",
+    "oracledb": "pip install oracledb",
+    "cx_oracle": "pip install cx_Oracle",
+}
+# a synchronous driver for backends people reach for an asyncio one on
+_SYNC = {
+    "postgresql": "postgresql+psycopg://",
+    "mysql": "mysql+pymysql://",
+    "mariadb": "mariadb+pymysql://",
+    "sqlite": "sqlite:///",
+}
+
+
+def driver_problem(url: URL) -> str | None:
+    """Why ``url``'s dialect or DBAPI driver cannot be used here, and what to install;
+    None when both load. The URL itself (its password) is never in the text."""
+    backend = url.get_backend_name()
+    note = "" if backend in ("sqlite", "postgresql") else f" ({TESTED})"
+    try:
+        dialect = url.get_dialect()
+    except NoSuchModuleError:
+        return f"SQLAlchemy has no dialect {backend}; install the package that provides it{note}"
+    if getattr(dialect, "is_async", False):
+        instead = _SYNC.get(backend, "a synchronous driver")
+        return f"{url.drivername} is an asyncio driver; use a synchronous one: {instead}{note}"
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        install = _INSTALL.get(
+            dialect.driver, f"install the DBAPI driver {dialect.driver} for {backend}"
+        ).format(backend=backend)
+        return f"the {backend} driver {dialect.driver} is not installed ({exc}); {install}{note}"
+    return None
 
 
 WRITE = {"monitor_write": True}  # execution options of a connection that will write
