@@ -7,6 +7,7 @@ the newest revision shipped with the package.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,12 @@ def open_engine(url: str, *, create: bool, connections: int = 20) -> Engine:
                     path.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise StorageError(
-                        f"cannot create the folder {str(path.parent)!r}: {exc.strerror}"
+                        f"database {str(path)!r} cannot be created: the folder "
+                        f"{str(path.parent)!r} cannot be made: {exc.strerror}"
                     ) from None
+            problem = sqlite_access_problem(path, write=create)
+            if problem is not None:
+                raise StorageError(problem)
         engine = create_engine(parsed, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -111,6 +116,57 @@ def driver_problem(url: URL) -> str | None:
         ).format(backend=backend)
         return f"the {backend} driver {dialect.driver} is not installed ({exc}); {install}{note}"
     return None
+
+
+def sqlite_access_problem(path: Path, *, write: bool) -> str | None:
+    """Why this user cannot use the SQLite database at ``path`` (to write, or only to
+    read), naming the file or folder and the reason; None when it can.
+
+    SQLite itself only says "unable to open database file" or "attempt to write a
+    readonly database". In WAL mode even a reader needs ``NAME-wal`` and ``NAME-shm``
+    beside the database, so the folder must be writable unless both exist writable.
+    """
+    doing = "opened for writing" if write else "opened"
+    folder = path.parent
+    if not path.exists():
+        reason = _not_writable(folder)
+        if reason is None:
+            return None
+        return f"database {str(path)!r} cannot be created: the folder {str(folder)!r} {reason}"
+    if write and (reason := _not_writable(path)) is not None:
+        return f"database {str(path)!r} cannot be {doing}: the file {reason}"
+    beside = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    if all(f.exists() and _not_writable(f) is None for f in beside):
+        return None
+    if (reason := _not_writable(folder)) is not None:
+        names = " and ".join(f.name for f in beside)
+        return (
+            f"database {str(path)!r} cannot be {doing}: the folder {str(folder)!r} {reason} "
+            f"(SQLite's WAL mode needs {names} beside the database)"
+        )
+    return None
+
+
+def _not_writable(path: Path) -> str | None:
+    """Why this user cannot write ``path`` (create entries in it, for a folder), or None."""
+    wanted = os.W_OK | os.X_OK if path.is_dir() else os.W_OK
+    if os.access(path, wanted):
+        return None
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "is on a read-only file system"
+    except OSError:
+        pass
+    return f"is not writable by {_user()}"
+
+
+def _user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
 
 
 WRITE = {"monitor_write": True}  # execution options of a connection that will write

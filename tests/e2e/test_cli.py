@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -391,3 +392,109 @@ def test_defaults_apply_to_every_target(
     ws.config_path.write_text('[defaults]\ninterval = "often"\n\n' + text)
     bad = ws.run("config", "check")
     assert bad.code == 2 and 'defaults.interval: "often" is not a duration' in bad.stderr
+
+
+# -- a database this user cannot write -----------------------------------------
+
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def _unprivileged() -> list[str]:
+    """How to run the console script as a user file permissions apply to: root
+    bypasses them, so as root it runs as nobody (skipped where that cannot work)."""
+    if os.geteuid() != 0:
+        return []
+    probe = subprocess.run(
+        [*AS_NOBODY, MONITOR, "--version"], capture_output=True, text=True, check=False, cwd="/"
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot run the console script as nobody: {probe.stderr.strip()[:200]}")
+    return AS_NOBODY
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder the unprivileged user can reach (pytest's tmp_path is root's alone)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="monitor-ro-"))
+    folder.chmod(0o755)
+    yield folder
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_dir():
+            path.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize(
+    ("file_mode", "folder_mode", "command", "reason"),
+    [
+        pytest.param(0o644, 0o777, "check", "the file is not writable by", id="ro-file-check"),
+        pytest.param(0o644, 0o777, "db upgrade", "the file is not writable", id="ro-file-upgrade"),
+        pytest.param(0o666, 0o755, "check", "the folder {folder} is not", id="ro-folder-check"),
+        pytest.param(0o666, 0o755, "db upgrade", "monitor.db-wal", id="ro-folder-upgrade"),
+        pytest.param(0o666, 0o755, "history", "the folder {folder} is not", id="ro-folder-read"),
+        pytest.param(None, 0o755, "check", "cannot be created: the folder", id="no-file-ro-folder"),
+    ],
+)
+def test_a_database_this_user_cannot_write_is_named_with_the_reason(
+    open_folder: Path,
+    file_mode: int | None,
+    folder_mode: int,
+    command: str,
+    reason: str,
+) -> None:
+    prefix = _unprivileged()
+    folder = open_folder / "data"
+    folder.mkdir()
+    config = open_folder / "config.toml"
+    config.write_text(
+        '[database]\nurl = "sqlite:///data/monitor.db"\n\n'
+        '[[targets]]\nname = "local"\nbase_url = "http://127.0.0.1:9/v1"\n'
+    )
+    config.chmod(0o644)
+    database = folder / "monitor.db"
+    if file_mode is not None:
+        made = subprocess.run([MONITOR, "-c", str(config), "db", "upgrade"], check=False)
+        assert made.returncode == 0
+        database.chmod(file_mode)
+    folder.chmod(folder_mode)
+
+    result = subprocess.run(
+        [*prefix, MONITOR, "-c", str(config), *command.split()],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd="/",
+        env={**os.environ, "HOME": "/nonexistent", "MONITOR_CONFIG": ""},
+    )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"monitor: error: database {str(database)!r} cannot be ")
+    assert reason.format(folder=repr(str(folder))) in line
+    assert sorted(p.name for p in folder.iterdir()) == (["monitor.db"] if file_mode else [])
+
+
+def test_a_read_only_database_file_can_still_be_read(open_folder: Path) -> None:
+    prefix = _unprivileged()
+    config = open_folder / "config.toml"
+    config.write_text(
+        '[database]\nurl = "sqlite:///monitor.db"\n\n'
+        '[[targets]]\nname = "local"\nbase_url = "http://127.0.0.1:9/v1"\n'
+    )
+    config.chmod(0o644)
+    made = subprocess.run([MONITOR, "-c", str(config), "db", "upgrade"], check=False)
+    assert made.returncode == 0
+    (open_folder / "monitor.db").chmod(0o644)
+    open_folder.chmod(0o777)
+    result = subprocess.run(
+        [*prefix, MONITOR, "-c", str(config), "history", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd="/",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
