@@ -836,53 +836,75 @@ def model_life(model_id: str, target_name: str | None, as_json: bool) -> None:
         sightings = store.model_sightings(model_id, target=target_name)
         if not sightings:
             raise NotFoundError(f"no poll ever listed a model {model_id!r}")
-        lives = []
-        for sighting in sightings:
-            events = []
-            for change in reversed(store.changes(target=sighting.target)):
-                at = _iso(change.detected_at)
-                if model_id in change.added:
-                    events.append({"at": at, "what": "added", "event_id": change.id})
-                if model_id in change.removed:
-                    events.append({"at": at, "what": "removed", "event_id": change.id})
-                for item in change.changed:
-                    if item["id"] == model_id:
-                        events.append(
-                            {
-                                "at": at,
-                                "what": "changed",
-                                "event_id": change.id,
-                                "field": item["field"],
-                                "old": item["old"],
-                                "new": item["new"],
-                            }
-                        )
-            lives.append(
-                {
-                    "target": sighting.target,
-                    "first_seen": _iso(sighting.first_seen),
-                    "last_seen": _iso(sighting.last_seen),
-                    "listed_now": sighting.present,
-                    "events": events,
-                }
-            )
+        lives = [(s, _model_events(store, s.target, model_id)) for s in sightings]
     if as_json:
-        _print_json({"id": model_id, "targets": lives})
+        _print_json(
+            {
+                "id": model_id,
+                "targets": [
+                    {
+                        "target": sighting.target,
+                        "first_seen": _iso(sighting.first_seen),
+                        "last_seen": _iso(sighting.last_seen),
+                        "listed_now": sighting.present,
+                        "events": [e for _, _, e in events],
+                    }
+                    for sighting, events in lives
+                ],
+            }
+        )
         return
+    for sighting, events in lives:
+        state = "listed now" if sighting.present else "not listed now"
+        click.echo(f"{model_id} on {sighting.target} ({state})")
+        for at, what in _timeline(sighting, events):
+            click.echo(f"  {_iso(at)}  {what}")
+
+
+_ModelEvent = tuple[datetime, int, dict[str, Any]]  # when, change event id, the JSON entry
+
+
+def _model_events(store: Any, target: str, model_id: str) -> list[_ModelEvent]:
+    """What the change events of ``target`` say about one model, in time order (ties
+    by event id)."""
+    events: list[_ModelEvent] = []
+    for change in store.changes(target=target):
+        found: list[dict[str, Any]] = []
+        if model_id in change.added:
+            found.append({"what": "added"})
+        if model_id in change.removed:
+            found.append({"what": "removed"})
+        for item in change.changed:
+            if item["id"] == model_id:
+                old, new = item["old"], item["new"]
+                found.append({"what": "changed", "field": item["field"], "old": old, "new": new})
+        at = _iso(change.detected_at)
+        events += [
+            (change.detected_at, change.id, {"at": at, **e, "event_id": change.id}) for e in found
+        ]
+    events.sort(key=lambda e: (e[0], e[1]))  # stable: a change's own entries keep their order
+    return events
+
+
+def _timeline(sighting: Any, events: Sequence[_ModelEvent]) -> list[tuple[datetime, str]]:
+    """One model's life on one target as (time, text) lines in time order: first seen,
+    its events, last seen. At the same moment first seen comes first and last seen last;
+    a model is last seen *before* the poll that found it gone."""
     from monitor.notify.message import show_change
 
-    for life in lives:
-        state = "listed now" if life["listed_now"] else "not listed now"
-        click.echo(f"{model_id} on {life['target']} ({state})")
-        click.echo(f"  {life['first_seen']}  first seen")
-        for e in life["events"]:
-            if e["what"] == "changed":
-                click.echo(
-                    f"  {e['at']}  {e['field']} {show_change(e['field'], e['old'], e['new'])}"
-                )
-            else:
-                click.echo(f"  {e['at']}  {'came back' if e['what'] == 'added' else 'went away'}")
-        click.echo(f"  {life['last_seen']}  last seen")
+    lines: list[tuple[datetime, int, int, str]] = [(sighting.first_seen, 0, 0, "first seen")]
+    gone = False
+    for at, event_id, e in events:
+        if e["what"] == "changed":
+            text = f"{e['field']} {show_change(e['field'], e['old'], e['new'])}"
+        elif e["what"] == "removed":
+            text, gone = "went away", True
+        else:  # an addition after a removal is a return, else the first appearance
+            text, gone = ("came back" if gone else "added"), False
+        lines.append((at, 1, event_id, text))
+    lines.append((sighting.last_seen, 2, 0, "last seen"))
+    lines.sort(key=lambda line: line[:3])
+    return [(at, text) for at, _, _, text in lines]
 
 
 @cli.command()
