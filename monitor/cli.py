@@ -38,7 +38,89 @@ F = TypeVar("F", bound=Callable[..., Any])
 _T = TypeVar("_T")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SNAPSHOT_ID = click.IntRange(1, 2**63 - 1)
+
+
+if TYPE_CHECKING:  # newer click types ParamType by its value; click 8.1 is still supported
+    _IntType = click.ParamType[int, Any]
+else:
+    _IntType = click.ParamType
+
+
+class WholeNumber(_IntType):
+    """A whole number from 1, as ids and limits are; an error says what was expected:
+    ``SNAPSHOT_ID: 'abc' is not a snapshot id (a whole number from 1)``."""
+
+    name = "integer"
+
+    def __init__(self, what: str | None = None, maximum: int = 2**63 - 1) -> None:
+        self.what = what  # "a snapshot id"; None: just "a whole number from 1"
+        self.maximum = maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number: int | None = value
+        else:
+            text = str(value).strip()
+            number = int(text) if text.isascii() and text.isdigit() else None
+        if number is not None and 1 <= number <= self.maximum:
+            return number
+        expected = "a whole number from 1"
+        if number is not None and number > self.maximum:
+            expected += f" to {self.maximum}"
+        shown = repr(str(value))
+        if self.what:
+            self.fail(f"{shown} is not {self.what} ({expected})", param, ctx)
+        self.fail(f"{shown} is not {expected}", param, ctx)
+
+
+SNAPSHOT_ID = WholeNumber("a snapshot id")
+DELIVERY_ID = WholeNumber("a delivery id")
+LIMIT = WholeNumber()
+
+
+class _StrictParsing:
+    """Options are given once: a repeated option, or two flags that set the same value
+    (``--pending --dead``), is a usage error instead of the last one silently winning."""
+
+    def make_parser(self, ctx: click.Context) -> Any:
+        parser = super().make_parser(ctx)  # type: ignore[misc]
+        parse = parser.parse_args
+
+        def parse_once(args: list[str]) -> Any:
+            opts, rest, order = parse(args)
+            _refuse_repeats(ctx, order)
+            return opts, rest, order
+
+        parser.parse_args = parse_once
+        return parser
+
+
+def _refuse_repeats(ctx: click.Context, order: Sequence[click.Parameter]) -> None:
+    seen: dict[str | None, click.Parameter] = {}
+    for i, param in enumerate(order):
+        if not isinstance(param, click.Option) or param.multiple or param.count:
+            continue
+        first = seen.setdefault(param.name, param)
+        if first is not param:
+            raise click.UsageError(
+                f"{_option_name(first)} and {_option_name(param)} cannot be combined; pick one",
+                ctx,
+            )
+        if param in order[:i] and not param.is_flag:  # a flag twice asks for one thing
+            raise click.UsageError(f"{_option_name(param)} given twice; give it once", ctx)
+
+
+def _option_name(param: click.Parameter) -> str:
+    return "/".join(param.opts) if isinstance(param, click.Option) else param.human_readable_name
+
+
+class _Command(_StrictParsing, click.Command):
+    pass
+
+
+class _Group(_StrictParsing, click.Group):
+    command_class = _Command
+    group_class = type  # subgroups are _Group too
 
 
 def utcnow() -> datetime:
@@ -49,6 +131,7 @@ def utcnow() -> datetime:
 class State:
     config_path: str | None = None
     log_level: str = "info"
+    given_level: str | None = None  # --log-level as given on the command line
     _config: Config | None = field(default=None, repr=False)
 
     def config(self) -> Config:
@@ -59,20 +142,36 @@ class State:
 
 
 def _fatal(message: str, code: int = EXIT_FAILED, hint: str | None = None) -> NoReturn:
+    message = " ".join(message.split())  # one line, whatever the message carried
     click.echo(f"monitor: error: {message}", err=True)
     if hint:
         click.echo(f"hint: {hint}", err=True)
     sys.exit(code)
 
 
-def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+def _set_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        ctx.ensure_object(State).config_path = value
+        state = ctx.ensure_object(State)
+        _once_across_levels(ctx, param, state.config_path, value)
+        state.config_path = value
 
 
-def _set_level(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+def _set_level(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        ctx.ensure_object(State).log_level = value
+        state = ctx.ensure_object(State)
+        _once_across_levels(ctx, param, state.given_level, value)
+        state.log_level = state.given_level = value
+
+
+def _once_across_levels(
+    ctx: click.Context, param: click.Parameter, before: str | None, now: str
+) -> None:
+    """``-c`` and ``--log-level`` may come before or after the subcommand, not both
+    with different values."""
+    if before is not None and before != now:
+        raise click.UsageError(
+            f"{_option_name(param)} given twice ({before!r} and {now!r}); give it once", ctx
+        )
 
 
 def common(func: F) -> F:
@@ -100,7 +199,7 @@ def common(func: F) -> F:
 def event_filters(func: F) -> F:
     """--target, --since, --limit and --json, as the event listings take them."""
     func = json_option(func)
-    func = click.option("--limit", type=click.IntRange(min=1), default=None)(func)
+    func = click.option("--limit", type=LIMIT, default=None)(func)
     func = click.option("--since", metavar="TIME", help="ISO 8601 time, or an age like 2h or 7d.")(
         func
     )
@@ -111,7 +210,7 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="model-monitor")
 @common
 @click.pass_context
@@ -132,7 +231,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
         hint = f"see '{exc.ctx.command_path} --help'" if exc.ctx else None
-        _fatal(exc.format_message(), EXIT_USAGE, hint)
+        _fatal(_usage_message(exc), EXIT_USAGE, hint)
     except click.ClickException as exc:
         _fatal(exc.format_message(), exc.exit_code)
     except (ConfigError, NotFoundError) as exc:
@@ -151,6 +250,25 @@ def main() -> None:
             EXIT_FAILED,
             "please report it; --log-level debug shows the traceback",
         )
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    """Click's complaint in our form, on one line: ``--limit: '0' is not a whole number
+    from 1``, ``missing option --format (json or csv)``."""
+    if isinstance(exc, click.MissingParameter) and exc.param is not None:
+        param = exc.param
+        kind = "option" if isinstance(param, click.Option) else "argument"
+        message = f"missing {kind} {_option_name(param)}"
+        if isinstance(param.type, click.Choice):
+            *most, last = [str(c) for c in param.type.choices]
+            message += f" ({', '.join(most)} or {last})" if most else f" ({last})"
+        return message
+    if isinstance(exc, click.BadParameter):
+        named = exc.param_hint or (_option_name(exc.param) if exc.param is not None else None)
+        if named:
+            where = named if isinstance(named, str) else "/".join(named)
+            return f"{where}: {exc.message}"
+    return exc.format_message()
 
 
 _ROOT_STATE: list[State] = []
@@ -468,7 +586,7 @@ def retry_policy(config: Config) -> Any:
 @cli.command()
 @common
 @click.option("--target", "target_name", metavar="NAME", help="Only this target.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=LIMIT, default=50, show_default=True)
 @click.option("--since", metavar="TIME", help="ISO 8601 time, or an age like 2h or 7d.")
 @json_option
 def history(target_name: str | None, limit: int, since: str | None, as_json: bool) -> None:
@@ -659,7 +777,7 @@ def _event_detail(event: Any) -> str:
 @click.option("--sent", "status", flag_value="sent", help="Only those sent.")
 @click.option("--target", "target_name", metavar="NAME", help="Only this target's.")
 @click.option("--since", metavar="TIME", help="Alerts raised since: ISO 8601 or an age (2h).")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=LIMIT, default=50, show_default=True)
 @json_option
 @click.pass_context
 def deliveries(
@@ -733,7 +851,7 @@ def _delivery_json(d: Any) -> dict[str, Any]:
 
 @deliveries.command("retry")
 @common
-@click.argument("delivery_id", type=SNAPSHOT_ID)
+@click.argument("delivery_id", type=DELIVERY_ID)
 @click.option(
     "--to-current",
     is_flag=True,

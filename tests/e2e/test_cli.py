@@ -498,3 +498,59 @@ def test_a_read_only_database_file_can_still_be_read(open_folder: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
+
+
+# -- bad invocations -----------------------------------------------------------
+
+BAD_INVOCATIONS = {
+    "export-no-format": (["export"], "--format (json or csv)"),
+    "export-bad-format": (["export", "--format", "xml"], "--format: 'xml' is not one of"),
+    "show-no-id": (["show"], "SNAPSHOT_ID"),
+    "show-word": (["show", "abc"], "SNAPSHOT_ID: 'abc' is not a snapshot id (a whole number"),
+    "show-zero": (["show", "0"], "SNAPSHOT_ID: '0' is not a snapshot id"),
+    "show-huge": (["show", "9" * 30], "is not a snapshot id"),
+    "diff-word": (["diff", "1", "x"], "SNAPSHOT_B: 'x' is not a snapshot id"),
+    "diff-one": (["diff", "1"], "SNAPSHOT_B"),
+    "retry-word": (["deliveries", "retry", "abc"], "DELIVERY_ID: 'abc' is not a delivery id"),
+    "retry-no-id": (["deliveries", "retry"], "DELIVERY_ID"),
+    "pending-dead": (["deliveries", "--pending", "--dead"], "--pending and --dead"),
+    "three-states": (["deliveries", "--sent", "--pending", "--dead"], "--sent and --pending"),
+    "limit-zero": (["history", "--limit", "0"], "--limit: '0' is not a whole number from 1"),
+    "limit-word": (["changes", "--limit", "x"], "--limit: 'x' is not a whole number"),
+    "limit-negative": (["events", "--limit", "-1"], "--limit"),
+    "limit-no-value": (["history", "--limit"], "--limit"),
+    "target-twice": (["history", "--target", "a", "--target", "b"], "--target given twice"),
+    "since-twice": (["changes", "--since", "1d", "--since", "2d"], "--since given twice"),
+    "at-twice": (["models", "--at", "now", "--at", "1d"], "--at given twice"),
+    "limit-twice": (["deliveries", "--limit", "1", "--limit", "2"], "--limit given twice"),
+    "config-twice": (["-c", "a.toml", "history", "-c", "b.toml"], "-c/--config given twice"),
+    "level-twice": (["--log-level", "debug", "history", "--log-level", "info"], "--log-level"),
+    "unknown-option": (["history", "--bogus"], "--bogus"),
+    "unknown-command": (["bogus"], "bogus"),
+    "unknown-subcommand": (["db", "downgrade"], "downgrade"),
+    "extra-argument": (["config", "check", "extra"], "extra"),
+    "bad-level": (["--log-level", "loud", "history"], "--log-level: 'loud' is not one of"),
+    "bad-time": (["models", "--at", "yesterday"], "--at: 'yesterday' is not a time"),
+    "no-older-than": (["prune"], "--older-than"),
+    "bad-age": (["prune", "--older-than", "5x"], "--older-than: '5x' is not an age"),
+    "model-no-id": (["model"], "MODEL_ID"),
+    "target-no-value": (["check", "--target"], "--target"),
+    "notify-target-no-value": (["notify-test", "--target"], "--target"),
+    "run-unknown-option": (["run", "--bogus"], "--bogus"),
+    "check-target-twice": (["check", "--target", "a", "--target", "b"], "--target given twice"),
+}
+
+
+@pytest.mark.parametrize(("args", "says"), BAD_INVOCATIONS.values(), ids=BAD_INVOCATIONS.keys())
+def test_a_bad_invocation_is_one_line_and_exit_2(
+    sqlite_workspace: Workspace, provider: ProviderServer, args: list[str], says: str
+) -> None:
+    sqlite_workspace.write_config([dos_target(provider)])
+    result = sqlite_workspace.run(*args)
+    assert result.code == 2, result.stderr
+    first, *rest = result.stderr.splitlines()
+    assert first.startswith("monitor: error: "), result.stderr
+    assert says in first
+    assert len(rest) <= 1 and all(line.startswith("hint: ") for line in rest), result.stderr
+    assert result.stdout == ""
+    assert not (sqlite_workspace.root / "monitor.db").exists()
