@@ -791,6 +791,8 @@ def deliveries(
     """Each alert to each notification URL: sent, pending (retried) or dead."""
     if ctx.invoked_subcommand is not None:
         return
+    from monitor.notify.outbox import url_hash
+
     rows, total = _read_rows(
         target_name,
         since,
@@ -798,8 +800,10 @@ def deliveries(
             status=status, target=target_name, since=since_at, limit=limit
         ),
     )
+    now = utcnow()
+    configured = {url_hash(u) for u in _state().config().all_urls()}
     if as_json:
-        _print_json([_delivery_json(d) for d in rows])
+        _print_json([_delivery_json(d, now, configured) for d in rows])
         return
     _print_table(
         ["ID", "ALERT", "URL", "STATUS", "TRIES", "WHEN", "LAST ERROR"],
@@ -810,7 +814,7 @@ def deliveries(
                 d.url,
                 d.status,
                 d.attempts,
-                _delivery_when(d),
+                _delivery_when(d, now, configured),
                 _short(d.last_error or "", 60),
             ]
             for d in rows
@@ -820,19 +824,41 @@ def deliveries(
         click.echo(f"(showing the newest {len(rows)} of {total}; see --limit)")
 
 
-def _delivery_when(d: Any) -> str:
-    if d.status == "sent" and d.sent_at:
-        return f"sent {_iso(d.sent_at)}"
+def _delivery_when(d: Any, now: datetime, configured: set[str]) -> str:
+    """What happened to a delivery, or what it waits for, with the time that goes with it:
+    never a time in the future for something already over."""
+    if d.status == "sent":
+        return f"sent {_iso(d.sent_at)}" if d.sent_at else "sent"
     if d.status == "dead":
-        return f"gave up {_iso(d.next_attempt_at)}"
+        given_up = _given_up_at(d, now)
+        return f"gave up {_iso(given_up)}" if given_up else "gave up (time not recorded)"
+    if _leased(d, now):
+        return f"being sent (lease until {_iso(d.lease_until)})"
+    if d.url_hash not in configured:
+        return "waiting: its URL is not in the config"
+    if d.next_attempt_at <= now:
+        return f"due since {_iso(d.next_attempt_at)}"
     return f"next try {_iso(d.next_attempt_at)}"
+
+
+def _given_up_at(d: Any, now: datetime) -> datetime | None:
+    """When a dead delivery was given up: the outbox sets its next attempt to that
+    moment. A row closed another way (an older 'retry --to-current') may keep a next
+    attempt in the future: then the moment is not known."""
+    if d.status != "dead" or d.next_attempt_at > now:
+        return None
+    return d.next_attempt_at  # type: ignore[no-any-return]
+
+
+def _leased(d: Any, now: datetime) -> bool:
+    return d.status == "pending" and d.lease_until is not None and d.lease_until > now
 
 
 def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _delivery_json(d: Any) -> dict[str, Any]:
+def _delivery_json(d: Any, now: datetime, configured: set[str]) -> dict[str, Any]:
     return {
         "id": d.id,
         "target": d.target,
@@ -846,6 +872,9 @@ def _delivery_json(d: Any) -> dict[str, Any]:
         "created_at": _iso(d.created_at),
         "next_attempt_at": _iso(d.next_attempt_at) if d.status == "pending" else None,
         "sent_at": _iso(d.sent_at) if d.sent_at else None,
+        "given_up_at": _iso(given_up) if (given_up := _given_up_at(d, now)) else None,
+        "lease_until": _iso(d.lease_until) if _leased(d, now) else None,
+        "url_in_config": d.url_hash in configured,
     }
 
 
