@@ -1154,21 +1154,66 @@ def config_group() -> None:
 
 @config_group.command("check")
 @common
-def config_check() -> None:
-    """Validate the config file, notification URLs and API keys; print a summary."""
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also ask each target for its model list once, to check its key and URL "
+    "(nothing is stored).",
+)
+def config_check(online: bool) -> None:
+    """Validate the config file, notification URLs and API keys; print a summary.
+
+    Without --online a key is only found, not tried: the provider alone can say
+    whether it accepts it. Exits 1 when --online found a target that failed.
+    """
     from sqlalchemy.engine import make_url
+
+    from monitor.store.engine import TESTED
 
     config = _state().config()
     verify(config)
     keys = _keys(config, [t.name for t in config.targets])
     click.echo(f"config {config.path}: OK")
-    click.echo(f"database: {make_url(config.database_url).render_as_string(hide_password=True)}")
+    url = make_url(config.database_url)
+    untested = "" if url.get_backend_name() in ("sqlite", "postgresql") else f" ({TESTED})"
+    click.echo(f"database: {url.render_as_string(hide_password=True)}{untested}")
     click.echo(f"notification URLs: {len(config.notify_urls)}")
     for t in config.targets:
-        key = (
-            "no key" if keys[t.name] is None else f"key from {t.api_key.kind if t.api_key else ''}"
-        )
+        key = "no key"
+        if t.api_key is not None:
+            key = f"key from {_KEY_FROM[t.api_key.kind]} {t.api_key.ref} (present, not verified)"
         click.echo(
             f"target {t.name}: GET {t.models_url} every {t.interval:g}s, "
             f"timeout {t.timeout:g}s, {key}, {len(config.urls_for(t))} notification URLs"
         )
+    if not online:
+        if config.targets:
+            click.echo(
+                "(keys are not tried; 'monitor config check --online' asks each target once)"
+            )
+        return
+    failed = 0
+    for t, outcome in _try_targets(config, keys):
+        failed += outcome.startswith("FAILED")
+        click.echo(f"target {t.name}: {outcome}")
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+_KEY_FROM = {"env": "environment variable", "file": "file", "credential": "credential"}
+
+
+def _try_targets(config: Config, keys: dict[str, Secret | None]) -> Iterator[tuple[Any, str]]:
+    """Each target's answer to one fetch of its list (every page, no retries), as a line:
+    ``key accepted, 12 models`` or ``FAILED: <reason>`` (fetch keeps keys out of it)."""
+    from monitor.errors import FetchError
+    from monitor.fetch import fetch_models, make_client
+
+    with make_client() as client:
+        for t in config.targets:
+            try:
+                fetched = fetch_models(client, t, keys[t.name])
+            except FetchError as exc:
+                yield t, f"FAILED: {exc.reason}"
+                continue
+            answered = "key accepted" if keys[t.name] is not None else "answered"
+            yield t, f"{answered}, {_models(len(fetched.models))}"

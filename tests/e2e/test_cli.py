@@ -554,3 +554,46 @@ def test_a_bad_invocation_is_one_line_and_exit_2(
     assert len(rest) <= 1 and all(line.startswith("hint: ") for line in rest), result.stderr
     assert result.stdout == ""
     assert not (sqlite_workspace.root / "monitor.db").exists()
+
+
+# -- config check ------------------------------------------------------------
+
+
+def test_config_check_says_a_key_is_present_not_that_it_works(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    ws = sqlite_workspace
+    keyless = {k: v for k, v in dos_target(provider, name="local").items() if k != "api_key_env"}
+    ws.write_config([dos_target(provider), keyless])
+    result = ws.run("config", "check")
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    (dos,) = [line for line in lines if line.startswith("target dos-ai:")]
+    assert "key from environment variable DOS_API_KEY (present, not verified)" in dos
+    (local,) = [line for line in lines if line.startswith("target local:")]
+    assert "no key" in local and "verified" not in local
+    assert "--online" in result.stdout
+    assert provider.requests == []  # nothing asked of the provider without --online
+
+
+@pytest.mark.parametrize(
+    ("key", "code", "says"),
+    [
+        pytest.param(SEED_KEY, 0, "key accepted, 4 models", id="right-key"),
+        pytest.param(
+            "dos_sk_wrong_0123456789", 1, "FAILED: HTTP 401: authentication failed", id="wrong"
+        ),
+    ],
+)
+def test_config_check_online_asks_each_target_once(
+    sqlite_workspace: Workspace, provider: ProviderServer, key: str, code: int, says: str
+) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider)])
+    ws.env["DOS_API_KEY"] = key
+    result = ws.run("config", "check", "--online")
+    assert result.code == code, result.stdout + result.stderr
+    assert f"target dos-ai: {says}" in result.stdout
+    assert len(provider.requests) == 1
+    assert key not in result.stdout + result.stderr
+    assert not (ws.root / "monitor.db").exists()  # a check stores nothing
