@@ -59,10 +59,8 @@ def test_shipped_example_config_loads() -> None:
 
     assert config.path == EXAMPLE
     assert make_url(config.database_url).database == "/var/lib/model-monitor/monitor.db"
-    assert config.notify_urls == (
-        "slack://TokenA/TokenB/TokenC/#models",
-        "mailtos://user:pass@smtp.example.com?to=ops@example.com",
-    )
+    assert config.notify_urls == ()  # examples only, commented out: see below
+    assert config.metrics_listen is None  # off, as without the example
     [target] = config.targets
     assert target.name == "dos-ai"
     assert target.models_url == "https://api.dos.ai/v1/models"
@@ -70,7 +68,23 @@ def test_shipped_example_config_loads() -> None:
     assert target.interval == 300
     assert target.timeout == 10
     assert target.notify_urls == ()
-    assert config.urls_for(target) == config.notify_urls
+    assert config.urls_for(target) == ()
+
+
+def test_the_examples_commented_notification_urls_are_ones_apprise_accepts() -> None:
+    """The example ships its notification URLs commented out (a quick start must not
+    queue alerts to placeholders); uncommented, they parse and apprise takes them."""
+    import tomllib
+
+    from monitor.config import verify
+
+    notify = EXAMPLE.read_text().split("[notify]", 1)[1].split("\n[", 1)[0]
+    block = "# urls = [" + notify.split("# urls = [", 1)[1].split("# ]", 1)[0] + "# ]"
+    urls = tomllib.loads("\n".join(line[2:] for line in block.splitlines()))["urls"]
+    assert len(urls) >= 2 and {u.split("://")[0] for u in urls} >= {"slack", "mailtos"}
+    config = parse({"notify": {"urls": urls}})
+    verify(config)  # every URL is one apprise understands
+    assert config.notify_urls == tuple(urls)
 
 
 # -- durations -----------------------------------------------------------------

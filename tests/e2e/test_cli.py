@@ -597,3 +597,22 @@ def test_config_check_online_asks_each_target_once(
     assert len(provider.requests) == 1
     assert key not in result.stdout + result.stderr
     assert not (ws.root / "monitor.db").exists()  # a check stores nothing
+
+
+def test_the_quick_start_with_the_example_config_queues_no_alerts(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    """README's quick start, run a few times while the list changes: the example's
+    notification URLs are examples, not places to queue alerts for days."""
+    ws = sqlite_workspace
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    ws.config_path.write_text(
+        example.read_text().replace("https://api.dos.ai/v1", provider.base_url)
+    )
+    for ids in (["dos-ai", "deepseek-v3"], ["dos-ai", "qwen3-coder"], ["dos-ai"]):
+        provider.set_ids(ids)
+        result = ws.run("check")
+        assert result.code == 0, result.stderr
+        assert "alerts" not in result.stdout
+    assert len(ws.listing("changes")) == 2
+    assert ws.listing("deliveries") == []
