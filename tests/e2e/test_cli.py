@@ -332,6 +332,9 @@ def test_config_option_after_any_subcommand(
         [MONITOR, "history"], capture_output=True, text=True, env=env, check=False
     )
     assert proc.returncode == 0, proc.stderr
+    same = [MONITOR, "-c", config, "history", "-c", config]  # the same file twice is one
+    proc = subprocess.run(same, capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_notification_url_secrets_never_reach_output_or_database(
@@ -523,7 +526,8 @@ BAD_INVOCATIONS = {
     "since-twice": (["changes", "--since", "1d", "--since", "2d"], "--since given twice"),
     "at-twice": (["models", "--at", "now", "--at", "1d"], "--at given twice"),
     "limit-twice": (["deliveries", "--limit", "1", "--limit", "2"], "--limit given twice"),
-    "config-twice": (["-c", "a.toml", "history", "-c", "b.toml"], "-c/--config given twice"),
+    "config-twice": (["-c", "a.toml", "history"], "-c/--config given twice"),
+    "config-before-and-after": (["history", "-c", "b.toml"], "-c/--config given twice ("),
     "level-twice": (["--log-level", "debug", "history", "--log-level", "info"], "--log-level"),
     "unknown-option": (["history", "--bogus"], "--bogus"),
     "unknown-command": (["bogus"], "bogus"),
