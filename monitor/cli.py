@@ -40,7 +40,7 @@ _T = TypeVar("_T")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-if TYPE_CHECKING:  # newer click types ParamType by its value; click 8.1 is still supported
+if TYPE_CHECKING:  # newer click types ParamType by its value; older click takes no arguments
     _IntType = click.ParamType[int, Any]
 else:
     _IntType = click.ParamType
