@@ -40,7 +40,89 @@ F = TypeVar("F", bound=Callable[..., Any])
 _T = TypeVar("_T")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SNAPSHOT_ID = click.IntRange(1, 2**63 - 1)
+
+
+if TYPE_CHECKING:  # newer click types ParamType by its value; older click takes no arguments
+    _IntType = click.ParamType[int, Any]
+else:
+    _IntType = click.ParamType
+
+
+class WholeNumber(_IntType):
+    """A whole number from 1, as ids and limits are; an error says what was expected:
+    ``SNAPSHOT_ID: 'abc' is not a snapshot id (a whole number from 1)``."""
+
+    name = "integer"
+
+    def __init__(self, what: str | None = None, maximum: int = 2**63 - 1) -> None:
+        self.what = what  # "a snapshot id"; None: just "a whole number from 1"
+        self.maximum = maximum
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number: int | None = value
+        else:
+            text = str(value).strip()
+            number = int(text) if text.isascii() and text.isdigit() else None
+        if number is not None and 1 <= number <= self.maximum:
+            return number
+        expected = "a whole number from 1"
+        if number is not None and number > self.maximum:
+            expected += f" to {self.maximum}"
+        shown = repr(str(value))
+        if self.what:
+            self.fail(f"{shown} is not {self.what} ({expected})", param, ctx)
+        self.fail(f"{shown} is not {expected}", param, ctx)
+
+
+SNAPSHOT_ID = WholeNumber("a snapshot id")
+DELIVERY_ID = WholeNumber("a delivery id")
+LIMIT = WholeNumber()
+
+
+class _StrictParsing:
+    """Options are given once: a repeated option, or two flags that set the same value
+    (``--pending --dead``), is a usage error instead of the last one silently winning."""
+
+    def make_parser(self, ctx: click.Context) -> Any:
+        parser = super().make_parser(ctx)  # type: ignore[misc]
+        parse = parser.parse_args
+
+        def parse_once(args: list[str]) -> Any:
+            opts, rest, order = parse(args)
+            _refuse_repeats(ctx, order)
+            return opts, rest, order
+
+        parser.parse_args = parse_once
+        return parser
+
+
+def _refuse_repeats(ctx: click.Context, order: Sequence[click.Parameter]) -> None:
+    seen: dict[str | None, click.Parameter] = {}
+    for i, param in enumerate(order):
+        if not isinstance(param, click.Option) or param.multiple or param.count:
+            continue
+        first = seen.setdefault(param.name, param)
+        if first is not param:
+            raise click.UsageError(
+                f"{_option_name(first)} and {_option_name(param)} cannot be combined; pick one",
+                ctx,
+            )
+        if param in order[:i] and not param.is_flag:  # a flag twice asks for one thing
+            raise click.UsageError(f"{_option_name(param)} given twice; give it once", ctx)
+
+
+def _option_name(param: click.Parameter) -> str:
+    return "/".join(param.opts) if isinstance(param, click.Option) else param.human_readable_name
+
+
+class _Command(_StrictParsing, click.Command):
+    pass
+
+
+class _Group(_StrictParsing, click.Group):
+    command_class = _Command
+    group_class = type  # subgroups are _Group too
 
 
 def utcnow() -> datetime:
@@ -51,6 +133,7 @@ def utcnow() -> datetime:
 class State:
     config_path: str | None = None
     log_level: str = "info"
+    given_level: str | None = None  # --log-level as given on the command line
     _config: Config | None = field(default=None, repr=False)
 
     def config(self) -> Config:
@@ -61,20 +144,37 @@ class State:
 
 
 def _fatal(message: str, code: int = EXIT_FAILED, hint: str | None = None) -> NoReturn:
+    # one line, whatever the message carried; a provider's bytes never drive the terminal
+    message = printable(" ".join(message.split()))
     click.echo(f"monitor: error: {message}", err=True)
     if hint:
         click.echo(f"hint: {hint}", err=True)
     sys.exit(code)
 
 
-def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+def _set_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        ctx.ensure_object(State).config_path = value
+        state = ctx.ensure_object(State)
+        _once_across_levels(ctx, param, state.config_path, value)
+        state.config_path = value
 
 
-def _set_level(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+def _set_level(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        ctx.ensure_object(State).log_level = value
+        state = ctx.ensure_object(State)
+        _once_across_levels(ctx, param, state.given_level, value)
+        state.log_level = state.given_level = value
+
+
+def _once_across_levels(
+    ctx: click.Context, param: click.Parameter, before: str | None, now: str
+) -> None:
+    """``-c`` and ``--log-level`` may come before or after the subcommand, not both
+    with different values."""
+    if before is not None and before != now:
+        raise click.UsageError(
+            f"{_option_name(param)} given twice ({before!r} and {now!r}); give it once", ctx
+        )
 
 
 def common(func: F) -> F:
@@ -102,7 +202,7 @@ def common(func: F) -> F:
 def event_filters(func: F) -> F:
     """--target, --since, --limit and --json, as the event listings take them."""
     func = json_option(func)
-    func = click.option("--limit", type=click.IntRange(min=1), default=None)(func)
+    func = click.option("--limit", type=LIMIT, default=None)(func)
     func = click.option("--since", metavar="TIME", help="ISO 8601 time, or an age like 2h or 7d.")(
         func
     )
@@ -113,7 +213,7 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="model-monitor")
 @common
 @click.pass_context
@@ -134,7 +234,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
         hint = f"see '{exc.ctx.command_path} --help'" if exc.ctx else None
-        _fatal(exc.format_message(), EXIT_USAGE, hint)
+        _fatal(_usage_message(exc), EXIT_USAGE, hint)
     except click.ClickException as exc:
         _fatal(exc.format_message(), exc.exit_code)
     except (ConfigError, NotFoundError) as exc:
@@ -153,6 +253,25 @@ def main() -> None:
             EXIT_FAILED,
             "please report it; --log-level debug shows the traceback",
         )
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    """Click's complaint in our form, on one line: ``--limit: '0' is not a whole number
+    from 1``, ``missing option --format (json or csv)``."""
+    if isinstance(exc, click.MissingParameter) and exc.param is not None:
+        param = exc.param
+        kind = "option" if isinstance(param, click.Option) else "argument"
+        message = f"missing {kind} {_option_name(param)}"
+        if isinstance(param.type, click.Choice):
+            *most, last = [str(c) for c in param.type.choices]
+            message += f" ({', '.join(most)} or {last})" if most else f" ({last})"
+        return message
+    if isinstance(exc, click.BadParameter):
+        named = exc.param_hint or (_option_name(exc.param) if exc.param is not None else None)
+        if named:
+            where = named if isinstance(named, str) else "/".join(named)
+            return f"{where}: {exc.message}"
+    return exc.format_message()
 
 
 _ROOT_STATE: list[State] = []
@@ -507,7 +626,7 @@ def retry_policy(config: Config) -> Any:
 @cli.command()
 @common
 @click.option("--target", "target_name", metavar="NAME", help="Only this target.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=LIMIT, default=50, show_default=True)
 @click.option("--since", metavar="TIME", help="ISO 8601 time, or an age like 2h or 7d.")
 @json_option
 def history(target_name: str | None, limit: int, since: str | None, as_json: bool) -> None:
@@ -698,7 +817,7 @@ def _event_detail(event: Any) -> str:
 @click.option("--sent", "status", flag_value="sent", help="Only those sent.")
 @click.option("--target", "target_name", metavar="NAME", help="Only this target's.")
 @click.option("--since", metavar="TIME", help="Alerts raised since: ISO 8601 or an age (2h).")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=LIMIT, default=50, show_default=True)
 @json_option
 @click.pass_context
 def deliveries(
@@ -712,6 +831,8 @@ def deliveries(
     """Each alert to each notification URL: sent, pending (retried) or dead."""
     if ctx.invoked_subcommand is not None:
         return
+    from monitor.notify.outbox import url_hash
+
     rows, total = _read_rows(
         target_name,
         since,
@@ -719,8 +840,10 @@ def deliveries(
             status=status, target=target_name, since=since_at, limit=limit
         ),
     )
+    now = utcnow()
+    configured = {url_hash(u) for u in _state().config().all_urls()}
     if as_json:
-        _print_json([_delivery_json(d) for d in rows])
+        _print_json([_delivery_json(d, now, configured) for d in rows])
         return
     _print_table(
         ["ID", "ALERT", "URL", "STATUS", "TRIES", "WHEN", "LAST ERROR"],
@@ -731,7 +854,7 @@ def deliveries(
                 d.url,
                 d.status,
                 d.attempts,
-                _delivery_when(d),
+                _delivery_when(d, now, configured),
                 _short(d.last_error or "", 60),
             ]
             for d in rows
@@ -741,19 +864,41 @@ def deliveries(
         click.echo(f"(showing the newest {len(rows)} of {total}; see --limit)")
 
 
-def _delivery_when(d: Any) -> str:
-    if d.status == "sent" and d.sent_at:
-        return f"sent {_iso(d.sent_at)}"
+def _delivery_when(d: Any, now: datetime, configured: set[str]) -> str:
+    """What happened to a delivery, or what it waits for, with the time that goes with it:
+    never a time in the future for something already over."""
+    if d.status == "sent":
+        return f"sent {_iso(d.sent_at)}" if d.sent_at else "sent"
     if d.status == "dead":
-        return f"gave up {_iso(d.next_attempt_at)}"
+        given_up = _given_up_at(d, now)
+        return f"gave up {_iso(given_up)}" if given_up else "gave up (time not recorded)"
+    if _leased(d, now):
+        return f"being sent (lease until {_iso(d.lease_until)})"
+    if d.url_hash not in configured:
+        return "waiting: its URL is not in the config"
+    if d.next_attempt_at <= now:
+        return f"due since {_iso(d.next_attempt_at)}"
     return f"next try {_iso(d.next_attempt_at)}"
+
+
+def _given_up_at(d: Any, now: datetime) -> datetime | None:
+    """When a dead delivery was given up: the outbox sets its next attempt to that
+    moment. A row closed another way (an older 'retry --to-current') may keep a next
+    attempt in the future: then the moment is not known."""
+    if d.status != "dead" or d.next_attempt_at > now:
+        return None
+    return d.next_attempt_at  # type: ignore[no-any-return]
+
+
+def _leased(d: Any, now: datetime) -> bool:
+    return d.status == "pending" and d.lease_until is not None and d.lease_until > now
 
 
 def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _delivery_json(d: Any) -> dict[str, Any]:
+def _delivery_json(d: Any, now: datetime, configured: set[str]) -> dict[str, Any]:
     return {
         "id": d.id,
         "target": d.target,
@@ -767,12 +912,15 @@ def _delivery_json(d: Any) -> dict[str, Any]:
         "created_at": _iso(d.created_at),
         "next_attempt_at": _iso(d.next_attempt_at) if d.status == "pending" else None,
         "sent_at": _iso(d.sent_at) if d.sent_at else None,
+        "given_up_at": _iso(given_up) if (given_up := _given_up_at(d, now)) else None,
+        "lease_until": _iso(d.lease_until) if _leased(d, now) else None,
+        "url_in_config": d.url_hash in configured,
     }
 
 
 @deliveries.command("retry")
 @common
-@click.argument("delivery_id", type=SNAPSHOT_ID)
+@click.argument("delivery_id", type=DELIVERY_ID)
 @click.option(
     "--to-current",
     is_flag=True,
@@ -875,52 +1023,75 @@ def model_life(model_id: str, target_name: str | None, as_json: bool) -> None:
         sightings = store.model_sightings(model_id, target=target_name)
         if not sightings:
             raise NotFoundError(f"no poll ever listed a model {model_id!r}")
-        lives = []
-        for sighting in sightings:
-            events = []
-            for change in reversed(store.changes(target=sighting.target)):
-                at = _iso(change.detected_at)
-                if model_id in change.added:
-                    events.append({"at": at, "what": "added", "event_id": change.id})
-                if model_id in change.removed:
-                    events.append({"at": at, "what": "removed", "event_id": change.id})
-                for item in change.changed:
-                    if item["id"] == model_id:
-                        events.append(
-                            {
-                                "at": at,
-                                "what": "changed",
-                                "event_id": change.id,
-                                "field": item["field"],
-                                "old": item["old"],
-                                "new": item["new"],
-                            }
-                        )
-            lives.append(
-                {
-                    "target": sighting.target,
-                    "first_seen": _iso(sighting.first_seen),
-                    "last_seen": _iso(sighting.last_seen),
-                    "listed_now": sighting.present,
-                    "events": events,
-                }
-            )
+        lives = [(s, _model_events(store, s.target, model_id)) for s in sightings]
     if as_json:
-        _print_json({"id": model_id, "targets": lives})
+        _print_json(
+            {
+                "id": model_id,
+                "targets": [
+                    {
+                        "target": sighting.target,
+                        "first_seen": _iso(sighting.first_seen),
+                        "last_seen": _iso(sighting.last_seen),
+                        "listed_now": sighting.present,
+                        "events": [e for _, _, e in events],
+                    }
+                    for sighting, events in lives
+                ],
+            }
+        )
         return
+    for sighting, events in lives:
+        state = "listed now" if sighting.present else "not listed now"
+        click.echo(f"{shown(model_id)} on {sighting.target} ({state})")
+        for at, what in _timeline(sighting, events):
+            click.echo(f"  {_iso(at)}  {what}")
+
+
+_ModelEvent = tuple[datetime, int, dict[str, Any]]  # when, change event id, the JSON entry
+
+
+def _model_events(store: Any, target: str, model_id: str) -> list[_ModelEvent]:
+    """What the change events of ``target`` say about one model, in time order (ties
+    by event id)."""
+    events: list[_ModelEvent] = []
+    for change in store.changes(target=target):
+        found: list[dict[str, Any]] = []
+        if model_id in change.added:
+            found.append({"what": "added"})
+        if model_id in change.removed:
+            found.append({"what": "removed"})
+        for item in change.changed:
+            if item["id"] == model_id:
+                old, new = item["old"], item["new"]
+                found.append({"what": "changed", "field": item["field"], "old": old, "new": new})
+        at = _iso(change.detected_at)
+        events += [
+            (change.detected_at, change.id, {"at": at, **e, "event_id": change.id}) for e in found
+        ]
+    events.sort(key=lambda e: (e[0], e[1]))  # stable: a change's own entries keep their order
+    return events
+
+
+def _timeline(sighting: Any, events: Sequence[_ModelEvent]) -> list[tuple[datetime, str]]:
+    """One model's life on one target as (time, text) lines in time order: first seen,
+    its events, last seen. At the same moment first seen comes first and last seen last;
+    a model is last seen *before* the poll that found it gone."""
     from monitor.notify.message import show_change
 
-    for life in lives:
-        state = "listed now" if life["listed_now"] else "not listed now"
-        click.echo(f"{shown(model_id)} on {life['target']} ({state})")
-        click.echo(f"  {life['first_seen']}  first seen")
-        for e in life["events"]:
-            if e["what"] == "changed":
-                change = show_change(e["field"], e["old"], e["new"])
-                click.echo(f"  {e['at']}  {shown(e['field'])} {change}")
-            else:
-                click.echo(f"  {e['at']}  {'came back' if e['what'] == 'added' else 'went away'}")
-        click.echo(f"  {life['last_seen']}  last seen")
+    lines: list[tuple[datetime, int, int, str]] = [(sighting.first_seen, 0, 0, "first seen")]
+    gone = False
+    for at, event_id, e in events:
+        if e["what"] == "changed":
+            text = f"{shown(e['field'])} {show_change(e['field'], e['old'], e['new'])}"
+        elif e["what"] == "removed":
+            text, gone = "went away", True
+        else:  # an addition after a removal is a return, else the first appearance
+            text, gone = ("came back" if gone else "added"), False
+        lines.append((at, 1, event_id, text))
+    lines.append((sighting.last_seen, 2, 0, "last seen"))
+    lines.sort(key=lambda line: line[:3])
+    return [(at, text) for at, _, _, text in lines]
 
 
 @cli.command()
@@ -1023,21 +1194,66 @@ def config_group() -> None:
 
 @config_group.command("check")
 @common
-def config_check() -> None:
-    """Validate the config file, notification URLs and API keys; print a summary."""
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also ask each target for its model list once, to check its key and URL "
+    "(nothing is stored).",
+)
+def config_check(online: bool) -> None:
+    """Validate the config file, notification URLs and API keys; print a summary.
+
+    Without --online a key is only found, not tried: the provider alone can say
+    whether it accepts it. Exits 1 when --online found a target that failed.
+    """
     from sqlalchemy.engine import make_url
+
+    from monitor.store.engine import TESTED
 
     config = _state().config()
     verify(config)
     keys = _keys(config, [t.name for t in config.targets])
     click.echo(f"config {config.path}: OK")
-    click.echo(f"database: {make_url(config.database_url).render_as_string(hide_password=True)}")
+    url = make_url(config.database_url)
+    untested = "" if url.get_backend_name() in ("sqlite", "postgresql") else f" ({TESTED})"
+    click.echo(f"database: {url.render_as_string(hide_password=True)}{untested}")
     click.echo(f"notification URLs: {len(config.notify_urls)}")
     for t in config.targets:
-        key = (
-            "no key" if keys[t.name] is None else f"key from {t.api_key.kind if t.api_key else ''}"
-        )
+        key = "no key"
+        if t.api_key is not None:
+            key = f"key from {_KEY_FROM[t.api_key.kind]} {t.api_key.ref} (present, not verified)"
         click.echo(
             f"target {t.name}: GET {t.models_url} every {t.interval:g}s, "
             f"timeout {t.timeout:g}s, {key}, {len(config.urls_for(t))} notification URLs"
         )
+    if not online:
+        if config.targets:
+            click.echo(
+                "(keys are not tried; 'monitor config check --online' asks each target once)"
+            )
+        return
+    failed = 0
+    for t, outcome in _try_targets(config, keys):
+        failed += outcome.startswith("FAILED")
+        click.echo(f"target {t.name}: {outcome}")
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+_KEY_FROM = {"env": "environment variable", "file": "file", "credential": "credential"}
+
+
+def _try_targets(config: Config, keys: dict[str, Secret | None]) -> Iterator[tuple[Any, str]]:
+    """Each target's answer to one fetch of its list (every page, no retries), as a line:
+    ``key accepted, 12 models`` or ``FAILED: <reason>`` (fetch keeps keys out of it)."""
+    from monitor.errors import FetchError
+    from monitor.fetch import fetch_models, make_client
+
+    with make_client() as client:
+        for t in config.targets:
+            try:
+                fetched = fetch_models(client, t, keys[t.name])
+            except FetchError as exc:
+                yield t, f"FAILED: {exc.reason}"
+                continue
+            answered = "key accepted" if keys[t.name] is not None else "answered"
+            yield t, f"{answered}, {_models(len(fetched.models))}"

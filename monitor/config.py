@@ -1,18 +1,22 @@
 """Configuration: found, parsed and validated once, into frozen dataclasses.
 
-Every error names the key and the bad value, e.g.
-``targets[0].interval: "5 minutes" is not a duration; use "5m" or 300``.
+Every error names the key and the bad value, the value spelled as TOML spells it
+(:func:`toml_value`), e.g. ``targets[0].interval: "5 minutes" is not a duration; use
+"5m" or 300`` or ``targets[0].allow_empty: "yes" must be true or false``.
 Secrets are never read here into the config values themselves: a target only
 says *where* its key lives (:class:`KeySource`); :func:`resolve_key` reads it.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -142,16 +146,18 @@ def load_config(path: Path, environ: Mapping[str, str]) -> Config:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            f"config file {str(path)!r} not found; pass -c/--config or set MONITOR_CONFIG"
+            f"config file {toml_value(str(path))} not found; pass -c/--config or set MONITOR_CONFIG"
         ) from None
     except OSError as exc:
-        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
+        raise ConfigError(
+            f"config file {toml_value(str(path))} cannot be read: {exc.strerror}"
+        ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
+        raise ConfigError(f"config file {toml_value(str(path))} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+        raise ConfigError(f"config file {toml_value(str(path))} is not valid TOML: {exc}") from None
     return parse_config(data, path=path.resolve(), environ=environ)
 
 
@@ -199,7 +205,8 @@ def parse_config(
     if "keep" in retention:
         keep = parse_duration(retention["keep"], "retention.keep", maximum=100 * 365 * 86400.0)
         if keep < 86400:
-            raise ConfigError(f"retention.keep: {retention['keep']!r} is too short; at least 1d")
+            shown = toml_value(retention["keep"])
+            raise ConfigError(f"retention.keep: {shown} is too short; at least 1d")
 
     raw_targets = data.get("targets", [])
     if not isinstance(raw_targets, list) or not all(isinstance(t, dict) for t in raw_targets):
@@ -210,7 +217,9 @@ def parse_config(
     seen: set[str] = set()
     for i, target in enumerate(targets):
         if target.name in seen:
-            raise ConfigError(f"targets[{i}].name: {target.name!r} is used by another target")
+            raise ConfigError(
+                f"targets[{i}].name: {toml_value(target.name)} is used by another target"
+            )
         seen.add(target.name)
     metrics = _table(data, "metrics")
     _no_unknown_keys(metrics, "metrics.", {"listen"})
@@ -232,7 +241,7 @@ def _listen(value: object, key: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     host = host.strip("[]")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f'{key}: {text!r} is not host:port; use "127.0.0.1:9464"')
+        raise ConfigError(f'{key}: {toml_value(value)} is not host:port; use "127.0.0.1:9464"')
     return host, int(port)
 
 
@@ -242,18 +251,16 @@ def verify(config: Config) -> None:
     from sqlalchemy.engine import make_url
 
     from monitor.notify.send import check_urls, url_secrets
+    from monitor.store.engine import driver_problem
 
     check_urls(config.notify_urls, "notify.urls")
     for i, target in enumerate(config.targets):
         check_urls(target.notify_urls, f"targets[{i}].notify_urls")
     for notify_url in config.all_urls():  # tokens and passwords: masked in every log line
         LOGGED.add(*url_secrets(notify_url))
-    url = make_url(config.database_url)
-    try:
-        url.get_dialect()
-    except Exception as exc:  # NoSuchModuleError, ImportError of the driver
-        hint = " (pip install 'model-monitor[postgres]')" if "postgres" in url.drivername else ""
-        raise ConfigError(f"database.url: {url.drivername!r} cannot be used: {exc}{hint}") from None
+    problem = driver_problem(make_url(config.database_url))
+    if problem is not None:
+        raise ConfigError(f"database.url: {problem}")
 
 
 def default_database_path(environ: Mapping[str, str]) -> Path:
@@ -304,19 +311,20 @@ def _target(raw: Mapping[str, Any], prefix: str, base_dir: Path) -> Target:
     name = _string(raw["name"], prefix + "name")
     if not _NAME_RE.fullmatch(name):
         raise ConfigError(
-            f"{prefix}name: {name!r} is not a valid name; use letters, digits, '.', '_' or '-'"
+            f"{prefix}name: {toml_value(name)} is not a valid name; "
+            "use letters, digits, '.', '_' or '-'"
         )
     if "base_url" not in raw:
         raise ConfigError(f"{prefix}base_url: is required")
     base_url = _string(raw["base_url"], prefix + "base_url")
-    shown = base_url if "@" not in base_url else "(a URL with credentials)"
+    shown = toml_value(base_url) if "@" not in base_url else "(a URL with credentials)"
     try:
         parts = urlsplit(base_url)
         _ = parts.port  # raises on a port out of range
     except ValueError:
-        raise ConfigError(f"{prefix}base_url: {shown!r} is not a valid http(s) URL") from None
+        raise ConfigError(f"{prefix}base_url: {shown} is not a valid http(s) URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{prefix}base_url: {shown!r} is not an http(s) URL")
+        raise ConfigError(f"{prefix}base_url: {shown} is not an http(s) URL")
     if parts.username or parts.password:
         raise ConfigError(
             f"{prefix}base_url: must not carry credentials; use api_key_env, api_key_file "
@@ -333,7 +341,9 @@ def _target(raw: Mapping[str, Any], prefix: str, base_dir: Path) -> Target:
         if not ref:
             raise ConfigError(f"{prefix}{key}: must not be empty")
         if key == "api_key_credential" and ("/" in ref or ref in (".", "..")):
-            raise ConfigError(f"{prefix}{key}: {ref!r} must be a credential name, not a path")
+            raise ConfigError(
+                f"{prefix}{key}: {toml_value(ref)} must be a credential name, not a path"
+            )
         if key == "api_key_file":
             ref = str(base_dir / ref)  # relative to the config file, like database paths
         kind: Literal["env", "file", "credential"] = key.removeprefix("api_key_")  # type: ignore[assignment]
@@ -341,12 +351,14 @@ def _target(raw: Mapping[str, Any], prefix: str, base_dir: Path) -> Target:
 
     interval = parse_duration(raw.get("interval", DEFAULT_INTERVAL), prefix + "interval")
     if interval < 1:
-        raise ConfigError(f"{prefix}interval: {raw['interval']!r} is too short; at least 1 s")
+        shown = toml_value(raw["interval"])
+        raise ConfigError(f"{prefix}interval: {shown} is too short; at least 1 s")
     timeout = parse_duration(raw.get("timeout", DEFAULT_TIMEOUT), prefix + "timeout")
     max_bytes = raw.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES)
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1024:
         raise ConfigError(
-            f"{prefix}max_response_bytes: {max_bytes!r} must be a whole number of at least 1024"
+            f"{prefix}max_response_bytes: {toml_value(max_bytes)} must be a whole number "
+            "of at least 1024"
         )
     return Target(
         name=name,
@@ -382,7 +394,7 @@ def _choice(
 ) -> str:
     value = raw.get(name, default)
     if value not in choices:
-        raise ConfigError(f"{prefix}{name}: {value!r} is not one of {', '.join(choices)}")
+        raise ConfigError(f"{prefix}{name}: {toml_value(value)} is not one of {', '.join(choices)}")
     return str(value)
 
 
@@ -394,9 +406,9 @@ def _fields(value: object, key: str) -> tuple[str, ...]:
         if not isinstance(item, str) or not re.fullmatch(
             r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", item
         ):
-            raise ConfigError(f"{key}[{i}]: {item!r} is not a field name or dotted path")
+            raise ConfigError(f"{key}[{i}]: {toml_value(item)} is not a field name or dotted path")
         if item == "id":
-            raise ConfigError(f"{key}[{i}]: 'id' is always compared")
+            raise ConfigError(f'{key}[{i}]: "id" is always compared')
         fields.append(item)
     return tuple(dict.fromkeys(fields))
 
@@ -425,7 +437,8 @@ def _int(
     value = raw.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise ConfigError(
-            f"{prefix}{name}: {value!r} must be a whole number from {minimum} to {maximum}"
+            f"{prefix}{name}: {toml_value(value)} must be a whole number "
+            f"from {minimum} to {maximum}"
         )
     return value
 
@@ -433,11 +446,40 @@ def _int(
 def _bool(raw: Mapping[str, Any], name: str, prefix: str, *, default: bool) -> bool:
     value = raw.get(name, default)
     if not isinstance(value, bool):
-        raise ConfigError(f"{prefix}{name}: {value!r} must be true or false")
+        raise ConfigError(f"{prefix}{name}: {toml_value(value)} must be true or false")
     return value
 
 
 # -- values --------------------------------------------------------------------
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def toml_value(value: object) -> str:
+    """A value as a TOML file spells it, for error messages: ``true``, ``"5 minutes"``,
+    ``[1, 2]``, ``{ a = 1 }``; numbers as Python read them (``300``, ``0.5``, ``inf``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        pairs = (
+            f"{k if _BARE_KEY.fullmatch(str(k)) else toml_value(str(k))} = {toml_value(v)}"
+            for k, v in value.items()
+        )
+        return "{ " + ", ".join(pairs) + " }"
+    if isinstance(value, date | time):  # TOML's dates and times (datetime is a date)
+        return value.isoformat()
+    return repr(value)
 
 
 def duration_seconds(text: str) -> float | None:
@@ -458,15 +500,17 @@ def parse_duration(value: object, key: str, *, maximum: float = MAX_DURATION) ->
         try:
             seconds = float(value)
         except OverflowError:
-            raise ConfigError(f"{key}: {value!r} is too long") from None
+            raise ConfigError(f"{key}: {toml_value(value)} is too long") from None
     elif isinstance(value, str):
         seconds = duration_seconds(value)
     if seconds is None:
-        raise ConfigError(f"{key}: {value!r} is not a duration; {hint}")
+        raise ConfigError(f"{key}: {toml_value(value)} is not a duration; {hint}")
     if not seconds > 0:
-        raise ConfigError(f"{key}: {value!r} must be more than zero")
+        raise ConfigError(f"{key}: {toml_value(value)} must be more than zero")
     if seconds > maximum:
-        raise ConfigError(f"{key}: {value!r} is too long; at most {maximum / 86400:g} days")
+        raise ConfigError(
+            f"{key}: {toml_value(value)} is too long; at most {maximum / 86400:g} days"
+        )
     return seconds
 
 
@@ -477,7 +521,9 @@ def resolve_key(source: KeySource | None, environ: Mapping[str, str]) -> Secret 
     if source.kind == "env":
         value = environ.get(source.ref)
         if value is None:
-            raise ConfigError(f"{source.key}: environment variable {source.ref!r} is not set")
+            raise ConfigError(
+                f"{source.key}: environment variable {toml_value(source.ref)} is not set"
+            )
     else:
         if source.kind == "file":
             file = Path(source.ref)
@@ -485,23 +531,27 @@ def resolve_key(source: KeySource | None, environ: Mapping[str, str]) -> Secret 
             cred_dir = environ.get("CREDENTIALS_DIRECTORY")
             if not cred_dir:
                 raise ConfigError(
-                    f"{source.key}: credential {source.ref!r} needs $CREDENTIALS_DIRECTORY "
+                    f"{source.key}: credential {toml_value(source.ref)} needs "
+                    "$CREDENTIALS_DIRECTORY "
                     "(set by systemd's LoadCredential=)"
                 )
             file = Path(cred_dir) / source.ref
         try:
             value = file.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise ConfigError(f"{source.key}: {str(file)!r} does not exist") from None
+            raise ConfigError(f"{source.key}: {toml_value(str(file))} does not exist") from None
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-            raise ConfigError(f"{source.key}: {str(file)!r} cannot be read: {reason}") from None
+            raise ConfigError(
+                f"{source.key}: {toml_value(str(file))} cannot be read: {reason}"
+            ) from None
     value = value.strip()
     if not value:
-        raise ConfigError(f"{source.key}: the API key from {source.ref!r} is empty")
+        raise ConfigError(f"{source.key}: the API key from {toml_value(source.ref)} is empty")
     if not value.isascii() or not value.isprintable():
         raise ConfigError(
-            f"{source.key}: the API key from {source.ref!r} has control or non-ASCII characters"
+            f"{source.key}: the API key from {toml_value(source.ref)} has control or "
+            "non-ASCII characters"
         )
     LOGGED.add(value)  # from now on masked in every log line of this process
     return Secret(value)
@@ -515,7 +565,7 @@ def _absolute_sqlite(url: str, base_dir: Path, key: str) -> str:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigError(
-            f"{key}: {_redact_url(url)!r} is not an SQLAlchemy database URL"
+            f"{key}: {toml_value(_redact_url(url))} is not an SQLAlchemy database URL"
         ) from None
     if parsed.get_backend_name() != "sqlite":
         return url
@@ -543,7 +593,7 @@ def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 def _string(value: object, key: str) -> str:
     if not isinstance(value, str):
-        raise ConfigError(f"{key}: {value!r} must be a string")
+        raise ConfigError(f"{key}: {toml_value(value)} must be a string")
     return value
 
 
@@ -554,7 +604,9 @@ def _url_list(value: object, key: str) -> tuple[str, ...]:
     for i, item in enumerate(value):
         url = _string(item, f"{key}[{i}]").strip()
         if "://" not in url:
-            raise ConfigError(f"{key}[{i}]: {url!r} is not a notification URL (scheme://...)")
+            raise ConfigError(
+                f"{key}[{i}]: {toml_value(url)} is not a notification URL (scheme://...)"
+            )
         urls.append(url)
     return tuple(urls)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -58,10 +59,8 @@ def test_shipped_example_config_loads() -> None:
 
     assert config.path == EXAMPLE
     assert make_url(config.database_url).database == "/var/lib/model-monitor/monitor.db"
-    assert config.notify_urls == (
-        "slack://TokenA/TokenB/TokenC/#models",
-        "mailtos://user:pass@smtp.example.com?to=ops@example.com",
-    )
+    assert config.notify_urls == ()  # examples only, commented out: see below
+    assert config.metrics_listen is None  # off, as without the example
     [target] = config.targets
     assert target.name == "dos-ai"
     assert target.models_url == "https://api.dos.ai/v1/models"
@@ -69,7 +68,23 @@ def test_shipped_example_config_loads() -> None:
     assert target.interval == 300
     assert target.timeout == 10
     assert target.notify_urls == ()
-    assert config.urls_for(target) == config.notify_urls
+    assert config.urls_for(target) == ()
+
+
+def test_the_examples_commented_notification_urls_are_ones_apprise_accepts() -> None:
+    """The example ships its notification URLs commented out (a quick start must not
+    queue alerts to placeholders); uncommented, they parse and apprise takes them."""
+    import tomllib
+
+    from monitor.config import verify
+
+    notify = EXAMPLE.read_text().split("[notify]", 1)[1].split("\n[", 1)[0]
+    block = "# urls = [" + notify.split("# urls = [", 1)[1].split("# ]", 1)[0] + "# ]"
+    urls = tomllib.loads("\n".join(line[2:] for line in block.splitlines()))["urls"]
+    assert len(urls) >= 2 and {u.split("://")[0] for u in urls} >= {"slack", "mailtos"}
+    config = parse({"notify": {"urls": urls}})
+    verify(config)  # every URL is one apprise understands
+    assert config.notify_urls == tuple(urls)
 
 
 # -- durations -----------------------------------------------------------------
@@ -103,15 +118,15 @@ def test_durations_default_to_five_minutes_and_ten_seconds() -> None:
 @pytest.mark.parametrize(
     ("value", "shown"),
     [
-        pytest.param("5 minutes", "'5 minutes'", id="words"),
-        pytest.param("", "''", id="empty"),
-        pytest.param("-5", "'-5'", id="negative-string"),
+        pytest.param("5 minutes", '"5 minutes"', id="words"),
+        pytest.param("", '""', id="empty"),
+        pytest.param("-5", '"-5"', id="negative-string"),
         pytest.param(-5, "-5", id="negative-number"),
         pytest.param(0, "0", id="zero"),
-        pytest.param("0s", "'0s'", id="zero-seconds"),
+        pytest.param("0s", '"0s"', id="zero-seconds"),
         pytest.param(True, "true", id="boolean"),
-        pytest.param("abc", "'abc'", id="abc"),
-        pytest.param("5x", "'5x'", id="unknown-unit"),
+        pytest.param("abc", '"abc"', id="abc"),
+        pytest.param("5x", '"5x"', id="unknown-unit"),
         pytest.param(float("inf"), "inf", id="infinity"),
         pytest.param(10**400, "1" + "0" * 400, id="integer-too-large-for-a-float"),
     ],
@@ -120,13 +135,13 @@ def test_bad_durations_name_key_and_value(key: str, value: object, shown: str) -
     message = config_error(one_target(**{key: value}))
     prefix = f"targets[0].{key}: "
     assert message.startswith(prefix)
-    assert shown.lower() in message.removeprefix(prefix).lower()
+    assert message.removeprefix(prefix).startswith(shown + " ")
 
 
 @pytest.mark.parametrize(
     ("value", "shown"),
     [
-        pytest.param("500ms", "'500ms'", id="500ms"),
+        pytest.param("500ms", '"500ms"', id="500ms"),
         pytest.param(0.5, "0.5", id="half-a-second"),
     ],
 )
@@ -166,7 +181,7 @@ def test_duplicate_target_names_are_rejected() -> None:
     data = one_target()
     data["targets"].append({"name": "dos-ai", "base_url": "https://other.example/v1"})
     message = config_error(data)
-    assert message.startswith("targets[1].name: 'dos-ai'")
+    assert message.startswith('targets[1].name: "dos-ai"')
     assert "another target" in message
 
 
@@ -181,7 +196,7 @@ def test_duplicate_target_names_are_rejected() -> None:
 )
 def test_bad_target_names_are_rejected(name: str) -> None:
     message = config_error(one_target(name=name))
-    assert message.startswith(f"targets[0].name: {name!r}")
+    assert message.startswith(f"targets[0].name: {json.dumps(name)} ")
 
 
 @pytest.mark.parametrize(
@@ -197,7 +212,7 @@ def test_bad_target_names_are_rejected(name: str) -> None:
 )
 def test_bad_base_url_names_key_and_value(url: str) -> None:
     message = config_error(one_target(base_url=url))
-    assert message.startswith(f"targets[0].base_url: {url!r}")
+    assert message.startswith(f"targets[0].base_url: {json.dumps(url)} ")
 
 
 @pytest.mark.parametrize(
@@ -241,7 +256,7 @@ def test_empty_api_key_source_is_rejected(key: str) -> None:
 
 def test_notify_url_without_scheme_is_rejected() -> None:
     message = config_error({"notify": {"urls": ["json://ok", "ops@example.com"]}})
-    assert message.startswith("notify.urls[1]: 'ops@example.com'")
+    assert message.startswith('notify.urls[1]: "ops@example.com" ')
 
 
 def test_urls_for_puts_global_urls_first_and_lists_each_once() -> None:
@@ -312,7 +327,7 @@ def test_other_database_urls_are_left_alone(tmp_path: Path, url: str) -> None:
 
 def test_database_url_that_is_not_a_url() -> None:
     message = config_error({"database": {"url": "monitor.db"}})
-    assert message.startswith("database.url: 'monitor.db'")
+    assert message.startswith('database.url: "monitor.db" ')
 
 
 @pytest.mark.parametrize(
@@ -418,7 +433,7 @@ def test_key_from_missing_environment_variable() -> None:
         resolve_key(key_source(api_key_env="DOS_API_KEY"), {"OTHER": "x"})
     message = str(info.value)
     assert message.startswith("targets[0].api_key_env: ")
-    assert "'DOS_API_KEY'" in message
+    assert '"DOS_API_KEY"' in message
 
 
 def test_key_from_file_strips_trailing_newline(tmp_path: Path) -> None:
@@ -457,7 +472,7 @@ def test_key_from_credential_without_credentials_directory() -> None:
         resolve_key(key_source(api_key_credential="dos_api_key"), {})
     message = str(info.value)
     assert message.startswith("targets[0].api_key_credential: ")
-    assert "'dos_api_key'" in message
+    assert '"dos_api_key"' in message
     assert "CREDENTIALS_DIRECTORY" in message
 
 
@@ -540,12 +555,12 @@ def run_monitor(
 @pytest.mark.parametrize(
     ("target_lines", "key", "value"),
     [
-        pytest.param('interval = "5 minutes"', "targets[0].interval", "'5 minutes'", id="interval"),
+        pytest.param('interval = "5 minutes"', "targets[0].interval", '"5 minutes"', id="interval"),
         pytest.param('intervall = "5m"', "targets[0].intervall", "unknown key", id="typo"),
         pytest.param(
             'base_url = "http://[::1/v1"',
             "targets[0].base_url",
-            "'http://[::1/v1'",
+            '"http://[::1/v1"',
             id="broken-ipv6-url",
         ),
     ],
@@ -684,9 +699,9 @@ def test_defaults_fill_in_what_targets_leave_out() -> None:
     [
         ({"defaults": {"name": "x"}}, "defaults.name: unknown key"),
         ({"defaults": {"max_concurrency": 0}}, "defaults.max_concurrency: 0 must be"),
-        ({"defaults": {"retries": "two"}}, "defaults.retries: 'two' must be"),
-        ({"retention": {"keep": "1h"}}, "retention.keep: '1h' is too short"),
-        ({"retention": {"keep": "forever"}}, "retention.keep: 'forever' is not a duration"),
+        ({"defaults": {"retries": "two"}}, 'defaults.retries: "two" must be'),
+        ({"retention": {"keep": "1h"}}, 'retention.keep: "1h" is too short'),
+        ({"retention": {"keep": "forever"}}, 'retention.keep: "forever" is not a duration'),
     ],
     ids=["name-not-defaultable", "concurrency-zero", "retries-text", "keep-short", "keep-word"],
 )
@@ -704,7 +719,7 @@ def test_bad_defaults_and_retention_name_the_key(data: dict[str, object], messag
     [
         (
             {"kind": "gemini"},
-            "targets[0].kind: 'gemini' is not one of openai, anthropic, openrouter",
+            'targets[0].kind: "gemini" is not one of openai, anthropic, openrouter',
         ),
         ({"headers": "X-A: 1"}, "targets[0].headers: must be a table"),
         ({"headers": {"Authorization": "Bearer x"}}, "targets[0].headers.Authorization: is set by"),
@@ -774,3 +789,190 @@ def test_the_examples_commented_providers_parse_too() -> None:
         "context_length",
         "expiration_date",
     )
+
+
+# -- values in errors are spelled as TOML spells them ------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        pytest.param(
+            one_target(interval=True),
+            'targets[0].interval: true is not a duration; use "5m" or 300',
+            id="bool-duration",
+        ),
+        pytest.param(
+            one_target(interval="5 minutes"),
+            'targets[0].interval: "5 minutes" is not a duration; use "5m" or 300',
+            id="string-duration",
+        ),
+        pytest.param(
+            one_target(timeout=[1, 2]),
+            'targets[0].timeout: [1, 2] is not a duration; use "5m" or 300',
+            id="list-duration",
+        ),
+        pytest.param(
+            one_target(interval=0.5),
+            "targets[0].interval: 0.5 is too short; at least 1 s",
+            id="float-too-short",
+        ),
+        pytest.param(
+            one_target(interval="500ms"),
+            'targets[0].interval: "500ms" is too short; at least 1 s',
+            id="string-too-short",
+        ),
+        pytest.param(
+            one_target(timeout=0),
+            "targets[0].timeout: 0 must be more than zero",
+            id="zero",
+        ),
+        pytest.param(
+            one_target(timeout="400d"),
+            'targets[0].timeout: "400d" is too long; at most 365 days',
+            id="too-long",
+        ),
+        pytest.param(
+            one_target(retries=True),
+            "targets[0].retries: true must be a whole number from 0 to 10",
+            id="bool-int",
+        ),
+        pytest.param(
+            one_target(confirm_polls="2"),
+            'targets[0].confirm_polls: "2" must be a whole number from 1 to 1000',
+            id="string-int",
+        ),
+        pytest.param(
+            one_target(allow_empty="yes"),
+            'targets[0].allow_empty: "yes" must be true or false',
+            id="string-bool",
+        ),
+        pytest.param(
+            one_target(max_response_bytes=12.5),
+            "targets[0].max_response_bytes: 12.5 must be a whole number of at least 1024",
+            id="float-bytes",
+        ),
+        pytest.param(
+            one_target(kind=False),
+            "targets[0].kind: false is not one of openai, anthropic, openrouter",
+            id="bool-kind",
+        ),
+        pytest.param(
+            one_target(watch_fields=["id"]),
+            'targets[0].watch_fields[0]: "id" is always compared',
+            id="watch-id",
+        ),
+        pytest.param(
+            one_target(watch_fields=[{"a": 1}]),
+            "targets[0].watch_fields[0]: { a = 1 } is not a field name or dotted path",
+            id="watch-table",
+        ),
+        pytest.param(
+            one_target(name="dos ai"),
+            "targets[0].name: \"dos ai\" is not a valid name; use letters, digits, '.', '_' or '-'",
+            id="name",
+        ),
+        pytest.param(
+            one_target(name=7),
+            "targets[0].name: 7 must be a string",
+            id="name-number",
+        ),
+        pytest.param(
+            one_target(base_url="ftp://x.example/v1"),
+            'targets[0].base_url: "ftp://x.example/v1" is not an http(s) URL',
+            id="base-url",
+        ),
+        pytest.param(
+            one_target(api_key_credential="a/b"),
+            'targets[0].api_key_credential: "a/b" must be a credential name, not a path',
+            id="credential-path",
+        ),
+        pytest.param(
+            {"database": {"url": "monitor.db"}},
+            'database.url: "monitor.db" is not an SQLAlchemy database URL',
+            id="database-url",
+        ),
+        pytest.param(
+            {"notify": {"urls": ["ops@example.com"]}},
+            'notify.urls[0]: "ops@example.com" is not a notification URL (scheme://...)',
+            id="notify-url",
+        ),
+        pytest.param(
+            {"metrics": {"listen": "9464"}},
+            'metrics.listen: "9464" is not host:port; use "127.0.0.1:9464"',
+            id="listen",
+        ),
+        pytest.param(
+            {"retention": {"keep": "1h"}},
+            'retention.keep: "1h" is too short; at least 1d',
+            id="keep",
+        ),
+        pytest.param(
+            {"notify": {"max_attempts": 1.0}},
+            "notify.max_attempts: 1.0 must be a whole number from 1 to 1000",
+            id="float-as-written",
+        ),
+        pytest.param(
+            {"notify": {"retry_max": "it's long"}},
+            'notify.retry_max: "it\'s long" is not a duration; use "5m" or 300',
+            id="quote-in-string",
+        ),
+    ],
+)
+def test_errors_show_values_as_toml_spells_them(data: dict[str, Any], message: str) -> None:
+    assert config_error(data) == message
+
+
+def test_duplicate_names_and_missing_keys_quote_in_toml_too() -> None:
+    data = one_target()
+    data["targets"].append({"name": "dos-ai", "base_url": "https://other.example/v1"})
+    assert config_error(data) == 'targets[1].name: "dos-ai" is used by another target'
+    with pytest.raises(ConfigError) as info:
+        resolve_key(key_source(api_key_env="DOS_API_KEY"), {})
+    assert str(info.value) == (
+        'targets[0].api_key_env: environment variable "DOS_API_KEY" is not set'
+    )
+
+
+def test_a_notification_url_apprise_rejects_is_quoted_in_toml() -> None:
+    from monitor.config import verify
+
+    config = parse({"notify": {"urls": ["nosuchservice://x"]}})
+    with pytest.raises(ConfigError) as info:
+        verify(config)
+    assert str(info.value) == (
+        'notify.urls[0]: "nosuchservice://…" is not a notification URL apprise understands'
+    )
+
+
+# -- the database driver -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        pytest.param("mysql://monitor:pw@db.example.com/m", "pip install mysqlclient", id="mysql"),
+        pytest.param("mariadb+pymysql://monitor@db/m", "pip install pymysql", id="mariadb"),
+        pytest.param("postgresql+psycopg2://monitor@db/m", "psycopg2-binary", id="psycopg2"),
+        pytest.param("cockroachdb://monitor@db/m", "has no dialect cockroachdb", id="unknown"),
+    ],
+)
+def test_verify_names_the_right_driver_to_install(url: str, says: str) -> None:
+    from monitor.config import verify
+
+    with pytest.raises(ConfigError) as info:
+        verify(parse({"database": {"url": url}}))
+    message = str(info.value)
+    assert message.startswith("database.url: ")
+    assert says in message
+    assert ("model-monitor[postgres]" in message) == ("postgresql" in url)
+    assert "pw@" not in message
+
+
+def test_cli_config_check_refuses_a_database_url_without_its_driver(tmp_path: Path) -> None:
+    path = tmp_path / "mysql.toml"
+    path.write_text(GOOD_CONFIG.replace("sqlite:///monitor.db", "mysql://monitor@db/monitor"))
+    result = run_monitor(tmp_path, "-c", str(path), "config", "check")
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "pip install mysqlclient" in line and "[postgres]" not in line

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import apprise
 
+from monitor.config import toml_value
 from monitor.errors import ConfigError
 from monitor.notify.message import Message
 from monitor.redact import Redactor
@@ -86,7 +87,8 @@ def check_urls(urls: Sequence[str], key: str) -> None:
     for i, url in enumerate(urls):
         if apprise.Apprise.instantiate(url) is None:
             raise ConfigError(
-                f"{key}[{i}]: {redact_url(url)!r} is not a notification URL apprise understands"
+                f"{key}[{i}]: {toml_value(redact_url(url))} is not a notification URL "
+                "apprise understands"
             )
 
 

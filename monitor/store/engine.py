@@ -7,12 +7,13 @@ the newest revision shipped with the package.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from monitor.errors import StorageError
 
@@ -31,6 +32,9 @@ def open_engine(url: str, *, create: bool, connections: int = 20) -> Engine:
         parsed = make_url(url)
     except ArgumentError:
         raise StorageError("database.url is not an SQLAlchemy URL") from None
+    problem = driver_problem(parsed)
+    if problem is not None:
+        raise StorageError(f"cannot use the database: {problem}")
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -45,8 +49,12 @@ def open_engine(url: str, *, create: bool, connections: int = 20) -> Engine:
                     path.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise StorageError(
-                        f"cannot create the folder {str(path.parent)!r}: {exc.strerror}"
+                        f"database {str(path)!r} cannot be created: the folder "
+                        f"{str(path.parent)!r} cannot be made: {exc.strerror}"
                     ) from None
+            problem = sqlite_access_problem(path, write=create)
+            if problem is not None:
+                raise StorageError(problem)
         engine = create_engine(parsed, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -59,12 +67,106 @@ def open_engine(url: str, *, create: bool, connections: int = 20) -> Engine:
             parsed, pool_pre_ping=True, pool_size=size, max_overflow=connections - size
         )
     except (ArgumentError, ImportError, SQLAlchemyError) as exc:
-        hint = ""
-        if isinstance(exc, ImportError) or "psycopg" in str(exc):
-            hint = "; install the driver: pip install 'model-monitor[postgres]'"
-        raise StorageError(
-            f"cannot use database backend {parsed.drivername!r}: {exc}{hint}"
-        ) from None
+        raise StorageError(f"cannot use the database {parsed.drivername}: {exc}") from None
+
+
+TESTED = "model-monitor is tested on SQLite and PostgreSQL"
+# what to install for a DBAPI driver SQLAlchemy names (the dialect's ``driver``)
+_INSTALL = {
+    "psycopg": "pip install 'model-monitor[postgres]'",
+    "psycopg2": "pip install psycopg2-binary, or use postgresql+psycopg:// "
+    "after pip install 'model-monitor[postgres]'",
+    "pg8000": "pip install pg8000",
+    "mysqldb": "pip install mysqlclient (it needs the MySQL client library), "
+    "or use {backend}+pymysql:// after pip install pymysql",
+    "pymysql": "pip install pymysql",
+    "mysqlconnector": "pip install mysql-connector-python",
+    "mariadbconnector": "pip install mariadb",
+    "pyodbc": "pip install pyodbc",
+    "pymssql": "pip install pymssql",
+    "oracledb": "pip install oracledb",
+    "cx_oracle": "pip install cx_Oracle",
+}
+# a synchronous driver for backends people reach for an asyncio one on
+_SYNC = {
+    "postgresql": "postgresql+psycopg://",
+    "mysql": "mysql+pymysql://",
+    "mariadb": "mariadb+pymysql://",
+    "sqlite": "sqlite:///",
+}
+
+
+def driver_problem(url: URL) -> str | None:
+    """Why ``url``'s dialect or DBAPI driver cannot be used here, and what to install;
+    None when both load. The URL itself (its password) is never in the text."""
+    backend = url.get_backend_name()
+    note = "" if backend in ("sqlite", "postgresql") else f" ({TESTED})"
+    try:
+        dialect = url.get_dialect()
+    except NoSuchModuleError:
+        return f"SQLAlchemy has no dialect {backend}; install the package that provides it{note}"
+    if getattr(dialect, "is_async", False):
+        instead = _SYNC.get(backend, "a synchronous driver")
+        return f"{url.drivername} is an asyncio driver; use a synchronous one: {instead}{note}"
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        install = _INSTALL.get(
+            dialect.driver, f"install the DBAPI driver {dialect.driver} for {backend}"
+        ).format(backend=backend)
+        return f"the {backend} driver {dialect.driver} is not installed ({exc}); {install}{note}"
+    return None
+
+
+def sqlite_access_problem(path: Path, *, write: bool) -> str | None:
+    """Why this user cannot use the SQLite database at ``path`` (to write, or only to
+    read), naming the file or folder and the reason; None when it can.
+
+    SQLite itself only says "unable to open database file" or "attempt to write a
+    readonly database". In WAL mode even a reader needs ``NAME-wal`` and ``NAME-shm``
+    beside the database, so the folder must be writable unless both exist writable.
+    """
+    doing = "opened for writing" if write else "opened"
+    folder = path.parent
+    if not path.exists():
+        reason = _not_writable(folder)
+        if reason is None:
+            return None
+        return f"database {str(path)!r} cannot be created: the folder {str(folder)!r} {reason}"
+    if write and (reason := _not_writable(path)) is not None:
+        return f"database {str(path)!r} cannot be {doing}: the file {reason}"
+    beside = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    if all(f.exists() and _not_writable(f) is None for f in beside):
+        return None
+    if (reason := _not_writable(folder)) is not None:
+        names = " and ".join(f.name for f in beside)
+        return (
+            f"database {str(path)!r} cannot be {doing}: the folder {str(folder)!r} {reason} "
+            f"(SQLite's WAL mode needs {names} beside the database)"
+        )
+    return None
+
+
+def _not_writable(path: Path) -> str | None:
+    """Why this user cannot write ``path`` (create entries in it, for a folder), or None."""
+    wanted = os.W_OK | os.X_OK if path.is_dir() else os.W_OK
+    if os.access(path, wanted):
+        return None
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "is on a read-only file system"
+    except OSError:
+        pass
+    return f"is not writable by {_user()}"
+
+
+def _user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
 
 
 WRITE = {"monitor_write": True}  # execution options of a connection that will write

@@ -104,6 +104,7 @@ class DeliveryRecord:
     created_at: datetime
     next_attempt_at: datetime
     sent_at: datetime | None
+    lease_until: datetime | None = None  # a sender holds it until then (if in the future)
 
     @property
     def event(self) -> str:

@@ -3,10 +3,12 @@ against a real provider, webhook and SMTP server."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from conftest import Workspace, dos_target, wait_until
@@ -15,8 +17,11 @@ from servers import SEED_KEY, Answer, ProviderServer, SmtpServer, WebhookServer
 NEW_IDS = ["dos-ai", "llama-3.3-70b", "deepseek-v3", "qwen3-coder"]  # llama-3.1-8b gone
 
 
-def postpone(db_url: str, delivery_id: object, hours: float) -> None:
-    """Move a delivery's next attempt into the future, behind the monitor's back."""
+def postpone(
+    db_url: str, delivery_id: object, hours: float, column: str = "next_attempt_at"
+) -> None:
+    """Move a delivery's next attempt (or another of its times) ``hours`` from now, behind
+    the monitor's back."""
     from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import create_engine, text
@@ -29,7 +34,7 @@ def postpone(db_url: str, delivery_id: object, hours: float) -> None:
         later = to_micros(later)  # type: ignore[arg-type]
     with engine.begin() as connection:
         connection.execute(
-            text("UPDATE deliveries SET next_attempt_at = :t WHERE id = :id"),
+            text(f"UPDATE deliveries SET {column} = :t WHERE id = :id"),
             {"t": later, "id": delivery_id},
         )
     engine.dispose()
@@ -308,3 +313,77 @@ def test_a_price_change_is_alerted_with_old_and_new_value(
         }
     ]
     assert (change["added"], change["removed"]) == ([], [])
+
+
+def _row(table: str, delivery_id: int) -> str:
+    (line,) = [row for row in table.splitlines() if row.startswith(f"{delivery_id} ")]
+    return line
+
+
+def _times(text: str) -> list[datetime]:
+    found = re.findall(r"\d{4}-\d\d-\d\dT[\d:.]+Z", text)
+    return [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in found]
+
+
+def test_a_dead_delivery_shows_when_it_was_given_up_never_a_future_time(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    ws = workspace
+    ws.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    ws.config_path.write_text(
+        ws.config_path.read_text().replace("[notify]", "[notify]\nmax_attempts = 1")
+    )
+    assert ws.run("check").code == 0
+    webhook.status = 503
+    provider.set_ids(NEW_IDS)
+    before = datetime.now(UTC)
+    assert ws.run("check").code == 0  # its one attempt fails: given up
+    after = datetime.now(UTC)
+
+    (dead,) = ws.run("deliveries", "--dead", "--json").json()
+    given_up = datetime.fromisoformat(dead["given_up_at"].replace("Z", "+00:00"))
+    assert before <= given_up <= after and dead["next_attempt_at"] is None
+    assert f"gave up {dead['given_up_at']}" in _row(ws.run("deliveries").stdout, dead["id"])
+
+    # a dead row whose next attempt lies ahead (as 'retry --to-current' leaves the row
+    # it replaced): when it was given up is not known, and no future time is shown
+    postpone(ws.db_url, dead["id"], hours=5)
+    now = datetime.now(UTC)
+    row = _row(ws.run("deliveries").stdout, dead["id"])
+    assert "gave up (time not recorded)" in row and all(t <= now for t in _times(row))
+    (dead,) = ws.run("deliveries", "--dead", "--json").json()
+    assert dead["given_up_at"] is None and dead["next_attempt_at"] is None
+
+
+def test_a_pending_delivery_says_what_it_waits_for(
+    sqlite_workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    assert ws.run("check").code == 0
+    webhook.status = 503
+    provider.set_ids(NEW_IDS)
+    assert ws.run("check").code == 0
+    (pending,) = ws.run("deliveries", "--pending", "--json").json()
+    delivery_id = pending["id"]
+    assert f"next try {pending['next_attempt_at']}" in _row(
+        ws.run("deliveries").stdout, delivery_id
+    )
+    assert pending["lease_until"] is None and pending["url_in_config"] is True
+
+    postpone(ws.db_url, delivery_id, hours=-1)  # overdue: no sender ran since
+    row = _row(ws.run("deliveries").stdout, delivery_id)
+    assert "due since" in row and "next try" not in row
+
+    postpone(ws.db_url, delivery_id, hours=0.03, column="lease_until")  # a sender has it
+    row = _row(ws.run("deliveries").stdout, delivery_id)
+    assert "being sent (lease until" in row
+    (pending,) = ws.run("deliveries", "--pending", "--json").json()
+    assert pending["lease_until"] is not None
+
+    postpone(ws.db_url, delivery_id, hours=-1, column="lease_until")  # the lease ran out
+    ws.write_config([dos_target(provider)], notify_urls=[])  # and its URL left the config
+    row = _row(ws.run("deliveries").stdout, delivery_id)
+    assert "waiting: its URL is not in the config" in row and "due since" not in row
+    (pending,) = ws.run("deliveries", "--pending", "--json").json()
+    assert pending["url_in_config"] is False and pending["lease_until"] is None

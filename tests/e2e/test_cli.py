@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -331,6 +332,9 @@ def test_config_option_after_any_subcommand(
         [MONITOR, "history"], capture_output=True, text=True, env=env, check=False
     )
     assert proc.returncode == 0, proc.stderr
+    same = [MONITOR, "-c", config, "history", "-c", config]  # the same file twice is one
+    proc = subprocess.run(same, capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_notification_url_secrets_never_reach_output_or_database(
@@ -390,4 +394,229 @@ def test_defaults_apply_to_every_target(
     assert "timeout 3s" in checked.stdout
     ws.config_path.write_text('[defaults]\ninterval = "often"\n\n' + text)
     bad = ws.run("config", "check")
-    assert bad.code == 2 and "defaults.interval: 'often' is not a duration" in bad.stderr
+    assert bad.code == 2 and 'defaults.interval: "often" is not a duration' in bad.stderr
+
+
+# -- a database this user cannot write -----------------------------------------
+
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def _unprivileged() -> list[str]:
+    """How to run the console script as a user file permissions apply to: root
+    bypasses them, so as root it runs as nobody (skipped where that cannot work)."""
+    if os.geteuid() != 0:
+        return []
+    probe = subprocess.run(
+        [*AS_NOBODY, MONITOR, "--version"], capture_output=True, text=True, check=False, cwd="/"
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot run the console script as nobody: {probe.stderr.strip()[:200]}")
+    return AS_NOBODY
+
+
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder the unprivileged user can reach (pytest's tmp_path is root's alone)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="monitor-ro-"))
+    folder.chmod(0o755)
+    yield folder
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_dir():
+            path.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize(
+    ("file_mode", "folder_mode", "command", "reason"),
+    [
+        pytest.param(0o644, 0o777, "check", "the file is not writable by", id="ro-file-check"),
+        pytest.param(0o644, 0o777, "db upgrade", "the file is not writable", id="ro-file-upgrade"),
+        pytest.param(0o666, 0o755, "check", "the folder {folder} is not", id="ro-folder-check"),
+        pytest.param(0o666, 0o755, "db upgrade", "monitor.db-wal", id="ro-folder-upgrade"),
+        pytest.param(0o666, 0o755, "history", "the folder {folder} is not", id="ro-folder-read"),
+        pytest.param(None, 0o755, "check", "cannot be created: the folder", id="no-file-ro-folder"),
+    ],
+)
+def test_a_database_this_user_cannot_write_is_named_with_the_reason(
+    open_folder: Path,
+    file_mode: int | None,
+    folder_mode: int,
+    command: str,
+    reason: str,
+) -> None:
+    prefix = _unprivileged()
+    folder = open_folder / "data"
+    folder.mkdir()
+    config = open_folder / "config.toml"
+    config.write_text(
+        '[database]\nurl = "sqlite:///data/monitor.db"\n\n'
+        '[[targets]]\nname = "local"\nbase_url = "http://127.0.0.1:9/v1"\n'
+    )
+    config.chmod(0o644)
+    database = folder / "monitor.db"
+    if file_mode is not None:
+        made = subprocess.run([MONITOR, "-c", str(config), "db", "upgrade"], check=False)
+        assert made.returncode == 0
+        database.chmod(file_mode)
+    folder.chmod(folder_mode)
+
+    result = subprocess.run(
+        [*prefix, MONITOR, "-c", str(config), *command.split()],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd="/",
+        env={**os.environ, "HOME": "/nonexistent", "MONITOR_CONFIG": ""},
+    )
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"monitor: error: database {str(database)!r} cannot be ")
+    assert reason.format(folder=repr(str(folder))) in line
+    assert sorted(p.name for p in folder.iterdir()) == (["monitor.db"] if file_mode else [])
+
+
+def test_a_read_only_database_file_can_still_be_read(open_folder: Path) -> None:
+    prefix = _unprivileged()
+    config = open_folder / "config.toml"
+    config.write_text(
+        '[database]\nurl = "sqlite:///monitor.db"\n\n'
+        '[[targets]]\nname = "local"\nbase_url = "http://127.0.0.1:9/v1"\n'
+    )
+    config.chmod(0o644)
+    made = subprocess.run([MONITOR, "-c", str(config), "db", "upgrade"], check=False)
+    assert made.returncode == 0
+    (open_folder / "monitor.db").chmod(0o644)
+    open_folder.chmod(0o777)
+    result = subprocess.run(
+        [*prefix, MONITOR, "-c", str(config), "history", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd="/",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+
+
+# -- bad invocations -----------------------------------------------------------
+
+BAD_INVOCATIONS = {
+    "export-no-format": (["export"], "--format (json or csv)"),
+    "export-bad-format": (["export", "--format", "xml"], "--format: 'xml' is not one of"),
+    "show-no-id": (["show"], "SNAPSHOT_ID"),
+    "show-word": (["show", "abc"], "SNAPSHOT_ID: 'abc' is not a snapshot id (a whole number"),
+    "show-zero": (["show", "0"], "SNAPSHOT_ID: '0' is not a snapshot id"),
+    "show-huge": (["show", "9" * 30], "is not a snapshot id"),
+    "diff-word": (["diff", "1", "x"], "SNAPSHOT_B: 'x' is not a snapshot id"),
+    "diff-one": (["diff", "1"], "SNAPSHOT_B"),
+    "retry-word": (["deliveries", "retry", "abc"], "DELIVERY_ID: 'abc' is not a delivery id"),
+    "retry-no-id": (["deliveries", "retry"], "DELIVERY_ID"),
+    "pending-dead": (["deliveries", "--pending", "--dead"], "--pending and --dead"),
+    "three-states": (["deliveries", "--sent", "--pending", "--dead"], "--sent and --pending"),
+    "limit-zero": (["history", "--limit", "0"], "--limit: '0' is not a whole number from 1"),
+    "limit-word": (["changes", "--limit", "x"], "--limit: 'x' is not a whole number"),
+    "limit-negative": (["events", "--limit", "-1"], "--limit"),
+    "limit-no-value": (["history", "--limit"], "--limit"),
+    "target-twice": (["history", "--target", "a", "--target", "b"], "--target given twice"),
+    "since-twice": (["changes", "--since", "1d", "--since", "2d"], "--since given twice"),
+    "at-twice": (["models", "--at", "now", "--at", "1d"], "--at given twice"),
+    "limit-twice": (["deliveries", "--limit", "1", "--limit", "2"], "--limit given twice"),
+    "config-twice": (["-c", "a.toml", "history"], "-c/--config given twice"),
+    "config-before-and-after": (["history", "-c", "b.toml"], "-c/--config given twice ("),
+    "level-twice": (["--log-level", "debug", "history", "--log-level", "info"], "--log-level"),
+    "unknown-option": (["history", "--bogus"], "--bogus"),
+    "unknown-command": (["bogus"], "bogus"),
+    "unknown-subcommand": (["db", "downgrade"], "downgrade"),
+    "extra-argument": (["config", "check", "extra"], "extra"),
+    "bad-level": (["--log-level", "loud", "history"], "--log-level: 'loud' is not one of"),
+    "bad-time": (["models", "--at", "yesterday"], "--at: 'yesterday' is not a time"),
+    "no-older-than": (["prune"], "--older-than"),
+    "bad-age": (["prune", "--older-than", "5x"], "--older-than: '5x' is not an age"),
+    "model-no-id": (["model"], "MODEL_ID"),
+    "target-no-value": (["check", "--target"], "--target"),
+    "notify-target-no-value": (["notify-test", "--target"], "--target"),
+    "run-unknown-option": (["run", "--bogus"], "--bogus"),
+    "check-target-twice": (["check", "--target", "a", "--target", "b"], "--target given twice"),
+}
+
+
+@pytest.mark.parametrize(("args", "says"), BAD_INVOCATIONS.values(), ids=BAD_INVOCATIONS.keys())
+def test_a_bad_invocation_is_one_line_and_exit_2(
+    sqlite_workspace: Workspace, provider: ProviderServer, args: list[str], says: str
+) -> None:
+    sqlite_workspace.write_config([dos_target(provider)])
+    result = sqlite_workspace.run(*args)
+    assert result.code == 2, result.stderr
+    first, *rest = result.stderr.splitlines()
+    assert first.startswith("monitor: error: "), result.stderr
+    assert says in first
+    assert len(rest) <= 1 and all(line.startswith("hint: ") for line in rest), result.stderr
+    assert result.stdout == ""
+    assert not (sqlite_workspace.root / "monitor.db").exists()
+
+
+# -- config check ------------------------------------------------------------
+
+
+def test_config_check_says_a_key_is_present_not_that_it_works(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    ws = sqlite_workspace
+    keyless = {k: v for k, v in dos_target(provider, name="local").items() if k != "api_key_env"}
+    ws.write_config([dos_target(provider), keyless])
+    result = ws.run("config", "check")
+    assert result.code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    (dos,) = [line for line in lines if line.startswith("target dos-ai:")]
+    assert "key from environment variable DOS_API_KEY (present, not verified)" in dos
+    (local,) = [line for line in lines if line.startswith("target local:")]
+    assert "no key" in local and "verified" not in local
+    assert "--online" in result.stdout
+    assert provider.requests == []  # nothing asked of the provider without --online
+
+
+@pytest.mark.parametrize(
+    ("key", "code", "says"),
+    [
+        pytest.param(SEED_KEY, 0, "key accepted, 4 models", id="right-key"),
+        pytest.param(
+            "dos_sk_wrong_0123456789", 1, "FAILED: HTTP 401: authentication failed", id="wrong"
+        ),
+    ],
+)
+def test_config_check_online_asks_each_target_once(
+    sqlite_workspace: Workspace, provider: ProviderServer, key: str, code: int, says: str
+) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider)])
+    ws.env["DOS_API_KEY"] = key
+    result = ws.run("config", "check", "--online")
+    assert result.code == code, result.stdout + result.stderr
+    assert f"target dos-ai: {says}" in result.stdout
+    assert len(provider.requests) == 1
+    assert key not in result.stdout + result.stderr
+    assert not (ws.root / "monitor.db").exists()  # a check stores nothing
+
+
+def test_the_quick_start_with_the_example_config_queues_no_alerts(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    """README's quick start, run a few times while the list changes: the example's
+    notification URLs are examples, not places to queue alerts for days."""
+    ws = sqlite_workspace
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    ws.config_path.write_text(
+        example.read_text().replace("https://api.dos.ai/v1", provider.base_url)
+    )
+    for ids in (["dos-ai", "deepseek-v3"], ["dos-ai", "qwen3-coder"], ["dos-ai"]):
+        provider.set_ids(ids)
+        result = ws.run("check")
+        assert result.code == 0, result.stderr
+        assert "alerts" not in result.stdout
+    assert len(ws.listing("changes")) == 2
+    assert ws.listing("deliveries") == []

@@ -90,5 +90,5 @@ def test_a_bad_config_stops_the_daemon_before_it_starts(
     proc = daemon()
     _, stderr = proc.communicate(timeout=15)
     assert proc.returncode == 2
-    assert "targets[0].interval: 'soon' is not a duration" in stderr
+    assert 'targets[0].interval: "soon" is not a duration' in stderr
     assert "Traceback" not in stderr

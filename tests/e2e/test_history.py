@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 
 from conftest import Workspace, dos_target
 from servers import ProviderServer, model
@@ -49,3 +50,27 @@ def test_the_life_of_one_model_and_the_export(
     as_json = workspace.run("export", "--format", "json", "--target", "dos-ai").json()
     assert [len(e["added"]) + len(e["removed"]) + len(e["changed"]) for e in as_json] == [1, 1, 1]
     assert workspace.run("export", "--format", "xml").code == 2
+
+
+def test_a_models_life_is_told_in_time_order(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider)])
+    for ids in (["dos-ai"], ["dos-ai", "qwen3"], ["dos-ai"], ["dos-ai"]):
+        provider.set_ids(ids)  # qwen3 appears after the baseline, then goes for good
+        assert ws.run("check").code == 0
+
+    header, *lines = ws.run("model", "qwen3").stdout.splitlines()
+    assert header == "qwen3 on dos-ai (not listed now)"
+    told = [line.split(None, 1) for line in lines]
+    times = [datetime.fromisoformat(at) for at, _ in told]
+    assert times == sorted(times), lines
+    # it was never there before, so it did not "come back"; it was last seen before
+    # the poll that found it gone
+    assert [what for _, what in told] == ["first seen", "added", "last seen", "went away"]
+
+    (life,) = ws.run("model", "qwen3", "--json").json()["targets"]
+    at = [(datetime.fromisoformat(e["at"]), e["event_id"]) for e in life["events"]]
+    assert at == sorted(at) and [e["what"] for e in life["events"]] == ["added", "removed"]
+    assert life["first_seen"] == life["events"][0]["at"] == life["last_seen"]

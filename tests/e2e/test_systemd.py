@@ -208,7 +208,7 @@ def test_run_as_a_systemd_service(
     events = [(line[:3], json.loads(line[3:])) for line in lines]
     assert any(p == "<6>" and e["event"] == "config reloaded" for p, e in events)
     (refused,) = [(p, e) for p, e in events if e["event"].startswith("config not reloaded")]
-    assert refused[0] == "<3>" and "'soon' is not a duration" in refused[1]["error"]
+    assert refused[0] == "<3>" and '"soon" is not a duration' in refused[1]["error"]
     assert SEED_KEY not in stdout + stderr
 
 
