@@ -15,7 +15,11 @@ from conftest import MONITOR, Workspace, dos_target, wait_until
 from servers import ProviderServer, TcpProxy, WebhookServer, free_port, http_get
 from sqlalchemy.engine import make_url
 
-postgres_only = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+# db_url on PostgreSQL only; re-parametrizing drops the fixture param's mark, so it is
+# given again (the postgres_url fixture refuses an unmarked test)
+postgres_only = pytest.mark.parametrize(
+    "db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 
 
 def model_requests(provider: ProviderServer) -> int:
