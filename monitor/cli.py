@@ -50,6 +50,7 @@ class State:
     config_path: str | None = None
     log_level: str = "info"
     _config: Config | None = field(default=None, repr=False)
+    after_commit: Callable[[], None] | None = None  # see main()
 
     def config(self) -> Config:
         if self._config is None:
@@ -120,9 +121,13 @@ def cli(ctx: click.Context) -> None:
     _ROOT_STATE[:] = [ctx.ensure_object(State)]
 
 
-def main() -> None:
+def main(*, after_commit: Callable[[], None] | None = None) -> None:
+    """The ``monitor`` console script. ``after_commit`` is a seam for tests only, called
+    right after each poll of ``run`` or ``check`` commits (tests/e2e/launcher.py crashes
+    or hangs the process there); the console script passes none, and no environment
+    variable or config key sets one."""
     try:
-        cli.main(prog_name="monitor", standalone_mode=False)
+        cli.main(prog_name="monitor", standalone_mode=False, obj=State(after_commit=after_commit))
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
         sys.exit(EXIT_USAGE)
@@ -346,6 +351,7 @@ def run() -> None:
                 retry=retry_policy,
                 reload=reload,
                 notifier=notifier,
+                after_commit=state.after_commit,
             ).run_until_stopped()
     finally:
         notifier.close()
@@ -389,6 +395,7 @@ def check(target_name: str | None, as_json: bool) -> None:
                         store=store,
                         notify_urls=config.urls_for(target),
                         now=utcnow,
+                        after_commit=_state().after_commit,
                     )
             except StorageError as exc:  # one target's trouble must not stop the others
                 errors[target.name] = str(exc)

@@ -9,8 +9,6 @@ are passed in (HTTP client, store, clock), so the same function serves
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,7 +67,10 @@ def poll_target(
     now: Callable[[], datetime],
     sleep: Callable[[float], None] = time.sleep,
     cache: ConditionalCache | None = None,
+    after_commit: Callable[[], None] | None = None,
 ) -> PollResult:
+    """``after_commit`` runs right after the poll's transaction commits, before anything
+    is logged or sent: a seam for tests that crash or hang a process there."""
     started = time.monotonic()
     fetched_at = now()
     fetched: Fetched | None = None
@@ -120,7 +121,8 @@ def poll_target(
         delivery_ids = _queue(tx, target.name, notify_urls, messages, fetched_at)
         if not stale:
             tx.save_target_state(target.name, decision.state, confirmed_id, fetched_at)
-    _failpoint()
+    if after_commit is not None:
+        after_commit()
 
     _log_poll(target, snapshot, decision, duration_ms)
     if change is not None:
@@ -260,13 +262,3 @@ def _log_poll(target: Target, snapshot: SnapshotRecord, decision: Decision, ms: 
             duration_ms=ms,
             consecutive_failures=decision.state.failures,
         )
-
-
-def _failpoint() -> None:
-    """Tests only: with ``$MONITOR_FAILPOINT`` set, die right after a poll commits
-    (``after-commit``, crash safety) or hang there (``hang-after-poll``, the watchdog)."""
-    point = os.environ.get("MONITOR_FAILPOINT")
-    if point == "after-commit":
-        os.kill(os.getpid(), signal.SIGKILL)
-    elif point == "hang-after-poll":
-        time.sleep(3600)

@@ -17,6 +17,13 @@ import pytest
 from servers import SEED_KEY, ProviderServer
 
 MONITOR = str(Path(sys.executable).parent / "monitor")
+LAUNCHER = str(Path(__file__).with_name("launcher.py"))
+
+
+def monitor_command(failpoint: str | None = None) -> list[str]:
+    """The installed console script; with a ``failpoint``, its entry point run through
+    launcher.py, which crashes or hangs it right after each poll commits."""
+    return [MONITOR] if failpoint is None else [sys.executable, LAUNCHER, failpoint]
 
 
 @dataclass
@@ -69,10 +76,16 @@ class Workspace:
         args = ["history", "--limit", "100000"] + (["--target", target] if target else [])
         return len(self.listing(*args))
 
-    def run(self, *args: str, cwd: Path | None = None, timeout: float = 60) -> Result:
+    def run(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        timeout: float = 60,
+        failpoint: str | None = None,
+    ) -> Result:
         env = {**os.environ, **self.env}
         proc = subprocess.run(
-            [MONITOR, "-c", str(self.config_path), *args],
+            [*monitor_command(failpoint), "-c", str(self.config_path), *args],
             capture_output=True,
             text=True,
             env=env,

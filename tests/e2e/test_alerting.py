@@ -81,9 +81,7 @@ def test_killed_between_commit_and_send_the_restarted_daemon_sends_it(
     assert workspace.run("check").code == 0
 
     provider.set_ids(NEW_IDS)
-    workspace.env["MONITOR_FAILPOINT"] = "after-commit"
-    crashed = workspace.run("check")
-    del workspace.env["MONITOR_FAILPOINT"]
+    crashed = workspace.run("check", failpoint="after-commit")
     assert crashed.code == -signal.SIGKILL
     assert webhook.posts == []
     assert len(workspace.run("changes", "--json").json()) == 1
@@ -100,6 +98,25 @@ def test_killed_between_commit_and_send_the_restarted_daemon_sends_it(
     proc.communicate(timeout=15)
     assert len(webhook.posts) == 1  # the restarted daemon's own first poll saw no new change
     assert len(workspace.run("changes", "--json").json()) == 1
+
+
+def test_no_environment_variable_crashes_or_hangs_a_poll(
+    sqlite_workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    """The crash and hang points of the tests above are installed by a test launcher;
+    a variable inherited from the environment never reaches them."""
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    assert ws.run("check").code == 0
+    for point in ("after-commit", "hang-after-poll"):
+        provider.set_ids([*provider.ids, point])
+        ws.env["MONITOR_FAILPOINT"] = point
+        result = ws.run("check", timeout=30)
+        assert result.code == 0, (point, result.stderr)
+    assert titles(webhook) == [
+        "dos-ai: 1 model added",
+        "dos-ai: 1 model added",
+    ]
 
 
 def test_a_running_daemon_retries_with_backoff(

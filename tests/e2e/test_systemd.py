@@ -17,7 +17,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from conftest import MONITOR, Workspace, dos_target, wait_until
+from conftest import Workspace, dos_target, monitor_command, wait_until
 from servers import SEED_KEY, ProviderServer, WebhookServer, free_port, http_get
 
 
@@ -89,9 +89,11 @@ def systemd_env(workspace: Workspace, credentials: Path) -> Iterator[dict[str, s
     yield env
 
 
-def start(workspace: Workspace, env: dict[str, str]) -> subprocess.Popen[str]:
+def start(
+    workspace: Workspace, env: dict[str, str], failpoint: str | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [MONITOR, "-c", str(workspace.config_path), "run"],
+        [*monitor_command(failpoint), "-c", str(workspace.config_path), "run"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -238,8 +240,8 @@ def test_no_watchdog_ping_while_a_poll_is_stuck(
     target = credential_target(provider)
     target.update(timeout="1s", retries=0, interval=3600)
     workspace.write_config([target])
-    env = {**systemd_env, "NOTIFY_SOCKET": notify.address, "MONITOR_FAILPOINT": "hang-after-poll"}
-    proc = start(workspace, env)
+    env = {**systemd_env, "NOTIFY_SOCKET": notify.address}
+    proc = start(workspace, env, failpoint="hang-after-poll")
     try:
         notify.wait_for("READY", "1")
         wait_until(lambda: workspace.polls("dos-ai") >= 1)
