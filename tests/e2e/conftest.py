@@ -36,6 +36,10 @@ class Result:
         return json.loads(self.stdout)
 
 
+# what the query commands say until `monitor run` or `check` has created the database
+_NO_DATABASE_YET = ("does not exist yet", "has no model-monitor tables yet")
+
+
 @dataclass
 class Workspace:
     """A config file, a database and an environment for running ``monitor``."""
@@ -66,15 +70,22 @@ class Workspace:
         self.config_path.write_text("\n".join(lines))
         return self.config_path
 
-    def listing(self, *args: str) -> list[Any]:
-        """A query command's JSON list; empty while no database exists yet."""
+    def listing(self, *args: str, before_database: bool = False) -> list[Any]:
+        """A query command's JSON list. The command must succeed; ``before_database``:
+        a database not created yet (a daemon starting up creates it) is an empty list."""
         result = self.run(*args, "--json")
-        return result.json() if result.code == 0 else []  # type: ignore[no-any-return]
+        if result.code == 0:
+            return result.json()  # type: ignore[no-any-return]
+        if before_database and any(m in result.stderr for m in _NO_DATABASE_YET):
+            return []
+        raise AssertionError(
+            f"monitor {' '.join(args)} --json exited {result.code}: {result.stderr.strip()}"
+        )
 
     def polls(self, target: str | None = None) -> int:
-        """How many polls (of a target) are stored."""
+        """How many polls (of a target) are stored; 0 before the database exists."""
         args = ["history", "--limit", "100000"] + (["--target", target] if target else [])
-        return len(self.listing(*args))
+        return len(self.listing(*args, before_database=True))
 
     def run(
         self,

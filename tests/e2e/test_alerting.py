@@ -132,7 +132,7 @@ def test_a_running_daemon_retries_with_backoff(
     workspace.config_path.write_text(text)
     webhook.status = 503
     daemon()
-    wait_until(lambda: len(workspace.listing("history")) >= 1)
+    wait_until(lambda: workspace.polls() >= 1)
     provider.set_ids(NEW_IDS)
     wait_until(lambda: webhook.attempts >= 1)
     first_attempt = time.monotonic()
