@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -159,18 +160,21 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
 
 @pytest.fixture
 def daemon(workspace: Workspace) -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    """Starts ``monitor run`` on the workspace (extra CLI args, extra env); stops it after."""
+    """Starts ``monitor run`` on the workspace (extra CLI args, a file for its output to
+    read while it runs, extra env); stops it after."""
     procs: list[subprocess.Popen[str]] = []
 
-    def start(*args: str, **env: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [MONITOR, "-c", str(workspace.config_path), "run", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **workspace.env, **env},
-            stdin=subprocess.DEVNULL,
-        )
+    def start(*args: str, log: Path | None = None, **env: str) -> subprocess.Popen[str]:
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(log.open("w")) if log is not None else subprocess.PIPE
+            proc = subprocess.Popen(
+                [MONITOR, "-c", str(workspace.config_path), "run", *args],
+                stdout=out,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, **workspace.env, **env},
+                stdin=subprocess.DEVNULL,
+            )
         procs.append(proc)
         return proc
 
