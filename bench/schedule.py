@@ -133,7 +133,6 @@ def run(
         root = Path(tmp)
         config = write_config(root, provider, targets, interval)
         env = {k: v for k, v in os.environ.items() if k not in _SYSTEMD_ENV}
-        env.pop("MONITOR_FAILPOINT", None)
         log_path = root / "daemon.log"
         with open(log_path, "w") as log:
             proc = subprocess.Popen(

@@ -135,6 +135,7 @@ class State:
     log_level: str = "info"
     given_level: str | None = None  # --log-level as given on the command line
     _config: Config | None = field(default=None, repr=False)
+    after_commit: Callable[[], None] | None = None  # see main()
 
     def config(self) -> Config:
         if self._config is None:
@@ -222,9 +223,13 @@ def cli(ctx: click.Context) -> None:
     _ROOT_STATE[:] = [ctx.ensure_object(State)]
 
 
-def main() -> None:
+def main(*, after_commit: Callable[[], None] | None = None) -> None:
+    """The ``monitor`` console script. ``after_commit`` is a seam for tests only, called
+    right after each poll of ``run`` or ``check`` commits (tests/e2e/launcher.py crashes
+    or hangs the process there); the console script passes none, and no environment
+    variable or config key sets one."""
     try:
-        cli.main(prog_name="monitor", standalone_mode=False)
+        cli.main(prog_name="monitor", standalone_mode=False, obj=State(after_commit=after_commit))
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
         sys.exit(EXIT_USAGE)
@@ -504,6 +509,7 @@ def run() -> None:
                 retry=retry_policy,
                 reload=reload,
                 notifier=notifier,
+                after_commit=state.after_commit,
             ).run_until_stopped()
     finally:
         notifier.close()
@@ -547,6 +553,7 @@ def check(target_name: str | None, as_json: bool) -> None:
                         store=store,
                         notify_urls=config.urls_for(target),
                         now=utcnow,
+                        after_commit=_state().after_commit,
                     )
             except StorageError as exc:  # one target's trouble must not stop the others
                 errors[target.name] = str(exc)

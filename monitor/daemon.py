@@ -69,7 +69,9 @@ class Daemon:
         notifier: SystemdNotifier | None = None,
         outbox_every: float = 5.0,
         stop_timeout: float = 10.0,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
+        """``after_commit``: see :func:`monitor.worker.poll_target` (tests only)."""
         self._config = config
         self._keys = keys
         self._store = store
@@ -82,6 +84,7 @@ class Daemon:
         self._outbox = self._outbox_for(config)
         self._outbox_every = outbox_every
         self._stop_timeout = stop_timeout
+        self._after_commit = after_commit
         self._lock = threading.Lock()
         self._inflight: dict[str, float] = {}  # target -> monotonic start of its poll
         self._last: tuple[str, bool, datetime] | None = None  # the latest poll
@@ -130,6 +133,7 @@ class Daemon:
                         notify_urls=urls,
                         now=self._now,
                         cache=self._conditional,
+                        after_commit=self._after_commit,
                     )
             except MonitorError as exc:
                 # the database is away: nothing was recorded, so nothing is lost either;

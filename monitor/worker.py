@@ -10,8 +10,6 @@ are passed in (HTTP client, store, clock), so the same function serves
 from __future__ import annotations
 
 import functools
-import os
-import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -71,11 +69,15 @@ def poll_target(
     now: Callable[[], datetime],
     sleep: Callable[[float], None] = time.sleep,
     cache: ConditionalCache | None = None,
+    after_commit: Callable[[], None] | None = None,
 ) -> PollResult:
     """Poll one target and record it. Whatever the provider sends, the poll is
     recorded: good, or failed with a reason that counts toward "down". Only a
     database that takes no write at all raises (a StorageError): then nothing
-    was recorded."""
+    was recorded.
+
+    ``after_commit`` runs right after the poll's transaction commits, before anything
+    is logged or sent: a seam for tests that crash or hang a process there."""
     started = time.monotonic()
     fetched_at = now()
     fetched: Fetched | None = None
@@ -98,6 +100,7 @@ def poll_target(
         notify_urls=notify_urls,
         fetched_at=fetched_at,
         duration_ms=duration_ms,
+        after_commit=after_commit,
     )
     try:
         return record(fetched, error)
@@ -130,6 +133,7 @@ def _record(
     notify_urls: Sequence[str],
     fetched_at: datetime,
     duration_ms: int,
+    after_commit: Callable[[], None] | None,
 ) -> PollResult:
     """Decide what the poll means, and write it (snapshot, events, deliveries) in
     one transaction."""
@@ -170,7 +174,8 @@ def _record(
         delivery_ids = _queue(tx, target.name, notify_urls, messages, fetched_at)
         if not stale:
             tx.save_target_state(target.name, decision.state, confirmed_id, fetched_at)
-    _failpoint()
+    if after_commit is not None:
+        after_commit()
 
     _log_poll(target, snapshot, decision, duration_ms)
     if change is not None:
@@ -310,13 +315,3 @@ def _log_poll(target: Target, snapshot: SnapshotRecord, decision: Decision, ms: 
             duration_ms=ms,
             consecutive_failures=decision.state.failures,
         )
-
-
-def _failpoint() -> None:
-    """Tests only: with ``$MONITOR_FAILPOINT`` set, die right after a poll commits
-    (``after-commit``, crash safety) or hang there (``hang-after-poll``, the watchdog)."""
-    point = os.environ.get("MONITOR_FAILPOINT")
-    if point == "after-commit":
-        os.kill(os.getpid(), signal.SIGKILL)
-    elif point == "hang-after-poll":
-        time.sleep(3600)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,7 @@ from servers import ProviderServer, ScriptedServer, SmtpServer, WebhookServer
 from monitor.fetch import make_client
 from monitor.store import Store, open_engine, upgrade
 
-POSTGRES_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL")
+POSTGRES_URL = os.environ.get("MONITOR_TEST_POSTGRES_URL") or None
 
 
 @pytest.fixture(autouse=True)
@@ -65,18 +66,49 @@ def smtp() -> Iterator[SmtpServer]:
     server.stop()
 
 
-def _postgres_schema_url() -> Iterator[str]:
+POSTGRES_MARK = "postgres"
+_NO_POSTGRES = (
+    "PostgreSQL tests need $MONITOR_TEST_POSTGRES_URL (e.g. "
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Without $MONITOR_TEST_POSTGRES_URL every ``postgres`` case is skipped before its
+    fixtures run, so ``pytest`` alone never reaches PostgreSQL."""
+    if POSTGRES_URL is None and item.get_closest_marker(POSTGRES_MARK) is not None:
+        pytest.skip(_NO_POSTGRES)
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> str:
+    """$MONITOR_TEST_POSTGRES_URL, the one way a test reaches PostgreSQL. Only for tests
+    marked ``postgres``: CI runs those (and only those) with ``pytest -m postgres``, so an
+    unmarked one would never run on PostgreSQL anywhere."""
+    if request.node.get_closest_marker(POSTGRES_MARK) is None:
+        pytest.fail(
+            f"{request.node.nodeid} uses PostgreSQL but is not marked postgres: "
+            'give it pytest.mark.postgres (or pytest.param("postgres", marks=...))',
+            pytrace=False,
+        )
+    assert POSTGRES_URL is not None  # pytest_runtest_setup skipped the case otherwise
+    return POSTGRES_URL
+
+
+@contextmanager
+def postgres_schema(url: str) -> Iterator[str]:
+    """A fresh schema on the PostgreSQL of ``url``: its URL, dropped after."""
     import psycopg
     from sqlalchemy.engine import make_url
 
-    assert POSTGRES_URL is not None
-    url = make_url(POSTGRES_URL)
+    parsed = make_url(url)
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        yield parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
             hide_password=False
         )
     finally:
@@ -95,12 +127,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'monitor.db'}"
         return
-    if not POSTGRES_URL:
-        pytest.skip(
-            "PostgreSQL tests need $MONITOR_TEST_POSTGRES_URL (e.g. "
-            "postgresql+psycopg://postgres@127.0.0.1:5432/test)"
-        )
-    yield from _postgres_schema_url()
+    with postgres_schema(request.getfixturevalue("postgres_url")) as url:
+        yield url
 
 
 @pytest.fixture

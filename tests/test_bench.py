@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,26 +81,46 @@ def test_bytes_per_poll_are_measured_against_a_naive_copy() -> None:
     assert all(target.endswith(("met", "**missed**")) for _, _, target in goals)
 
 
+def check_history_backend(backend: dict[str, Any]) -> None:
+    (step,) = backend["steps"]
+    counts = step["counts"]
+    assert counts["snapshots"] == 1000
+    assert 0 < counts["failed"] < 50  # about 1 %
+    assert counts["changes"] > 0
+    assert counts["lists"] == 10 * queries.REVISIONS  # 10 targets: 10 providers
+    assert set(step["queries"]) == set(queries.QUERIES)
+    for name, q in step["queries"].items():
+        assert finite(q["median"]) and 0 < q["median"] <= q["p95"] < 10_000, name
+    assert set(backend["plans"]) == set(queries.QUERIES)
+    for plans in backend["plans"].values():
+        assert plans and all(p["plan"] for p in plans)
+
+
 def test_history_queries_time_every_command_and_explain_it() -> None:
-    postgres = os.environ.get("MONITOR_TEST_POSTGRES_URL")
-    results = queries.run(**TINY["queries"], postgres=postgres)
-    assert [b["backend"] for b in results["backends"]][:1] == ["SQLite"]
-    for backend in results["backends"]:
-        (step,) = backend["steps"]
-        counts = step["counts"]
-        assert counts["snapshots"] == 1000
-        assert 0 < counts["failed"] < 50  # about 1 %
-        assert counts["changes"] > 0
-        assert counts["lists"] == 10 * queries.REVISIONS  # 10 targets: 10 providers
-        assert set(step["queries"]) == set(queries.QUERIES)
-        for name, q in step["queries"].items():
-            assert finite(q["median"]) and 0 < q["median"] <= q["p95"] < 10_000, name
-        assert set(backend["plans"]) == set(queries.QUERIES)
-        for plans in backend["plans"].values():
-            assert plans and all(p["plan"] for p in plans)
+    results = queries.run(**TINY["queries"], postgres=None)
+    (sqlite,) = results["backends"]
+    assert sqlite["backend"] == "SQLite"
+    check_history_backend(sqlite)
     text = queries.report(results)
     assert "## 3." in text and "Query plans" in text
-    assert len(queries.goals(results)) == len(results["backends"])
+    assert "PostgreSQL skipped: no PostgreSQL URL given." in text
+    measured, skipped = queries.goals(results)
+    assert measured[0] == "3. History queries at 1k snapshots, SQLite"
+    assert skipped == ("3. History queries, PostgreSQL", "skipped", "no PostgreSQL URL given")
+
+
+@pytest.mark.postgres
+def test_history_queries_on_postgres(postgres_url: str) -> None:
+    results = queries.run(**TINY["queries"], postgres=postgres_url)
+    assert "postgres_skipped" not in results
+    sqlite, postgres = results["backends"]
+    assert (sqlite["backend"], postgres["backend"]) == ("SQLite", "PostgreSQL")
+    check_history_backend(postgres)
+    assert "**PostgreSQL**" in queries.report(results)
+    assert [goal[0] for goal in queries.goals(results)] == [
+        "3. History queries at 1k snapshots, SQLite",
+        "3. History queries at 1k snapshots, PostgreSQL",
+    ]
 
 
 def test_the_flags_name_full_scans() -> None:

@@ -346,10 +346,10 @@ def test_wrong_shape_from_the_provider(provider: ProviderServer, client: httpx.C
 
 
 def test_timeout(provider: ProviderServer, client: httpx.Client) -> None:
-    provider.answer = Answer(200, body({"data": []}), delay=2.0)
+    provider.answer = Answer(200, body({"data": []}), delay=30)  # not waited for
     started = time.monotonic()
     error = fetch_error(client, make_target(provider.base_url, timeout=0.3), KEY)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 10  # gave up long before the answer (any retries too)
     assert error.reason == "timed out after 0.3s waiting for the answer"
     assert error.status is None
 

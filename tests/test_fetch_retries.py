@@ -119,8 +119,10 @@ def test_retries_sets_how_many_extra_tries(
 
 
 def test_a_timeout_is_retried(provider: ProviderServer, target: Target, poll: Poller) -> None:
-    provider.queue = [Answer(delay=0.6)]  # longer than the target's timeout
-    fetched = poll(dataclasses.replace(target, timeout=0.2))
+    # the first answer stalls far past the timeout; the retry, answered at once, has the
+    # whole second to arrive (the test does not wait for the stalled answer)
+    provider.queue = [Answer(delay=30)]
+    fetched = poll(dataclasses.replace(target, timeout=1.0))
     assert sorted(m.id for m in fetched.models.models) == SEED_IDS
     assert poll.sleeps == [0.5]
     assert len(provider.requests) == 2

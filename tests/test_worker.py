@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +33,7 @@ def poll(  # type: ignore[no-untyped-def]
     client: httpx.Client,
     at: datetime,
     cache: ConditionalCache | None = None,
+    after_commit: Callable[[], None] | None = None,
 ):
     return poll_target(
         target(provider),
@@ -42,7 +43,25 @@ def poll(  # type: ignore[no-untyped-def]
         notify_urls=["json://127.0.0.1:9/"],
         now=lambda: at,
         cache=cache,
+        after_commit=after_commit,
     )
+
+
+def test_after_commit_runs_once_the_poll_and_its_alert_are_stored(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    """The tests' crash and hang point: by then another process sees the poll and the
+    alert it queued."""
+    seen: list[tuple[int, int]] = []
+
+    def after_commit() -> None:
+        seen.append((len(store.history()), store.count_pending()))
+
+    assert poll(provider, store, client, T0).baseline
+    provider.set_ids(["dos-ai", "kimi-k2"])
+    result = poll(provider, store, client, T0 + timedelta(minutes=1), after_commit=after_commit)
+    assert result.change is not None
+    assert seen == [(2, 1)]
 
 
 def test_a_poll_that_finishes_after_a_newer_one_does_not_move_the_baseline_back(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,13 @@ import pytest
 from servers import SEED_KEY, ProviderServer
 
 MONITOR = str(Path(sys.executable).parent / "monitor")
+LAUNCHER = str(Path(__file__).with_name("launcher.py"))
+
+
+def monitor_command(failpoint: str | None = None) -> list[str]:
+    """The installed console script; with a ``failpoint``, its entry point run through
+    launcher.py, which crashes or hangs it right after each poll commits."""
+    return [MONITOR] if failpoint is None else [sys.executable, LAUNCHER, failpoint]
 
 
 @dataclass
@@ -27,6 +35,10 @@ class Result:
 
     def json(self) -> Any:
         return json.loads(self.stdout)
+
+
+# what the query commands say until `monitor run` or `check` has created the database
+_NO_DATABASE_YET = ("does not exist yet", "has no model-monitor tables yet")
 
 
 @dataclass
@@ -59,20 +71,33 @@ class Workspace:
         self.config_path.write_text("\n".join(lines))
         return self.config_path
 
-    def listing(self, *args: str) -> list[Any]:
-        """A query command's JSON list; empty while no database exists yet."""
+    def listing(self, *args: str, before_database: bool = False) -> list[Any]:
+        """A query command's JSON list. The command must succeed; ``before_database``:
+        a database not created yet (a daemon starting up creates it) is an empty list."""
         result = self.run(*args, "--json")
-        return result.json() if result.code == 0 else []  # type: ignore[no-any-return]
+        if result.code == 0:
+            return result.json()  # type: ignore[no-any-return]
+        if before_database and any(m in result.stderr for m in _NO_DATABASE_YET):
+            return []
+        raise AssertionError(
+            f"monitor {' '.join(args)} --json exited {result.code}: {result.stderr.strip()}"
+        )
 
     def polls(self, target: str | None = None) -> int:
-        """How many polls (of a target) are stored."""
+        """How many polls (of a target) are stored; 0 before the database exists."""
         args = ["history", "--limit", "100000"] + (["--target", target] if target else [])
-        return len(self.listing(*args))
+        return len(self.listing(*args, before_database=True))
 
-    def run(self, *args: str, cwd: Path | None = None, timeout: float = 60) -> Result:
+    def run(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        timeout: float = 60,
+        failpoint: str | None = None,
+    ) -> Result:
         env = {**os.environ, **self.env}
         proc = subprocess.run(
-            [MONITOR, "-c", str(self.config_path), *args],
+            [*monitor_command(failpoint), "-c", str(self.config_path), *args],
             capture_output=True,
             text=True,
             env=env,
@@ -135,18 +160,21 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
 
 @pytest.fixture
 def daemon(workspace: Workspace) -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    """Starts ``monitor run`` on the workspace (extra CLI args, extra env); stops it after."""
+    """Starts ``monitor run`` on the workspace (extra CLI args, a file for its output to
+    read while it runs, extra env); stops it after."""
     procs: list[subprocess.Popen[str]] = []
 
-    def start(*args: str, **env: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [MONITOR, "-c", str(workspace.config_path), "run", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **workspace.env, **env},
-            stdin=subprocess.DEVNULL,
-        )
+    def start(*args: str, log: Path | None = None, **env: str) -> subprocess.Popen[str]:
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(log.open("w")) if log is not None else subprocess.PIPE
+            proc = subprocess.Popen(
+                [MONITOR, "-c", str(workspace.config_path), "run", *args],
+                stdout=out,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, **workspace.env, **env},
+                stdin=subprocess.DEVNULL,
+            )
         procs.append(proc)
         return proc
 

@@ -3,6 +3,7 @@ against a real provider, webhook and SMTP server."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -67,8 +68,8 @@ def test_a_failing_webhook_is_retried_and_the_email_is_not_resent(
     assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
     assert len(smtp.messages) == 1
 
-    assert workspace.run("check").code == 0
-    time.sleep(0.5)
+    (unchanged,) = workspace.run("check", "--json").json()
+    assert unchanged["change"] is None and unchanged["deliveries"] == []  # sends in-process
     assert len(webhook.posts) == 1 and len(smtp.messages) == 1
     everything = workspace.run("deliveries", "--json").json()
     assert sorted(d["status"] for d in everything) == ["sent", "sent"]
@@ -82,13 +83,12 @@ def test_killed_between_commit_and_send_the_restarted_daemon_sends_it(
     webhook: WebhookServer,
     daemon: Callable[..., subprocess.Popen[str]],
 ) -> None:
-    workspace.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    # a short interval: the restarted daemon polls the same list again at once
+    workspace.write_config([dos_target(provider, interval=1)], notify_urls=[webhook.url])
     assert workspace.run("check").code == 0
 
     provider.set_ids(NEW_IDS)
-    workspace.env["MONITOR_FAILPOINT"] = "after-commit"
-    crashed = workspace.run("check")
-    del workspace.env["MONITOR_FAILPOINT"]
+    crashed = workspace.run("check", failpoint="after-commit")
     assert crashed.code == -signal.SIGKILL
     assert webhook.posts == []
     assert len(workspace.run("changes", "--json").json()) == 1
@@ -100,11 +100,38 @@ def test_killed_between_commit_and_send_the_restarted_daemon_sends_it(
     proc = daemon()
     wait_until(lambda: len(webhook.posts) >= 1)
     assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
-    time.sleep(1)
+    # the restarted daemon's own poll of the same list must not alert it again;
+    # a poll's alerts go out before the daemon exits on SIGTERM
+    wait_until(lambda: workspace.polls() >= 3)  # two checks, then the daemon's poll
     proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=15)
-    assert len(webhook.posts) == 1  # the restarted daemon's own first poll saw no new change
+    stdout, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 0, stderr
+    events = [json.loads(line)["event"] for line in stdout.splitlines()]
+    assert "poll ok" in events and "models changed" not in events
+    assert events[-1] == "daemon stopped"
+    assert len(webhook.posts) == 1
     assert len(workspace.run("changes", "--json").json()) == 1
+    (sent,) = workspace.run("deliveries", "--json").json()
+    assert (sent["status"], sent["attempts"]) == ("sent", 1)
+
+
+def test_no_environment_variable_crashes_or_hangs_a_poll(
+    sqlite_workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    """The crash and hang points of the tests above are installed by a test launcher;
+    a variable inherited from the environment never reaches them."""
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    assert ws.run("check").code == 0
+    for point in ("after-commit", "hang-after-poll"):
+        provider.set_ids([*provider.ids, point])
+        ws.env["MONITOR_FAILPOINT"] = point
+        result = ws.run("check", timeout=30)
+        assert result.code == 0, (point, result.stderr)
+    assert titles(webhook) == [
+        "dos-ai: 1 model added",
+        "dos-ai: 1 model added",
+    ]
 
 
 def test_a_running_daemon_retries_with_backoff(
@@ -120,15 +147,14 @@ def test_a_running_daemon_retries_with_backoff(
     workspace.config_path.write_text(text)
     webhook.status = 503
     daemon()
-    wait_until(lambda: len(workspace.listing("history")) >= 1)
+    wait_until(lambda: workspace.polls() >= 1)
     provider.set_ids(NEW_IDS)
     wait_until(lambda: webhook.attempts >= 1)
     first_attempt = time.monotonic()
     webhook.status = 200
-    # the outbox job runs every 5 s, but this delivery is not due before 15 s
-    time.sleep(10)
-    assert webhook.attempts == 1 and webhook.posts == []
-    wait_until(lambda: len(webhook.posts) >= 1, timeout=20)
+    # the outbox job runs every 5 s, but this delivery is not due before 15 s: the retry,
+    # which succeeds, comes no sooner (so no earlier retry was made either)
+    wait_until(lambda: len(webhook.posts) >= 1, timeout=40)
     assert time.monotonic() - first_attempt >= 14
     assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
     # recorded a moment after the webhook has it

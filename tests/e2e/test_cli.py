@@ -202,6 +202,22 @@ def test_query_before_any_poll_says_so_and_creates_nothing(
     assert not (sqlite_workspace.root / "monitor.db").exists()
 
 
+def test_the_listing_helper_never_hides_a_failed_command(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    """The helper of tests/e2e/conftest.py the waits rely on: a query command that fails
+    fails the test, unless the caller waits for a database to be created."""
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider)])
+    assert ws.polls() == 0  # no database yet: no polls, said explicitly
+    with pytest.raises(AssertionError, match="does not exist yet"):
+        ws.listing("history")
+    assert ws.run("check").code == 0
+    assert ws.polls() == 1
+    with pytest.raises(AssertionError, match="exited 2"):
+        ws.listing("history", "--target", "nope")
+
+
 def test_db_upgrade_from_another_directory_with_a_relative_path(
     sqlite_workspace: Workspace, provider: ProviderServer, tmp_path: Path
 ) -> None:
@@ -239,9 +255,9 @@ def test_the_api_key_never_leaks(
 ) -> None:
     ws = sqlite_workspace
     ws.write_config([dos_target(provider)], notify_urls=[webhook.url])
-    ws.run("check", "--log-level", "debug")
+    assert ws.run("check", "--log-level", "debug").code == 0
     provider.set_ids(["dos-ai"])
-    ws.run("check", "--log-level", "debug")
+    assert ws.run("check", "--log-level", "debug").code == 0
     # a provider that echoes the key back in its error
     provider.answer = Answer(
         401, json.dumps({"error": {"message": f"bad key {SEED_KEY}"}}).encode()
@@ -249,12 +265,14 @@ def test_the_api_key_never_leaks(
     failed = ws.run("check", "--log-level", "debug")
     assert failed.code == 1 and "***" in failed.stdout
     for args in (["history"], ["history", "--json"], ["changes", "--json"], ["config", "check"]):
-        ws.run(*args)
+        assert ws.run(*args).code == 0, args  # (a command that failed printed no data)
     assert provider.requests[0]["headers"]["Authorization"] == f"Bearer {SEED_KEY}"
     for result in ws.results:
         assert SEED_KEY not in result.stdout
         assert SEED_KEY not in result.stderr
-    for path in ws.root.glob("monitor.db*"):
+    database_files = list(ws.root.glob("monitor.db*"))
+    assert database_files
+    for path in database_files:
         assert SEED_KEY.encode() not in path.read_bytes()
     assert all(SEED_KEY not in json.dumps(p) for p in webhook.posts)
 
@@ -346,16 +364,18 @@ def test_notification_url_secrets_never_reach_output_or_database(
     dead = f"apprise://127.0.0.1:{free_port()}/{secret}"
     ws = sqlite_workspace
     ws.write_config([dos_target(provider)], notify_urls=[good, dead])
-    ws.run("notify-test", "--log-level", "debug")
-    ws.run("check", "--log-level", "debug")
+    assert ws.run("notify-test", "--log-level", "debug").code == 1  # the dead URL
+    assert ws.run("check", "--log-level", "debug").code == 0
     provider.set_ids(["dos-ai"])
-    ws.run("check", "--log-level", "debug")
+    assert ws.run("check", "--log-level", "debug").code == 0
     for args in (["deliveries"], ["deliveries", "--json"], ["config", "check"]):
-        ws.run(*args)
+        assert ws.run(*args).code == 0, args  # (a command that failed printed no data)
     assert len(webhook.posts) == 2  # the test and the change
     for result in ws.results:
         assert secret not in result.stdout and secret not in result.stderr
-    for path in ws.root.glob("monitor.db*"):
+    database_files = list(ws.root.glob("monitor.db*"))
+    assert database_files
+    for path in database_files:
         assert secret.encode() not in path.read_bytes()
 
 

@@ -14,10 +14,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 from xml.etree import ElementTree
 
 import pytest
-from conftest import MONITOR, Workspace, dos_target, wait_until
+from conftest import Workspace, dos_target, monitor_command, wait_until
 from servers import SEED_KEY, ProviderServer, WebhookServer, free_port, http_get
 
 
@@ -89,10 +90,15 @@ def systemd_env(workspace: Workspace, credentials: Path) -> Iterator[dict[str, s
     yield env
 
 
-def start(workspace: Workspace, env: dict[str, str]) -> subprocess.Popen[str]:
+def start(
+    workspace: Workspace,
+    env: dict[str, str],
+    failpoint: str | None = None,
+    stdout: IO[str] | int = subprocess.PIPE,
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [MONITOR, "-c", str(workspace.config_path), "run"],
-        stdout=subprocess.PIPE,
+        [*monitor_command(failpoint), "-c", str(workspace.config_path), "run"],
+        stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
@@ -118,7 +124,9 @@ def test_run_as_a_systemd_service(
     workspace.write_config([credential_target(provider)], notify_urls=[webhook.url])
     with workspace.config_path.open("a") as config:
         config.write(f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
-    proc = start(workspace, {**systemd_env, "NOTIFY_SOCKET": notify.address})
+    log_path = workspace.root / "daemon.log"  # read while it runs
+    with log_path.open("w") as log:
+        proc = start(workspace, {**systemd_env, "NOTIFY_SOCKET": notify.address}, stdout=log)
     try:
         ready = notify.wait_for("READY", "1")
         assert "1 targets" in ready["STATUS"]
@@ -185,18 +193,19 @@ def test_run_as_a_systemd_service(
             good_config.replace("interval = 1", 'interval = "soon"', 1)
         )
         proc.send_signal(signal.SIGHUP)
-        time.sleep(2.5)
+        wait_until(lambda: "config not reloaded" in log_path.read_text())
         workspace.config_path.write_text(good_config)  # for the history commands below
         wait_until(lambda: workspace.polls("second") >= before + 2)
 
         stopping_from = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=15)
+        _, stderr = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
         notify.close()
+    stdout = log_path.read_text()
     assert proc.returncode == 0, stderr
     assert time.monotonic() - stopping_from < 10
     assert notify.count("STOPPING") == 1
@@ -232,23 +241,42 @@ def test_abstract_notify_socket(
 
 
 def test_no_watchdog_ping_while_a_poll_is_stuck(
-    workspace: Workspace, provider: ProviderServer, systemd_env: dict[str, str]
+    workspace: Workspace, provider: ProviderServer, systemd_env: dict[str, str], tmp_path: Path
 ) -> None:
     notify = NotifySocket()
     target = credential_target(provider)
     target.update(timeout="1s", retries=0, interval=3600)
     workspace.write_config([target])
-    env = {**systemd_env, "NOTIFY_SOCKET": notify.address, "MONITOR_FAILPOINT": "hang-after-poll"}
-    proc = start(workspace, env)
+    log_path = tmp_path / "daemon.log"
+
+    def stuck_decisions() -> int:
+        """Turns of the main loop that found the poll stuck and so sent no ping."""
+        return log_path.read_text().count("a poll is stuck: no watchdog ping")
+
+    with log_path.open("w") as log:
+        proc = start(
+            workspace,
+            {**systemd_env, "NOTIFY_SOCKET": notify.address},
+            failpoint="hang-after-poll",  # the first poll commits, then never returns
+            stdout=log,
+        )
     try:
         notify.wait_for("READY", "1")
         wait_until(lambda: workspace.polls("dos-ai") >= 1)
-        # stuck_after(timeout 1 s, no retries) = 12 s: the pings stop after that
-        time.sleep(14)
-        last_ping = max(t for t, fields in notify.messages if "WATCHDOG" in fields)
-        time.sleep(2)
-        assert time.monotonic() - last_ping >= 2
-        assert notify.count("WATCHDOG") >= 2  # it did ping while healthy
+        hanging_since = time.monotonic()
+        # stuck_after(timeout 1 s, no retries) = 12 s after the poll started: until then
+        # a poll in flight is no reason to stop pinging (every 0.5 s: WATCHDOG_USEC / 3)
+        wait_until(lambda: stuck_decisions() >= 1, timeout=40)
+        pings_while_in_flight = [
+            t for t, fields in notify.messages if "WATCHDOG" in fields and t > hanging_since
+        ]
+        assert len(pings_while_in_flight) >= 2
+        wait_until(lambda: stuck_decisions() >= 2)  # a ping sent before is received by now
+        pings, decisions = notify.count("WATCHDOG"), stuck_decisions()
+        # the loop decides every 0.5 s: eight more decisions, eight chances to ping
+        wait_until(lambda: stuck_decisions() >= decisions + 8)
+        assert notify.count("WATCHDOG") == pings
+        assert proc.poll() is None  # alive, stuck: for systemd to restart
     finally:
         proc.kill()
         proc.communicate()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from builders import count_rows, models, record_poll
+from sqlalchemy import event, text
 
 from monitor.errors import NotFoundError
 from monitor.modellist import ModelList
@@ -18,6 +23,22 @@ def add(store: Store, target: str, at: datetime, lst: ModelList | None, error: s
     with store.transaction() as tx:
         status = 200 if lst is not None else 500
         return record_poll(tx, target, at, lst, http_status=status, error=error, duration_ms=5)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def waits_for_a_lock(store: Store, pid: int) -> bool:
+    """Whether the PostgreSQL backend ``pid`` is blocked on a lock another one holds."""
+    with store.engine.connect() as connection:
+        waiting = connection.scalar(
+            text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+        )
+    return waiting == "Lock"
 
 
 def test_unchanged_polls_store_the_list_once(store: Store) -> None:
@@ -125,12 +146,12 @@ def test_a_failed_transaction_writes_nothing(store: Store) -> None:
 
 
 def test_two_writers_storing_the_same_new_list_at_once(store: Store) -> None:
-    """Two targets of one provider, polled by two processes at the same moment."""
-    import threading
-
+    """Two targets of one provider, polled by two processes at the same moment: the second
+    writer starts while the first, holding the new list uncommitted, is still in its
+    transaction (on PostgreSQL it is seen waiting for the first's lock)."""
     lst = models("shared-a", "shared-b", "shared-c")
-    first_wrote = threading.Event()
-    release = threading.Event()
+    first_wrote, second_started, release = (threading.Event() for _ in range(3))
+    second_backend: list[int] = []
     errors: list[BaseException] = []
 
     def first() -> None:
@@ -138,16 +159,41 @@ def test_two_writers_storing_the_same_new_list_at_once(store: Store) -> None:
             with store.transaction() as tx:
                 record_poll(tx, "one", T0, lst, duration_ms=1)
                 first_wrote.set()
-                release.wait(5)
-        except BaseException as exc:  # pragma: no cover - reported below
+                if not release.wait(30):
+                    raise AssertionError("the second writer never started")
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
-    thread = threading.Thread(target=first)
-    thread.start()
-    first_wrote.wait(5)
-    threading.Timer(0.3, release.set).start()
-    add(store, "two", T0, lst)  # waits for the first writer, then finds its rows
-    thread.join(10)
+    def second() -> None:
+        try:
+            add(store, "two", T0, lst)  # waits for the first writer, then finds its rows
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    second_thread = threading.Thread(target=second)
+
+    def on_statement(connection: Any, *_args: Any) -> None:
+        if threading.current_thread() is second_thread and not second_started.is_set():
+            if connection.dialect.name == "postgresql":
+                second_backend.append(connection.connection.dbapi_connection.info.backend_pid)
+            second_started.set()  # SQLite: about to BEGIN IMMEDIATE, which waits
+
+    first_thread = threading.Thread(target=first)
+    first_thread.start()
+    assert first_wrote.wait(30), errors
+    event.listen(store.engine, "before_cursor_execute", on_statement)
+    try:
+        second_thread.start()
+        assert second_started.wait(30), errors
+        if store.engine.dialect.name == "postgresql":
+            (pid,) = second_backend
+            wait_for(lambda: waits_for_a_lock(store, pid))
+    finally:
+        release.set()
+        event.remove(store.engine, "before_cursor_execute", on_statement)
+    first_thread.join(30)
+    second_thread.join(30)
+    assert not first_thread.is_alive() and not second_thread.is_alive()
     assert errors == []
     assert count_rows(store, schema.ModelList) == 1
     assert count_rows(store, schema.ModelObject) == 3
