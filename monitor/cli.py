@@ -753,20 +753,38 @@ def deliveries_retry(delivery_id: int, to_current: bool) -> None:
         if delivery.status == "sent":
             sent_at = _iso(delivery.sent_at or delivery.created_at)
             raise NotFoundError(f"delivery {delivery_id} was sent at {sent_at}; not sent twice")
+        skipped: list[str] = []
         if to_current:
             known = {t.name: t for t in config.targets}
             if delivery.target not in known:
                 raise ConfigError(f"--to-current: target {delivery.target!r} is not configured")
             urls = config.urls_for(known[delivery.target])
-            ids = store.redirect_delivery(delivery_id, url_refs(urls), utcnow())
+            if not urls:
+                raise ConfigError(
+                    f"--to-current: target {delivery.target!r} has no notification URLs"
+                )
+            steps = store.redirect_delivery(delivery_id, url_refs(urls), utcnow())
+            if steps is None:
+                _fatal(f"delivery {delivery_id} is being sent right now; see monitor deliveries")
+            ids = [s.delivery_id for s in steps if s.to_send]
+            skipped = [_skipped_line(s) for s in steps if not s.to_send]
         else:
+            twin = store.sent_twin(delivery)
+            if twin is not None:
+                sent_at = _iso(twin.sent_at or twin.created_at)
+                raise NotFoundError(
+                    f"delivery {delivery_id}: this URL got the alert as delivery {twin.id} "
+                    f"at {sent_at}; not sent twice"
+                )
             if not store.reopen_delivery(delivery_id, utcnow()):
                 _fatal(f"delivery {delivery_id} is being sent right now; see monitor deliveries")
             ids = [delivery_id]
         outbox = Outbox(
             store, AppriseSender(), config.all_urls(), now=utcnow, policy=retry_policy(config)
         )
-        outcomes = outbox.deliver(ids=ids, due_only=False)
+        outcomes = outbox.deliver(ids=ids, due_only=False) if ids else []
+    for line in skipped:
+        click.echo(line)
     failed = 0
     for outcome in outcomes:
         d = outcome.delivery
@@ -776,7 +794,15 @@ def deliveries_retry(delivery_id: int, to_current: bool) -> None:
             failed += 1
             state = "given up" if outcome.dead else "pending, retried later"
             click.echo(f"delivery {d.id}: FAILED to {d.url}: {outcome.error} ({state})")
-    sys.exit(EXIT_FAILED if failed or not outcomes else EXIT_OK)
+    # nothing to send is fine when every current URL has the alert or is being sent it
+    sys.exit(EXIT_FAILED if failed or not (outcomes or skipped) else EXIT_OK)
+
+
+def _skipped_line(step: Any) -> str:
+    if step.action == "already sent":
+        when = f" at {_iso(step.sent_at)}" if step.sent_at else ""
+        return f"delivery {step.delivery_id}: not sent to {step.url}: it got this alert{when}"
+    return f"delivery {step.delivery_id}: not sent to {step.url}: it is being sent right now"
 
 
 @cli.command()

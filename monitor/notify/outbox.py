@@ -131,6 +131,22 @@ class Outbox:
             )
             log.error("alert waiting: its URL is no longer in the config", **context)
             return Outcome(delivery, False, error, False)
+        twin = self._store.sent_twin(delivery)
+        if twin is not None:
+            # at most one send of an event to one URL, whatever made the rows (an old
+            # `--to-current`, a retry by hand of a delivery another one replaced)
+            error = f"not sent: this URL already got this alert (delivery {twin.id})"
+            self._store.finish_delivery(
+                delivery.id,
+                lease=lease,
+                status="dead",
+                attempts=delivery.attempts,
+                error=error,
+                next_attempt_at=self._now(),
+                sent_at=None,
+            )
+            log.warning("alert not sent: this URL already got it", **context, sent_as=twin.id)
+            return Outcome(delivery, False, error, True)
         result = self._sender.send(url, Message(delivery.title, delivery.body))
         attempts = delivery.attempts + 1
         if result.ok:

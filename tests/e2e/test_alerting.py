@@ -308,3 +308,75 @@ def test_a_price_change_is_alerted_with_old_and_new_value(
         }
     ]
     assert (change["added"], change["removed"]) == ([], [])
+
+
+def test_retry_to_current_never_resends_to_a_url_that_has_the_alert(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    """Two URLs, one down: sending the pending one to the current URLs reaches the one
+    that missed it, and not again the one that got it."""
+    other = WebhookServer().start()
+    try:
+        workspace.write_config([dos_target(provider)], notify_urls=[webhook.url, other.url])
+        assert workspace.run("check").code == 0
+        other.status = 503
+        provider.set_ids(NEW_IDS)
+        assert "alerts sent 1 of 2" in workspace.run("check").stdout
+        (pending,) = workspace.run("deliveries", "--pending", "--json").json()
+        (sent,) = workspace.run("deliveries", "--sent", "--json").json()
+        other.status = 200
+
+        retried = workspace.run("deliveries", "retry", str(pending["id"]), "--to-current")
+
+        assert retried.code == 0, retried.stderr
+        assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]  # once, not twice
+        assert titles(other) == ["dos-ai: 1 model added, 1 removed"]
+        lines = retried.stdout.splitlines()
+        assert f"delivery {pending['id']}: sent to {pending['url']}" in lines
+        assert any(
+            line.startswith(f"delivery {sent['id']}: not sent to {sent['url']}: it got this")
+            for line in lines
+        ), lines
+        everything = workspace.run("deliveries", "--json").json()
+        assert sorted((d["id"], d["status"]) for d in everything) == sorted(
+            [(pending["id"], "sent"), (sent["id"], "sent")]
+        )
+    finally:
+        other.stop()
+
+
+def test_retry_by_hand_of_a_delivery_whose_url_got_the_alert_otherwise_is_refused(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    """An older version's --to-current left a dead delivery beside the one that reached
+    the same URL: retrying the dead one must not send the alert a second time."""
+    from sqlalchemy import create_engine, text
+
+    workspace.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    assert workspace.run("check").code == 0
+    provider.set_ids(NEW_IDS)
+    assert workspace.run("check").code == 0
+    (sent,) = workspace.run("deliveries", "--json").json()
+    engine = create_engine(workspace.db_url)
+    with engine.begin() as connection:  # the replaced delivery, as an older version left it
+        connection.execute(
+            text(
+                "INSERT INTO deliveries (target, change_event_id, url_hash, url, title, body,"
+                " status, attempts, last_error, created_at, next_attempt_at)"
+                " SELECT target, change_event_id, url_hash, url, title, body, 'dead', 3,"
+                " 'sent instead to the current URLs', created_at, next_attempt_at"
+                " FROM deliveries WHERE id = :id"
+            ),
+            {"id": sent["id"]},
+        )
+    engine.dispose()
+    dead = next(d for d in workspace.run("deliveries", "--json").json() if d["status"] == "dead")
+
+    retried = workspace.run("deliveries", "retry", str(dead["id"]))
+
+    assert retried.code == 2
+    assert retried.stderr.startswith(
+        f"monitor: error: delivery {dead['id']}: this URL got the alert as delivery {sent['id']}"
+    )
+    assert "not sent twice" in retried.stderr
+    assert len(webhook.wait_for(2, timeout=1)) == 1

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from builders import models, record_poll
+from builders import count_rows, models, record_poll
 from sqlalchemy import select
 
 from monitor.errors import NotFoundError
@@ -272,14 +272,133 @@ def test_an_alert_whose_url_left_goes_to_the_current_urls(
 ) -> None:
     (old,) = queue_alert(store, [HOOK_B])
     Outbox(store, sender, [HOOK_A], now=clock).deliver()
-    new_ids = store.redirect_delivery(old, url_refs([HOOK_A, HOOK_C]), clock.now)
-    assert len(new_ids) == 2
+    clock.advance(minutes=5)
+    steps = store.redirect_delivery(old, url_refs([HOOK_A, HOOK_C]), clock.now)
+    assert steps is not None
+    assert [(s.url, s.action) for s in steps] == [(HOOK_A, "new"), (HOOK_C, "new")]
+    new_ids = [s.delivery_id for s in steps]
     outcomes = Outbox(store, sender, [HOOK_A, HOOK_C], now=clock).deliver(ids=new_ids)
     assert [o.ok for o in outcomes] == [True, True]
     assert sorted(sender.urls) == [HOOK_A, HOOK_C]
     replaced = store.delivery(old)
     assert replaced.status == "dead" and str(new_ids[0]) in (replaced.last_error or "")
+    assert replaced.next_attempt_at == clock.now  # "gave up" then, not at its last try
     assert {store.delivery(i).title for i in new_ids} == {replaced.title}
+
+
+def test_to_current_never_resends_to_a_url_that_got_the_alert(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    """Two URLs, one down: --to-current of the pending one must not go to the other."""
+    a, b = queue_alert(store, [HOOK_A, HOOK_B])
+    sender.failing[HOOK_B] = "HTTP 503"
+    outbox = Outbox(store, sender, [HOOK_A, HOOK_B], now=clock)
+    outbox.deliver()
+    del sender.failing[HOOK_B]
+    clock.advance(seconds=5)
+
+    steps = store.redirect_delivery(b, url_refs([HOOK_A, HOOK_B]), clock.now)
+
+    assert steps is not None
+    assert [(s.url, s.delivery_id, s.action) for s in steps] == [
+        (HOOK_A, a, "already sent"),
+        (HOOK_B, b, "reopened"),  # its own URL is still current: the same delivery
+    ]
+    assert steps[0].sent_at == T0
+    outbox.deliver(ids=[s.delivery_id for s in steps if s.to_send], due_only=False)
+    assert sender.urls == [HOOK_A, HOOK_B, HOOK_B]
+    assert [store.delivery(i).status for i in (a, b)] == ["sent", "sent"]
+    assert count_rows(store, schema.DeliveryRow) == 2
+
+
+def test_to_current_reuses_an_unsent_delivery_instead_of_adding_a_second(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    a, b = queue_alert(store, [HOOK_A, HOOK_B])
+    sender.failing[HOOK_A] = "HTTP 503"
+    Outbox(store, sender, [HOOK_A, HOOK_C], now=clock).deliver()  # B left the config
+    del sender.failing[HOOK_A]
+    clock.advance(seconds=5)
+
+    steps = store.redirect_delivery(b, url_refs([HOOK_A, HOOK_C]), clock.now)
+
+    assert steps is not None
+    (reused, added) = steps
+    assert (reused.url, reused.delivery_id, reused.action) == (HOOK_A, a, "reopened")
+    assert (added.url, added.action) == (HOOK_C, "new")
+    d = store.delivery(a)
+    assert (d.status, d.attempts, d.next_attempt_at) == ("pending", 0, clock.now)
+    assert count_rows(store, schema.DeliveryRow) == 3
+    outbox = Outbox(store, sender, [HOOK_A, HOOK_C], now=clock)
+    outbox.deliver(ids=[a, added.delivery_id], due_only=False)
+    assert outbox.deliver(due_only=False) == []
+    assert sender.urls == [HOOK_A, HOOK_A, HOOK_C]  # the failed try, then once each
+    assert store.delivery(b).status == "dead"
+
+
+def test_to_current_refuses_a_delivery_being_sent(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (b,) = queue_alert(store, [HOOK_B])
+    outbox = Outbox(store, sender, [HOOK_B, HOOK_C], now=clock)
+    answers = []
+    sender.hooks[HOOK_B] = lambda: answers.append(
+        store.redirect_delivery(b, url_refs([HOOK_C]), clock.now)
+    )
+    outbox.deliver()
+    assert answers == [None]  # refused: it was being sent
+    assert store.delivery(b).status == "sent"
+    assert count_rows(store, schema.DeliveryRow) == 1
+    assert outbox.deliver(due_only=False) == []
+    assert sender.urls == [HOOK_B]
+
+
+def test_to_current_leaves_a_current_urls_delivery_that_is_being_sent(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    a, b = queue_alert(store, [HOOK_A, HOOK_B])
+    outbox = Outbox(store, sender, [HOOK_A], now=clock)  # B left the config
+    answers = []
+    sender.hooks[HOOK_A] = lambda: answers.append(
+        store.redirect_delivery(b, url_refs([HOOK_A]), clock.now)
+    )
+    outbox.deliver(ids=[a])
+    ((step,),) = answers
+    assert (step.delivery_id, step.action, step.to_send) == (a, "being sent", False)
+    assert outbox.deliver(due_only=False) == []
+    assert sender.urls == [HOOK_A]
+    assert count_rows(store, schema.DeliveryRow) == 2
+
+
+def test_the_outbox_never_sends_an_alert_twice_to_one_url_whatever_made_the_rows(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    """A second delivery of the same event to the same URL (an old --to-current, say)
+    is finished unsent once the first one went: at most one send per event and URL."""
+    (first,) = queue_alert(store, [HOOK_A])
+    with store.transaction() as tx:
+        change_id = store.delivery(first).change_event_id
+        (second,) = tx.add_deliveries(
+            target="dos-ai",
+            urls=url_refs([HOOK_A]),
+            title=TITLE,
+            body=BODY,
+            now=T0,
+            change_event_id=change_id,
+        )
+    outbox = Outbox(store, sender, [HOOK_A], now=clock)
+
+    outcomes = outbox.deliver()
+
+    assert sender.urls == [HOOK_A]
+    assert [(o.delivery.id, o.ok) for o in outcomes] == [(first, True), (second, False)]
+    d = store.delivery(second)
+    assert (d.status, d.attempts, d.sent_at) == ("dead", 0, None)
+    assert d.last_error == f"not sent: this URL already got this alert (delivery {first})"
+    assert store.sent_twin(d) == store.delivery(first)
+    store.reopen_delivery(second, clock.now)
+    assert [o.ok for o in outbox.deliver(due_only=False)] == [False]
+    assert sender.urls == [HOOK_A]
 
 
 def test_retry_by_hand_waits_for_a_send_in_flight(
