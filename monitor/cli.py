@@ -363,7 +363,7 @@ def check(target_name: str | None, as_json: bool) -> None:
     """
     from monitor.fetch import make_client
     from monitor.notify import AppriseSender
-    from monitor.notify.outbox import Outbox, Outcome
+    from monitor.notify.outbox import Outbox, Outcome, describe_unrecorded
     from monitor.worker import poll_target
 
     _logging()
@@ -395,6 +395,9 @@ def check(target_name: str | None, as_json: bool) -> None:
                 continue
             results.append(result)
             sent[target.name] = outbox.deliver(ids=result.delivery_ids, due_only=False)
+        # a send the database did not record: written when it takes writes again, at
+        # most until the lease (which keeps other senders off it) runs out
+        unrecorded = describe_unrecorded(outbox.settle())
     if as_json:
         _print_json(
             [
@@ -416,6 +419,8 @@ def check(target_name: str | None, as_json: bool) -> None:
             click.echo(_check_line(r, sent[r.target]))
     for name, error in errors.items():
         click.echo(f"{name}: NOT RECORDED: {error}", err=as_json)
+    if unrecorded:
+        _fatal(unrecorded)
     sys.exit(EXIT_OK if all(r.ok for r in results) and not errors else EXIT_FAILED)
 
 

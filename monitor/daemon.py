@@ -30,7 +30,7 @@ from monitor.errors import MonitorError
 from monitor.fetch import MAX_RETRY_AFTER, ConditionalCache
 from monitor.metrics import Metrics, MetricsServer, json_body, prometheus_body
 from monitor.notify import Sender
-from monitor.notify.outbox import Outbox, Outcome, RetryPolicy
+from monitor.notify.outbox import Outbox, Outcome, RetryPolicy, describe_unrecorded
 from monitor.sdnotify import SystemdNotifier
 from monitor.store import Store
 from monitor.worker import poll_target
@@ -79,7 +79,9 @@ class Daemon:
         self._retry = retry
         self._reload = reload
         self._notifier = notifier or SystemdNotifier(None, None)
-        self._outbox = self._outbox_for(config)
+        # one outbox for the daemon's life: it keeps the outcomes of sends the database
+        # has not recorded yet, written before it sends anything else (reloads too)
+        self._outbox = Outbox(store, sender, config.all_urls(), now=now, policy=retry(config))
         self._outbox_every = outbox_every
         self._stop_timeout = stop_timeout
         self._lock = threading.Lock()
@@ -156,11 +158,11 @@ class Daemon:
             self._failing[name] = result.failures
             if self._notifier.enabled:  # status() walks every target
                 self._notifier.status(self.status())
-            if result.delivery_ids:  # committed: if sending fails now, the outbox job retries
+            if result.delivery_ids:  # committed: what is not sent now, the outbox job retries
                 try:
                     self._count(outbox.deliver(ids=result.delivery_ids, due_only=False))
-                except MonitorError as exc:
-                    log.error("alerts recorded, not sent yet", error=str(exc))
+                except Exception:
+                    log.exception("unexpected error sending alerts; the outbox job retries them")
 
     def retry_deliveries(self) -> None:
         """The outbox job: send deliveries whose backoff has run out."""
@@ -174,11 +176,6 @@ class Daemon:
     def _count(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
             self.metrics.observe_delivery(ok=outcome.ok, dead=outcome.dead)
-
-    def _outbox_for(self, config: Config) -> Outbox:
-        return Outbox(
-            self._store, self._sender, config.all_urls(), now=self._now, policy=self._retry(config)
-        )
 
     # -- state -----------------------------------------------------------------
 
@@ -329,7 +326,8 @@ class Daemon:
             log.warning("metrics.listen changed: restart the daemon to move the metrics server")
         with self._lock:
             self._config, self._keys = config, keys
-            self._outbox = self._outbox_for(config)
+            # the same outbox: outcomes the database has not recorded yet stay with it
+            self._outbox.configure(config.all_urls(), self._retry(config))
         now = self._now()
         for name in old.keys() - new.keys():
             self._conditional.put(name, None)
@@ -395,6 +393,9 @@ class Daemon:
         deadline = time.monotonic() + self._stop_timeout
         while self._inflight and time.monotonic() < deadline:
             time.sleep(0.05)
+        left = self._outbox.settle(timeout=max(0.0, deadline - time.monotonic()))
+        if describe_unrecorded(left):
+            log.error("stopping with " + describe_unrecorded(left))
         if self._server is not None:
             self._server.stop()
         if self._inflight:

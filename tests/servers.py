@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -140,12 +140,14 @@ class ProviderServer:
 
 
 class WebhookServer:
-    """Receives apprise ``json://`` posts; answers ``status`` (set 503 to fail)."""
+    """Receives apprise ``json://`` posts; answers ``status`` (set 503 to fail);
+    ``on_post`` runs (once) while a post is being taken, before it is answered."""
 
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []  # the ones it accepted
         self.attempts = 0  # every POST, accepted or not
         self.status = 200
+        self.on_post: Callable[[], None] | None = None  # run once, before the next answer
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -155,6 +157,9 @@ class WebhookServer:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 hook.attempts += 1
+                run, hook.on_post = hook.on_post, None
+                if run is not None:
+                    run()
                 if hook.status == 200:
                     hook.posts.append(json.loads(body))
                 self.send_response(hook.status)

@@ -3,14 +3,17 @@ against a real provider, webhook and SMTP server."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import time
 from collections.abc import Callable
 
 import pytest
-from conftest import Workspace, dos_target, wait_until
-from servers import SEED_KEY, Answer, ProviderServer, SmtpServer, WebhookServer
+from conftest import MONITOR, Workspace, dos_target, wait_until
+from servers import SEED_KEY, Answer, ProviderServer, SmtpServer, TcpProxy, WebhookServer
+from sqlalchemy.engine import make_url
 
 NEW_IDS = ["dos-ai", "llama-3.3-70b", "deepseek-v3", "qwen3-coder"]  # llama-3.1-8b gone
 
@@ -380,3 +383,52 @@ def test_retry_by_hand_of_a_delivery_whose_url_got_the_alert_otherwise_is_refuse
     )
     assert "not sent twice" in retried.stderr
     assert len(webhook.wait_for(2, timeout=1)) == 1
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_sent_alert_the_database_did_not_record_is_recorded_once_it_is_back(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    """The database goes away while the webhook takes the alert: check says so, writes
+    the success once the database is back, and nothing sends the alert again."""
+    upstream = make_url(workspace.db_url)
+    proxy = TcpProxy(upstream.port or 5432, upstream.host or "127.0.0.1").start()
+    try:
+        workspace.db_url = upstream.set(port=proxy.port).render_as_string(hide_password=False)
+        workspace.write_config([dos_target(provider)], notify_urls=[webhook.url])
+        assert workspace.run("check").code == 0
+        provider.set_ids(NEW_IDS)
+        webhook.on_post = proxy.cut  # gone between the send and the write of its success
+
+        proc = subprocess.Popen(
+            [MONITOR, "-c", str(workspace.config_path), "check"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **workspace.env},
+            stdin=subprocess.DEVNULL,
+        )
+        assert proc.stderr is not None
+        logged = []
+        for line in proc.stderr:
+            logged.append(json.loads(line) if line.startswith("{") else {"event": line})
+            if "did not record it yet" in logged[-1]["event"]:
+                break
+        proxy.restore()
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 0, stderr
+
+        (error,) = [e for e in logged if e.get("level") == "error"]
+        assert error["event"] == (
+            "alert sent, but the database did not record it yet; retrying the write"
+        )
+        assert error["url"] == f"json://127.0.0.1:{webhook.port}/"
+        assert error["error"].startswith("database error:")
+        assert "alert outcome recorded after all" in stderr
+        assert "alerts sent 1 of 1" in stdout
+        (delivery,) = workspace.run("deliveries", "--json").json()
+        assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
+        assert workspace.run("check").code == 0
+        assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
+    finally:
+        proxy.stop()

@@ -8,20 +8,26 @@ URLs it is told to. Time is a clock the tests move by hand.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import pytest
 from builders import count_rows, models, record_poll
+from fakes import T0, Clock, FakeSender, RefusingStore
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from monitor.errors import NotFoundError
 from monitor.notify.message import Message
-from monitor.notify.outbox import Outbox, RetryPolicy, url_hash, url_refs
-from monitor.notify.send import Delivery, redact_url
+from monitor.notify.outbox import (
+    Outbox,
+    RetryPolicy,
+    describe_unrecorded,
+    url_hash,
+    url_refs,
+)
 from monitor.store import Store, schema
 
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 TITLE = "dos-ai: 1 added"
 BODY = "**Added (1):**\n- deepseek-v3\n\nTarget dos-ai, detected 2026-11-01 12:00 UTC."
 HOOK_A = "json://hooks.example/a"
@@ -31,44 +37,6 @@ PASSWORD = "s3cretpassw0rd"
 SECRET_URL = f"json://user:{PASSWORD}@127.0.0.1:9/"
 TOKEN = "AAHs3cretBotT0ken42"
 TELEGRAM_URL = f"tgram://123456789:{TOKEN}/987654"
-
-
-class Clock:
-    """``now`` for the outbox; moved by the test."""
-
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-class FakeSender:
-    """A :class:`~monitor.notify.send.Sender` that records calls and fails on request.
-
-    ``failing`` maps a URL to the error its sends report; ``hooks`` maps a URL to
-    something to run (once) while that URL is being sent, before its result is known.
-    """
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Message]] = []
-        self.failing: dict[str, str] = {}
-        self.hooks: dict[str, Callable[[], None]] = {}
-
-    def send(self, url: str, message: Message) -> Delivery:
-        self.calls.append((url, message))
-        hook = self.hooks.pop(url, None)
-        if hook is not None:
-            hook()
-        error = self.failing.get(url)
-        return Delivery(redact_url(url), error is None, error, 7)
-
-    @property
-    def urls(self) -> list[str]:
-        return [url for url, _ in self.calls]
 
 
 @pytest.fixture
@@ -667,3 +635,133 @@ def test_a_batch_outliving_its_lease_leaves_what_another_sender_took(
     # B, which the first sender had claimed but not started, goes once
     assert sender.urls.count(HOOK_B) == 1
     assert [store.delivery(i).status for i in (a, b)] == ["sent", "sent"]
+
+
+# -- a database that refuses the outcome's write ------------------------------------
+
+
+def test_a_send_the_database_did_not_record_is_written_first_and_never_sent_again(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    a, b = queue_alert(store, [HOOK_A, HOOK_B])
+    refusing = RefusingStore(store)
+    refusing.refuse = 1
+    outbox = Outbox(refusing, sender, [HOOK_A, HOOK_B], now=clock)  # type: ignore[arg-type]
+
+    with capture_logs() as logs:
+        outcomes = outbox.deliver()
+
+    assert sender.urls == [HOOK_A]  # B waits: nothing more until A's outcome is written
+    assert [(o.delivery.id, o.ok, o.recorded) for o in outcomes] == [(a, True, False)]
+    assert [u.delivery.id for u in outbox.unrecorded] == [a]
+    (error,) = [e for e in logs if e["log_level"] == "error"]
+    assert error["event"] == (
+        "alert sent, but the database did not record it yet; retrying the write"
+    )
+    assert (error["delivery_id"], error["url"], error["error"]) == (a, HOOK_A, refusing.ERROR)
+    assert not any(e["event"] == "alert sent" for e in logs)
+
+    # the lease runs out while the database still refuses: nothing is claimed or sent
+    refusing.down = True
+    clock.advance(minutes=3)
+    assert outbox.deliver(due_only=False) == []
+    assert sender.urls == [HOOK_A]
+
+    refusing.down = False
+    with capture_logs() as logs:
+        outcomes = outbox.deliver(due_only=False)
+    assert [o.delivery.id for o in outcomes] == [b]
+    assert sender.urls == [HOOK_A, HOOK_B]  # A not again
+    d = store.delivery(a)
+    assert (d.status, d.attempts, d.sent_at) == ("sent", 1, T0)  # when it really went
+    assert outbox.unrecorded == []
+    assert any(e["event"] == "alert outcome recorded after all" for e in logs)
+    assert Outbox(store, sender, [HOOK_A, HOOK_B], now=clock).deliver(due_only=False) == []
+    assert sender.urls == [HOOK_A, HOOK_B]
+
+
+def test_a_failed_send_the_database_did_not_record_keeps_its_count_and_backoff(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (a,) = queue_alert(store, [HOOK_A])
+    refusing = RefusingStore(store)
+    refusing.refuse = 1
+    sender.failing[HOOK_A] = "HTTP 503"
+    outbox = Outbox(refusing, sender, [HOOK_A], now=clock)  # type: ignore[arg-type]
+    with capture_logs() as logs:
+        assert [(o.ok, o.recorded) for o in outbox.deliver()] == [(False, False)]
+    assert any(
+        e["event"].startswith("alert failed, and the database did not record it yet") for e in logs
+    )
+    clock.advance(seconds=10)
+    assert outbox.deliver() == []  # written first; not due for 30 s from the try
+    d = store.delivery(a)
+    assert (d.status, d.attempts, d.last_error) == ("pending", 1, "HTTP 503")
+    assert d.next_attempt_at == T0 + timedelta(seconds=30)
+    assert sender.urls == [HOOK_A]
+
+
+def test_settle_retries_the_write_until_the_database_takes_it(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (a,) = queue_alert(store, [HOOK_A])
+    refusing = RefusingStore(store)
+    refusing.refuse = 6
+    outbox = Outbox(refusing, sender, [HOOK_A], now=clock)  # type: ignore[arg-type]
+    outbox.deliver()
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        clock.advance(seconds=seconds)
+
+    assert outbox.settle(sleep=sleep) == []
+    assert naps == [1.0] * 5  # the sixth refusal was the send's own write
+    assert store.delivery(a).status == "sent"
+    assert sender.urls == [HOOK_A]
+
+
+def test_settle_gives_up_when_the_lease_runs_out_and_says_the_alert_was_sent(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (a,) = queue_alert(store, [SECRET_URL])
+    refusing = RefusingStore(store)
+    refusing.refuse = 1000
+    outbox = Outbox(refusing, sender, [SECRET_URL], now=clock)  # type: ignore[arg-type]
+    outbox.deliver()
+    lease_end = T0 + RetryPolicy().lease
+
+    left = outbox.settle(sleep=lambda s: clock.advance(seconds=s))
+
+    assert clock.now == lease_end  # no longer: after it, another sender may have it
+    assert [u.delivery.id for u in left] == [a]
+    line = describe_unrecorded(left)
+    assert line == (
+        f"the alert of delivery {a} to json://user:****@127.0.0.1:9/ WAS sent, but the "
+        f"database did not record it ({refusing.ERROR}); it may be sent again once the "
+        "lease ends at 2026-11-01T12:02:00Z"
+    )
+    assert PASSWORD not in line
+    assert outbox.settle(timeout=0) == left  # bounded by the caller too
+
+
+def test_an_outcome_written_after_its_lease_yields_to_the_sender_that_took_over(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    """The documented window: the database refused the write for longer than the lease,
+    and another sender sent it meanwhile. The late write does not undo that."""
+    (a,) = queue_alert(store, [HOOK_A])
+    refusing = RefusingStore(store)
+    refusing.refuse = 1
+    first = Outbox(refusing, sender, [HOOK_A], now=clock)  # type: ignore[arg-type]
+    first.deliver()
+    clock.advance(seconds=RetryPolicy().lease.total_seconds() - 1)
+    assert Outbox(store, sender, [HOOK_A], now=clock).deliver(due_only=False) == []
+    clock.advance(seconds=2)
+    assert [o.ok for o in Outbox(store, sender, [HOOK_A], now=clock).deliver()] == [True]
+    with capture_logs() as logs:
+        assert first.flush()
+    assert any(e["event"].startswith("alert outcome dropped") for e in logs)
+    d = store.delivery(a)
+    assert (d.status, d.sent_at) == ("sent", clock.now)
+    assert sender.urls == [HOOK_A, HOOK_A]

@@ -1,0 +1,72 @@
+"""The daemon's jobs (monitor.daemon.Daemon) in-process, against the real provider and
+database, with a fake sender and a clock the tests move: what a reload keeps, when the
+first polls go. ``monitor run`` as a process is tested in tests/e2e/test_daemon.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fakes import Clock, FakeSender, RefusingStore
+from servers import ProviderServer
+
+from monitor.config import Config, parse_config
+from monitor.daemon import Daemon
+from monitor.notify.outbox import RetryPolicy
+from monitor.store import Store
+
+HOOK_A = "json://hooks.example/a"
+HOOK_B = "json://hooks.example/b"
+
+
+def config(provider: ProviderServer, urls: list[str], **target: Any) -> Config:
+    return parse_config(
+        {
+            "notify": {"urls": urls},
+            "targets": [
+                {"name": "dos-ai", "base_url": provider.base_url, "interval": 60, **target}
+            ],
+        },
+        path=None,
+        environ={},
+    )
+
+
+def make_daemon(
+    cfg: Config, store: Any, client: httpx.Client, sender: FakeSender, clock: Clock
+) -> Daemon:
+    return Daemon(
+        cfg,
+        store=store,
+        client=client,
+        sender=sender,
+        keys={t.name: None for t in cfg.targets},
+        now=clock,
+        retry=lambda _config: RetryPolicy(),
+    )
+
+
+def test_a_sent_alert_the_database_did_not_record_survives_a_reload_and_goes_once(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    provider.api_key = None
+    clock, sender = Clock(), FakeSender()
+    refusing = RefusingStore(store)
+    daemon = make_daemon(config(provider, [HOOK_A]), refusing, client, sender, clock)
+    daemon.poll("dos-ai")  # the baseline
+    provider.set_ids(["dos-ai", "kimi-k2"])
+    clock.advance(minutes=1)
+    refusing.refuse = 1
+
+    daemon.poll("dos-ai")  # the change: sent, and its record refused
+
+    assert sender.urls == [HOOK_A]
+    (delivery,) = store.deliveries()[0]
+    assert delivery.status == "pending"
+    daemon.apply(config(provider, [HOOK_A, HOOK_B], interval=120), {"dos-ai": None})
+    clock.advance(minutes=3)  # the lease has run out: only the kept outcome holds it back
+    daemon.retry_deliveries()
+
+    assert sender.urls == [HOOK_A]
+    sent = store.delivery(delivery.id)
+    assert (sent.status, sent.attempts) == ("sent", 1)
