@@ -748,7 +748,7 @@ def _delivery_json(d: Any) -> dict[str, Any]:
 def deliveries_retry(delivery_id: int, to_current: bool) -> None:
     """Send one pending or dead delivery again now."""
     from monitor.notify import AppriseSender
-    from monitor.notify.outbox import Outbox, url_refs
+    from monitor.notify.outbox import Outbox, describe_unrecorded, url_refs
 
     _logging()
     config = _state().config()
@@ -788,6 +788,7 @@ def deliveries_retry(delivery_id: int, to_current: bool) -> None:
             store, AppriseSender(), config.all_urls(), now=utcnow, policy=retry_policy(config)
         )
         outcomes = outbox.deliver(ids=ids, due_only=False) if ids else []
+        unrecorded = describe_unrecorded(outbox.settle())
     for line in skipped:
         click.echo(line)
     failed = 0
@@ -799,6 +800,8 @@ def deliveries_retry(delivery_id: int, to_current: bool) -> None:
             failed += 1
             state = "given up" if outcome.dead else "pending, retried later"
             click.echo(f"delivery {d.id}: FAILED to {d.url}: {outcome.error} ({state})")
+    if unrecorded:
+        _fatal(unrecorded)
     # nothing to send is fine when every current URL has the alert or is being sent it
     sys.exit(EXIT_FAILED if failed or not (outcomes or skipped) else EXIT_OK)
 
