@@ -94,6 +94,7 @@ class Daemon:
         self.metrics = Metrics()
         self.metrics.pending.set_function(self._pending)
         self._server: MetricsServer | None = None
+        self._prepared = False
         # polls in flight at once: [defaults] max_concurrency, plus room for the outbox
         # and retention jobs; one shared HTTP client and connection pool
         workers = config.max_concurrency + 2  # threads start only when needed
@@ -274,7 +275,29 @@ class Daemon:
         except Exception:
             log.exception("unexpected error pruning; the daemon goes on")
 
+    def prepare(self) -> None:
+        """Everything that can fail at start and is not done yet, before any poll or
+        send: systemd's notify socket is reached, the metrics port bound (a
+        :class:`MonitorError` each, naming what failed). The config, the keys and the
+        database were checked before the daemon was made."""
+        if self._prepared:
+            return
+        self._notifier.check()
+        if self._config.metrics_listen is not None:
+            host, port = self._config.metrics_listen
+            self._server = MetricsServer(
+                host,
+                port,
+                {
+                    "/metrics": lambda: prometheus_body(self.metrics),
+                    "/healthz": self._healthz,
+                    "/feed.atom": self._feed,
+                },
+            )
+        self._prepared = True
+
     def start(self) -> None:
+        self.prepare()
         start = self._now()
         self._scheduler.add_job(
             self.prune,
@@ -296,18 +319,9 @@ class Daemon:
             name="outbox",
         )
         self._scheduler.start()
-        if self._config.metrics_listen is not None:
-            host, port = self._config.metrics_listen
-            self._server = MetricsServer(
-                host,
-                port,
-                {
-                    "/metrics": lambda: prometheus_body(self.metrics),
-                    "/healthz": self._healthz,
-                    "/feed.atom": self._feed,
-                },
-            )
+        if self._server is not None:
             self._server.start()
+            host, _ = self._config.metrics_listen or ("127.0.0.1", 0)
             log.info("metrics served", address=f"http://{host}:{self._server.address[1]}/metrics")
         log.info(
             "daemon started",
@@ -357,6 +371,7 @@ class Daemon:
 
     def run_until_stopped(self) -> None:
         """Block until SIGTERM/SIGINT, then shut down within ``stop_timeout`` seconds."""
+        self.prepare()  # what fails at start fails here, before any poll or send
 
         def on_stop(signum: int, _frame: object) -> None:
             log.info("stopping", signal=signal.Signals(signum).name)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from conftest import MONITOR, Workspace, dos_target, wait_until
 from servers import ProviderServer, WebhookServer, free_port
@@ -92,3 +94,73 @@ def test_a_bad_config_stops_the_daemon_before_it_starts(
     assert proc.returncode == 2
     assert "targets[0].interval: 'soon' is not a duration" in stderr
     assert "Traceback" not in stderr
+
+
+def queue_a_pending_alert(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    """A change whose alert the webhook refused: pending, and sent by any daemon start."""
+    assert workspace.run("check").code == 0
+    webhook.status = 503
+    provider.set_ids(["dos-ai", "kimi-k2"])
+    assert workspace.run("check").code == 0
+    assert len(workspace.listing("deliveries", "--pending")) == 1
+    webhook.status = 200
+
+
+def test_a_busy_metrics_port_stops_the_daemon_before_it_polls_or_sends(
+    workspace: Workspace,
+    provider: ProviderServer,
+    webhook: WebhookServer,
+    daemon: Callable[[], subprocess.Popen[str]],
+) -> None:
+    workspace.write_config([dos_target(provider, interval=1)], notify_urls=[webhook.url])
+    queue_a_pending_alert(workspace, provider, webhook)
+    polled = len(provider.requests)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with workspace.config_path.open("a") as config:
+            config.write(f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
+
+        proc = daemon()
+        stdout, stderr = proc.communicate(timeout=30)
+
+    assert proc.returncode == 1
+    assert stderr.splitlines() == [
+        f"monitor: error: metrics.listen: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+    assert len(provider.requests) == polled  # not polled
+    assert webhook.attempts == 1 and webhook.posts == []  # the pending alert not sent
+    assert "daemon started" not in stdout
+    assert len(workspace.listing("deliveries", "--pending")) == 1
+
+
+def test_an_unreachable_database_stops_the_daemon_before_it_polls(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    ws = sqlite_workspace
+    ws.db_url = f"postgresql+psycopg://monitor@127.0.0.1:{free_port()}/monitor"
+    ws.write_config([dos_target(provider, interval=1)])
+    result = ws.run("run", timeout=30)
+    assert result.code == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("monitor: error: database migration failed: connection failed")
+    assert provider.requests == []
+
+
+def test_a_broken_systemd_notify_socket_stops_the_daemon_before_it_polls(
+    sqlite_workspace: Workspace, provider: ProviderServer, tmp_path: Path
+) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider, interval=1)])
+    missing = tmp_path / "no-such-notify.sock"
+    ws.env["NOTIFY_SOCKET"] = str(missing)
+    result = ws.run("run", timeout=30)
+    assert result.code == 1
+    assert result.stderr.splitlines() == [
+        f"monitor: error: NOTIFY_SOCKET: cannot reach systemd's notify socket {str(missing)!r}: "
+        "No such file or directory"
+    ]
+    assert provider.requests == []
