@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import httpx
@@ -30,6 +30,7 @@ from monitor.errors import MonitorError
 from monitor.fetch import MAX_RETRY_AFTER, ConditionalCache
 from monitor.metrics import Metrics, MetricsServer, json_body, prometheus_body
 from monitor.notify import Sender
+from monitor.notify.message import format_duration
 from monitor.notify.outbox import Outbox, Outcome, RetryPolicy, describe_unrecorded
 from monitor.sdnotify import SystemdNotifier
 from monitor.store import Store
@@ -46,6 +47,21 @@ Reloader = Callable[[], tuple[Config, Keys]]
 # rest, so a process never skips its own next poll.
 SKIP_IF_POLLED_WITHIN = 0.8
 JITTER = 0.05
+
+
+def first_poll(now: datetime, last: datetime | None, interval: float) -> tuple[datetime, str]:
+    """When a target's first poll after a start (or reload) goes, and why: at once,
+    unless it was polled (by this or another process) less than the replicas' share of
+    its interval ago; then as soon as that rule lets a poll run, not at once and skipped."""
+    if last is None:
+        return now, "not polled before"
+    ago = max(0.0, (now - last).total_seconds())
+    reason = (
+        f"polled {format_duration(timedelta(seconds=ago))} ago; "
+        f"interval {format_duration(timedelta(seconds=interval))}"
+    )
+    due = last + timedelta(seconds=interval * SKIP_IF_POLLED_WITHIN)
+    return max(now, due), reason
 
 
 def stuck_after(target: Target) -> float:
@@ -247,6 +263,28 @@ class Daemon:
             replace_existing=True,
         )
 
+    def _schedule_first_polls(self, targets: Sequence[Target], now: datetime) -> None:
+        """A job per target, its first run when :func:`first_poll` says (at once, spread
+        a little so many targets don't burst, or when the replicas' rule lets it run),
+        logged per target with when and why."""
+        if not targets:
+            return
+        try:
+            last = self._store.last_polls()
+        except MonitorError as exc:  # polled at once; each poll checks the rule itself
+            log.warning("last polls not read; every first poll goes at once", error=str(exc))
+            last = {}
+        for index, target in enumerate(targets):
+            when, reason = first_poll(now, last.get(target.name), target.interval)
+            when = max(when, now + timedelta(milliseconds=50 * index))
+            self._add_job(target, when)
+            log.info(
+                "first poll",
+                target=target.name,
+                at=when.isoformat().replace("+00:00", "Z"),
+                reason=reason,
+            )
+
     def send_backlog(self) -> None:
         """At start, once: every alert left pending by an earlier run (a crash, a
         notification service down), backoff or not. A job, so polling starts at once."""
@@ -309,9 +347,7 @@ class Daemon:
         self._scheduler.add_job(
             self.send_backlog, "date", run_date=start, id="backlog", name="backlog"
         )
-        for index, target in enumerate(self._config.targets):
-            # the first poll at start, spread a little so many targets don't burst
-            self._add_job(target, start + timedelta(milliseconds=50 * index))
+        self._schedule_first_polls(self._config.targets, start)
         self._scheduler.add_job(
             self.retry_deliveries,
             IntervalTrigger(seconds=self._outbox_every, timezone="UTC"),
@@ -348,9 +384,8 @@ class Daemon:
             self._scheduler.remove_job(f"poll:{name}")
             self.metrics.forget(name)
             self._failing.pop(name, None)
-        for name, target in new.items():
-            if old.get(name) != target:  # (a cached answer checks what it was asked)
-                self._add_job(target, now)
+        # (a cached answer checks what it was asked)
+        self._schedule_first_polls([t for n, t in new.items() if old.get(n) != t], now)
         log.info(
             "config reloaded",
             added=sorted(new.keys() - old.keys()),

@@ -4,14 +4,16 @@ first polls go. ``monitor run`` as a process is tested in tests/e2e/test_daemon.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
-from fakes import Clock, FakeSender, RefusingStore
+import pytest
+from fakes import T0, Clock, FakeSender, RefusingStore
 from servers import ProviderServer
 
 from monitor.config import Config, parse_config
-from monitor.daemon import Daemon
+from monitor.daemon import Daemon, first_poll
 from monitor.notify.outbox import RetryPolicy
 from monitor.store import Store
 
@@ -70,3 +72,22 @@ def test_a_sent_alert_the_database_did_not_record_survives_a_reload_and_goes_onc
     assert sender.urls == [HOOK_A]
     sent = store.delivery(delivery.id)
     assert (sent.status, sent.attempts) == ("sent", 1)
+
+
+@pytest.mark.parametrize(
+    ("ago", "interval", "after", "reason"),
+    [
+        pytest.param(None, 300, 0, "not polled before", id="never"),
+        pytest.param(20, 300, 220, "polled 20s ago; interval 5m", id="recent-waits"),
+        pytest.param(239, 300, 1, "polled 3m 59s ago; interval 5m", id="just-inside"),
+        pytest.param(240, 300, 0, "polled 4m ago; interval 5m", id="80-percent-now"),
+        pytest.param(3600, 300, 0, "polled 1h ago; interval 5m", id="long-ago"),
+        pytest.param(-30, 60, 78, "polled 0s ago; interval 1m", id="clock-behind"),
+    ],
+)
+def test_the_first_poll_goes_when_the_replica_rule_lets_it(
+    ago: float | None, interval: float, after: float, reason: str
+) -> None:
+    now = T0 + timedelta(hours=5)
+    last = None if ago is None else now - timedelta(seconds=ago)
+    assert first_poll(now, last, interval) == (now + timedelta(seconds=after), reason)

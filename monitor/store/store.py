@@ -916,6 +916,16 @@ class Store:
             row = session.scalars(query).first()
             return _record(DeliveryRecord, row) if row is not None else None
 
+    def last_polls(self) -> dict[str, datetime]:
+        """When each target was last polled (by any process), in one query: the poll
+        time its alert state was last saved with (a poll older than that one, recorded
+        after it, is history and moves no state)."""
+        with _db_errors(), self.engine.connect() as connection:
+            rows = connection.execute(
+                select(schema.TargetStateRow.target, schema.TargetStateRow.updated_at)
+            )
+            return {target: at for target, at in rows}
+
     def last_poll_at(self, target: str) -> datetime | None:
         """When ``target`` was last polled (by any process). On every scheduled poll's
         path: a plain connection, no ORM session."""

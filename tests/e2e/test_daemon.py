@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from conftest import MONITOR, Workspace, dos_target, wait_until
@@ -164,3 +166,31 @@ def test_a_broken_systemd_notify_socket_stops_the_daemon_before_it_polls(
         "No such file or directory"
     ]
     assert provider.requests == []
+
+
+def test_run_right_after_check_says_when_each_first_poll_goes_and_why(
+    workspace: Workspace, provider: ProviderServer, daemon: Callable[[], subprocess.Popen[str]]
+) -> None:
+    """A target polled moments ago (by check, or another replica) is first polled when
+    the replicas' rule lets it, not at start, and the log says so at info."""
+    workspace.write_config([dos_target(provider, interval=10)])
+    assert workspace.run("check").code == 0
+    (checked,) = workspace.listing("history")
+    workspace.write_config(
+        [dos_target(provider, interval=10), dos_target(provider, name="fresh", interval=10)]
+    )
+    proc = daemon()
+    wait_until(lambda: workspace.polls("dos-ai") >= 2 and workspace.polls("fresh") >= 1)
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = proc.communicate(timeout=15)
+
+    events = [json.loads(line) for line in stdout.splitlines()]
+    first = {e["target"]: e for e in events if e["event"] == "first poll"}
+    due = datetime.fromisoformat(checked["fetched_at"]) + timedelta(seconds=8)
+    assert first["dos-ai"]["level"] == "info"
+    assert first["dos-ai"]["at"] == due.isoformat().replace("+00:00", "Z")
+    assert re.fullmatch(r"polled \ds ago; interval 10s", first["dos-ai"]["reason"])
+    assert first["fresh"]["level"] == "info"
+    assert first["fresh"]["reason"] == "not polled before"
+    polled = workspace.listing("history", "--target", "dos-ai")
+    assert datetime.fromisoformat(polled[0]["fetched_at"]) >= due
