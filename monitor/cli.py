@@ -358,27 +358,30 @@ def run() -> None:
 def check(target_name: str | None, as_json: bool) -> None:
     """Poll every target (or one) once now, store, compare, alert, exit.
 
-    Alerts still pending from earlier runs are sent first. Exits 0 when every
-    poll was good, 1 when any failed.
+    Alerts still pending from earlier runs are sent first. Targets are polled
+    ``[defaults] max_concurrency`` at a time and reported in config order. Exits 0
+    when every poll was good, 1 when any failed.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from monitor.fetch import make_client
     from monitor.notify import AppriseSender
     from monitor.notify.outbox import Outbox, Outcome, describe_unrecorded
-    from monitor.worker import poll_target
+    from monitor.worker import PollResult, poll_target
 
     _logging()
     config = _state().config()
     targets = [config.target(target_name)] if target_name else list(config.targets)
     keys = _prepare_polling(config, targets)
-    results = []
-    sent: dict[str, list[Outcome]] = {}
-    errors: dict[str, str] = {}
     with _open_store(write=True) as store, make_client() as client:
         outbox = Outbox(
             store, AppriseSender(), config.all_urls(), now=utcnow, policy=retry_policy(config)
         )
         outbox.deliver(due_only=False)
-        for target in targets:
+
+        def poll_one(target: Any) -> tuple[PollResult, list[Outcome]] | str:
+            """What the target's poll found and the sends it made, or why it was not
+            recorded: one target's trouble must not stop the others."""
             try:
                 # a daemon replica polling this target right now: wait for it, then poll
                 with store.poll_turn(target.name, now=utcnow(), wait=True):
@@ -390,14 +393,20 @@ def check(target_name: str | None, as_json: bool) -> None:
                         notify_urls=config.urls_for(target),
                         now=utcnow,
                     )
-            except StorageError as exc:  # one target's trouble must not stop the others
-                errors[target.name] = str(exc)
-                continue
-            results.append(result)
-            sent[target.name] = outbox.deliver(ids=result.delivery_ids, due_only=False)
+            except StorageError as exc:
+                return str(exc)
+            if not result.delivery_ids:
+                return result, []
+            return result, outbox.deliver(ids=result.delivery_ids, due_only=False)
+
+        # the daemon's pool size: one shared HTTP client, the engine's pool sized for it
+        workers = max(1, min(config.max_concurrency, len(targets)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
+            polled = list(pool.map(poll_one, targets))  # in config order
         # a send the database did not record: written when it takes writes again, at
         # most until the lease (which keeps other senders off it) runs out
         unrecorded = describe_unrecorded(outbox.settle())
+    done = [p for p in polled if not isinstance(p, str)]
     if as_json:
         _print_json(
             [
@@ -408,20 +417,21 @@ def check(target_name: str | None, as_json: bool) -> None:
                     "events": [_target_event_json(e) for e in r.events],
                     "deliveries": [
                         {"id": o.delivery.id, "url": o.delivery.url, "ok": o.ok, "error": o.error}
-                        for o in sent[r.target]
+                        for o in sent
                     ],
                 }
-                for r in results
+                for r, sent in done
             ]
         )
-    else:
-        for r in results:
-            click.echo(_check_line(r, sent[r.target]))
-    for name, error in errors.items():
-        click.echo(f"{name}: NOT RECORDED: {error}", err=as_json)
+    for target, outcome in zip(targets, polled, strict=True):
+        if isinstance(outcome, str):
+            click.echo(f"{target.name}: NOT RECORDED: {outcome}", err=as_json)
+        elif not as_json:
+            click.echo(_check_line(*outcome))
     if unrecorded:
         _fatal(unrecorded)
-    sys.exit(EXIT_OK if all(r.ok for r in results) and not errors else EXIT_FAILED)
+    ok = len(done) == len(polled) and all(r.ok for r, _ in done)
+    sys.exit(EXIT_OK if ok else EXIT_FAILED)
 
 
 def _check_line(result: Any, outcomes: Sequence[Any]) -> str:

@@ -69,6 +69,9 @@ class ProviderServer:
         self.queue: list[Answer] = []  # one-off answers, used (first to last) before the rest
         self.etag: str | None = None  # when set: sent, and a matching If-None-Match gets 304
         self.requests: list[dict[str, Any]] = []
+        self.delay = 0.0  # seconds before every answer, as a provider's latency
+        self.in_flight = 0  # requests being answered now
+        self.max_in_flight = 0  # the most there ever were at once
         self._lock = threading.Lock()
         provider = self
 
@@ -78,6 +81,17 @@ class ProviderServer:
             def do_GET(self) -> None:
                 with provider._lock:
                     provider.requests.append({"path": self.path, "headers": dict(self.headers)})
+                    provider.in_flight += 1
+                    provider.max_in_flight = max(provider.max_in_flight, provider.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with provider._lock:
+                        provider.in_flight -= 1
+
+            def _answer(self) -> None:
+                if provider.delay:
+                    time.sleep(provider.delay)
                 answer = provider._answer_for(self.path, self.headers.get("Authorization"))
                 if (
                     provider.etag is not None

@@ -391,3 +391,24 @@ def test_defaults_apply_to_every_target(
     ws.config_path.write_text('[defaults]\ninterval = "often"\n\n' + text)
     bad = ws.run("config", "check")
     assert bad.code == 2 and "defaults.interval: 'often' is not a duration" in bad.stderr
+
+
+def test_check_polls_targets_at_once_and_reports_them_in_config_order(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    ws = sqlite_workspace
+    provider.delay = 0.5  # each answer: sequential polls of 40 targets would take 20 s
+    names = [f"t{(i * 7) % 40:02d}" for i in range(40)]  # not in alphabetical order
+    ws.write_config([dos_target(provider, name=name) for name in names])
+    ws.config_path.write_text("[defaults]\nmax_concurrency = 8\n\n" + ws.config_path.read_text())
+
+    result = ws.run("check")
+
+    assert result.code == 0, result.stderr
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == names
+    assert all("first good poll (baseline)" in line for line in result.stdout.splitlines())
+    assert 4 <= provider.max_in_flight <= 8  # at once, and never more than max_concurrency
+    assert len(provider.requests) == 40
+    checked = ws.run("check", "--json")
+    assert [entry["target"] for entry in checked.json()] == names
+    assert provider.max_in_flight <= 8
