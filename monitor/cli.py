@@ -447,12 +447,13 @@ def _check_line(result: Any, outcomes: Sequence[Any]) -> str:
         line = f"{s.target}: {_models(s.model_count)}, no change"
     for event in result.events:
         line += f"; {event.kind}"
-    if outcomes:
+    queued = len(result.delivery_ids)  # those not sent now (the outbox waited) are pending
+    if queued:
         ok = sum(o.ok for o in outcomes)
         dead = sum(o.dead for o in outcomes)
-        line += f"; alerts sent {ok} of {len(outcomes)}"
-        if ok + dead < len(outcomes):
-            line += f" ({len(outcomes) - ok - dead} to retry: see monitor deliveries)"
+        line += f"; alerts sent {ok} of {queued}"
+        if ok + dead < queued:
+            line += f" ({queued - ok - dead} to retry: see monitor deliveries)"
         if dead:
             line += f" ({dead} given up)"
     return line

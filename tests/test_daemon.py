@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fakes import T0, Clock, FakeSender, RefusingStore
 from servers import ProviderServer
+from structlog.testing import capture_logs
 
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon, first_poll
@@ -35,7 +36,12 @@ def config(provider: ProviderServer, urls: list[str], **target: Any) -> Config:
 
 
 def make_daemon(
-    cfg: Config, store: Any, client: httpx.Client, sender: FakeSender, clock: Clock
+    cfg: Config,
+    store: Any,
+    client: httpx.Client,
+    sender: FakeSender,
+    clock: Clock,
+    stop_timeout: float = 10.0,
 ) -> Daemon:
     return Daemon(
         cfg,
@@ -45,6 +51,7 @@ def make_daemon(
         keys={t.name: None for t in cfg.targets},
         now=clock,
         retry=lambda _config: RetryPolicy(),
+        stop_timeout=stop_timeout,
     )
 
 
@@ -72,6 +79,47 @@ def test_a_sent_alert_the_database_did_not_record_survives_a_reload_and_goes_onc
     assert sender.urls == [HOOK_A]
     sent = store.delivery(delivery.id)
     assert (sent.status, sent.attempts) == ("sent", 1)
+
+
+def alert_sent_unrecorded(
+    provider: ProviderServer, store: Store, client: httpx.Client, refuse: int, stop: float
+) -> tuple[Daemon, FakeSender, int]:
+    """A daemon that sent a change's alert while the database refused ``refuse`` writes."""
+    provider.api_key = None
+    clock, sender = Clock(), FakeSender()
+    refusing = RefusingStore(store)
+    daemon = make_daemon(config(provider, [HOOK_A]), refusing, client, sender, clock, stop)
+    daemon.poll("dos-ai")
+    provider.set_ids(["dos-ai", "kimi-k2"])
+    clock.advance(minutes=1)
+    refusing.refuse = refuse
+    daemon.poll("dos-ai")
+    (delivery,) = store.deliveries()[0]
+    assert (delivery.status, sender.urls) == ("pending", [HOOK_A])
+    return daemon, sender, delivery.id
+
+
+def test_at_shutdown_the_daemon_writes_a_send_the_database_missed(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    daemon, sender, delivery_id = alert_sent_unrecorded(provider, store, client, 3, 10.0)
+    daemon._shutdown()  # retries once a second while the stop timeout lasts
+    assert store.delivery(delivery_id).status == "sent"
+    assert sender.urls == [HOOK_A]
+
+
+def test_at_shutdown_a_send_still_unrecorded_is_logged_as_sent(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    daemon, _, delivery_id = alert_sent_unrecorded(provider, store, client, 10**6, 0.2)
+    with capture_logs() as logs:
+        daemon._shutdown()  # bounded by the stop timeout, not by the lease
+    (error,) = [e for e in logs if e["log_level"] == "error"]
+    assert error["event"].startswith(
+        f"stopping with the alert of delivery {delivery_id} to {HOOK_A} WAS sent, but the "
+        "database did not record it"
+    )
+    assert store.delivery(delivery_id).status == "pending"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from conftest import MONITOR, Workspace, dos_target, wait_until
@@ -385,50 +386,89 @@ def test_retry_by_hand_of_a_delivery_whose_url_got_the_alert_otherwise_is_refuse
     assert len(webhook.wait_for(2, timeout=1)) == 1
 
 
+@pytest.fixture
+def db_proxy(workspace: Workspace) -> Iterator[TcpProxy]:
+    """The workspace's database behind a proxy the test can cut and restore."""
+    upstream = make_url(workspace.db_url)
+    proxy = TcpProxy(upstream.port or 5432, upstream.host or "127.0.0.1").start()
+    workspace.db_url = upstream.set(port=proxy.port).render_as_string(hide_password=False)
+    yield proxy
+    proxy.stop()
+
+
+def run_while_the_database_goes_away(
+    workspace: Workspace, proxy: TcpProxy, *args: str
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    """Run ``monitor ARGS``; once it logs that a send was not recorded, bring the
+    database back. The log lines up to that one, parsed."""
+    proc = subprocess.Popen(
+        [MONITOR, "-c", str(workspace.config_path), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **workspace.env},
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stderr is not None
+    logged = []
+    for line in proc.stderr:
+        logged.append(json.loads(line) if line.startswith("{") else {"event": line})
+        if "did not record it yet" in logged[-1]["event"]:
+            break
+    proxy.restore()
+    stdout, stderr = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr), logged
+
+
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_a_sent_alert_the_database_did_not_record_is_recorded_once_it_is_back(
-    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer, db_proxy: TcpProxy
 ) -> None:
     """The database goes away while the webhook takes the alert: check says so, writes
     the success once the database is back, and nothing sends the alert again."""
-    upstream = make_url(workspace.db_url)
-    proxy = TcpProxy(upstream.port or 5432, upstream.host or "127.0.0.1").start()
-    try:
-        workspace.db_url = upstream.set(port=proxy.port).render_as_string(hide_password=False)
-        workspace.write_config([dos_target(provider)], notify_urls=[webhook.url])
-        assert workspace.run("check").code == 0
-        provider.set_ids(NEW_IDS)
-        webhook.on_post = proxy.cut  # gone between the send and the write of its success
+    workspace.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    assert workspace.run("check").code == 0
+    provider.set_ids(NEW_IDS)
+    webhook.on_post = db_proxy.cut  # gone between the send and the write of its success
 
-        proc = subprocess.Popen(
-            [MONITOR, "-c", str(workspace.config_path), "check"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **workspace.env},
-            stdin=subprocess.DEVNULL,
-        )
-        assert proc.stderr is not None
-        logged = []
-        for line in proc.stderr:
-            logged.append(json.loads(line) if line.startswith("{") else {"event": line})
-            if "did not record it yet" in logged[-1]["event"]:
-                break
-        proxy.restore()
-        stdout, stderr = proc.communicate(timeout=60)
-        assert proc.returncode == 0, stderr
+    done, logged = run_while_the_database_goes_away(workspace, db_proxy, "check")
 
-        (error,) = [e for e in logged if e.get("level") == "error"]
-        assert error["event"] == (
-            "alert sent, but the database did not record it yet; retrying the write"
-        )
-        assert error["url"] == f"json://127.0.0.1:{webhook.port}/"
-        assert error["error"].startswith("database error:")
-        assert "alert outcome recorded after all" in stderr
-        assert "alerts sent 1 of 1" in stdout
-        (delivery,) = workspace.run("deliveries", "--json").json()
-        assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
-        assert workspace.run("check").code == 0
-        assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
-    finally:
-        proxy.stop()
+    assert done.returncode == 0, done.stderr
+    (error,) = [e for e in logged if e.get("level") == "error"]
+    assert error["event"] == (
+        "alert sent, but the database did not record it yet; retrying the write"
+    )
+    assert error["url"] == f"json://127.0.0.1:{webhook.port}/"
+    assert error["error"].startswith("database error:")
+    assert "alert outcome recorded after all" in done.stderr
+    assert "alerts sent 1 of 1" in done.stdout
+    (delivery,) = workspace.run("deliveries", "--json").json()
+    assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
+    assert workspace.run("check").code == 0
+    assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_retry_by_hand_whose_success_the_database_missed_records_it_when_back(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer, db_proxy: TcpProxy
+) -> None:
+    workspace.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    assert workspace.run("check").code == 0
+    webhook.status = 503
+    provider.set_ids(NEW_IDS)
+    assert workspace.run("check").code == 0
+    (pending,) = workspace.run("deliveries", "--pending", "--json").json()
+    webhook.status = 200
+    webhook.on_post = db_proxy.cut
+
+    done, _ = run_while_the_database_goes_away(
+        workspace, db_proxy, "deliveries", "retry", str(pending["id"])
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert f"delivery {pending['id']}: sent to" in done.stdout
+    (delivery,) = workspace.run("deliveries", "--json").json()
+    assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
+    again = workspace.run("deliveries", "retry", str(pending["id"]))
+    assert again.code == 2 and "not sent twice" in again.stderr
+    assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
