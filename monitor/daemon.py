@@ -1,9 +1,13 @@
 """The long-running service: one APScheduler interval job per target, an outbox job,
 systemd's notify protocol, metrics, reload on SIGHUP, a bounded stop on SIGTERM.
 
-A failing target never stops the scheduler; each job binds its target to the
-log context. SIGTERM and SIGINT stop scheduling, let in-flight polls finish
-(at most ``stop_timeout`` seconds), close the database and exit 0. SIGHUP
+Whatever can fail at start (systemd's notify socket, the metrics port; the config,
+keys and database before the daemon is made) fails before the first poll or send.
+Each target's first poll goes at once, or when the replicas' rule lets it
+(:func:`first_poll`). A failing target never stops the scheduler; each job binds
+its target to the log context. One outbox serves every job for the daemon's life.
+SIGTERM and SIGINT stop scheduling, let in-flight polls finish and write what the
+outbox holds (at most ``stop_timeout`` seconds), close the database and exit 0. SIGHUP
 re-reads the config: targets added, removed or changed take effect at once; a
 config that does not load is logged and the running one kept.
 """
