@@ -1,6 +1,7 @@
 """The daemon's jobs (monitor.daemon.Daemon) in-process, against the real provider and
 database, with a fake sender and a clock the tests move: what a reload keeps, when the
-first polls go. ``monitor run`` as a process is tested in tests/e2e/test_daemon.py."""
+first polls go. ``monitor run`` as a process is tested in tests/e2e/test_daemon.py
+(hence this file's name)."""
 
 from __future__ import annotations
 
