@@ -402,7 +402,8 @@ def check(target_name: str | None, as_json: bool) -> None:
         # the daemon's pool size: one shared HTTP client, the engine's pool sized for it
         workers = max(1, min(config.max_concurrency, len(targets)))
         with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
-            polled = list(pool.map(poll_one, targets))  # in config order
+            # in config order; interrupted (Ctrl-C, a bug), map cancels what has not started
+            polled = list(pool.map(poll_one, targets))
         # a send the database did not record: written when it takes writes again, at
         # most until the lease (which keeps other senders off it) runs out
         unrecorded = describe_unrecorded(outbox.settle())

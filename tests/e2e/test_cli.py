@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import MONITOR, Workspace, dos_target
+from conftest import MONITOR, Workspace, dos_target, wait_until
 from servers import SEED_KEY, Answer, ProviderServer, SmtpServer, WebhookServer, free_port
 
 
@@ -412,3 +413,26 @@ def test_check_polls_targets_at_once_and_reports_them_in_config_order(
     checked = ws.run("check", "--json")
     assert [entry["target"] for entry in checked.json()] == names
     assert provider.max_in_flight <= 8
+
+
+def test_ctrl_c_stops_check_without_polling_the_rest(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    ws = sqlite_workspace
+    provider.delay = 1.0
+    names = [f"t{i:02d}" for i in range(40)]
+    ws.write_config([dos_target(provider, name=name) for name in names])
+    ws.config_path.write_text("[defaults]\nmax_concurrency = 2\n\n" + ws.config_path.read_text())
+    proc = subprocess.Popen(
+        [MONITOR, "-c", str(ws.config_path), "check"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **ws.env},
+        stdin=subprocess.DEVNULL,
+    )
+    wait_until(lambda: len(provider.requests) >= 2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and stderr.endswith("monitor: error: aborted\n"), stderr
+    assert len(provider.requests) <= 4  # the two in flight finish; none of the rest start
