@@ -5,7 +5,8 @@ first line of stdout, and serves until its stdin closes. ``GET /{shape}/{rev}/{a
 path}/models`` answers the list ``shape`` at revision ``rev`` (see :mod:`bench.models`),
 e.g. ``/seed4/0/t17/v1/models`` (``/seed4/0e/...``: with an ``ETag``, and ``304`` to a
 matching ``If-None-Match``); anything else is a 404. ``?hold=SECONDS`` answers after
-a pause (to open many connections at once). Stdlib only, HTTP/1.1 keep-alive.
+a pause (to open many connections at once); a leading ``/waitMS`` segment
+(``/wait50/seed4/0/t17/v1/models``) too, as a provider's latency. Stdlib only, HTTP/1.1 keep-alive.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ class _Handler(BaseHTTPRequestHandler):
         if query.startswith("hold="):  # keep the connection busy: opens many at once
             time.sleep(float(query[5:]))
         parts = path.split("/")
+        if len(parts) > 1 and parts[1].startswith("wait"):  # /wait50/...: answer after 50 ms
+            with contextlib.suppress(ValueError):
+                time.sleep(int(parts[1][4:]) / 1000)
+            parts = parts[:1] + parts[2:]
         status, payload, etag = 404, NOT_FOUND, None
         if len(parts) >= 4 and parts[-1] == "models":
             with contextlib.suppress(ValueError):  # an unknown shape: 404
@@ -101,9 +106,11 @@ class ProviderProcess:
         self.port = int(line)
         self.pid = self._proc.pid
 
-    def url(self, shape: str = "seed4", rev: str = "0", name: str = "t") -> str:
-        """The base_url of a target whose ``/models`` is ``shape`` at ``rev``."""
-        return f"http://127.0.0.1:{self.port}/{shape}/{rev}/{name}/v1"
+    def url(self, shape: str = "seed4", rev: str = "0", name: str = "t", wait_ms: int = 0) -> str:
+        """The base_url of a target whose ``/models`` is ``shape`` at ``rev``, answered
+        after ``wait_ms`` (a provider's latency)."""
+        wait = f"/wait{wait_ms}" if wait_ms else ""
+        return f"http://127.0.0.1:{self.port}{wait}/{shape}/{rev}/{name}/v1"
 
     def stop(self) -> None:
         if self._proc.poll() is None:

@@ -1,7 +1,8 @@
 """Run the whole suite and print one Markdown report (``python -m bench --help``).
 
 Sizes: the defaults are the issue's (1000-poll CPU runs, 10k/100k/1M snapshots, 500
-targets for a minute; a few minutes on 2 cores); ``--quick`` is smaller; ``SIZES["tiny"]``
+targets for a minute, `monitor check` over 1,000 and 10,000 targets; a few minutes on 2
+cores); ``--quick`` is smaller; ``SIZES["tiny"]``
 is what ``tests/test_bench.py`` runs. Progress goes to stderr, the report to stdout
 (and ``--output FILE``); ``--json FILE`` keeps the raw figures.
 """
@@ -18,11 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cpu, queries, schedule, storage
+from bench import check, cpu, queries, schedule, storage
 from bench.common import machine, table
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("cpu", "bytes", "queries", "schedule")
+BENCHMARKS = ("cpu", "bytes", "queries", "schedule", "check")
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "full": {
@@ -30,12 +31,14 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "bytes": {"unchanged": 1000, "changed": 100, "big_unchanged": 300, "long_run": 600},
         "queries": {"sizes": (10_000, 100_000, 1_000_000), "runs": 30},
         "schedule": {"targets": 500, "interval": 5.0, "window": 60.0},
+        "check": {"sizes": ((1_000, 0), (10_000, 0), (1_000, 50))},
     },
     "quick": {
         "cpu": {"requests": 155, "big_requests": 31, "repeat": 1, "warm": 50},
         "bytes": {"unchanged": 200, "changed": 20, "big_unchanged": 40, "long_run": 600},
         "queries": {"sizes": (10_000, 100_000), "runs": 10},
         "schedule": {"targets": 100, "interval": 5.0, "window": 15.0},
+        "check": {"sizes": ((200, 0), (200, 50))},
     },
     "tiny": {
         "cpu": {
@@ -49,15 +52,22 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "bytes": {"unchanged": 8, "changed": 2, "big_unchanged": 2, "long_run": 4},
         "queries": {"sizes": (1_000,), "targets": 10, "runs": 3, "budget": 1.0},
         "schedule": {"targets": 5, "interval": 1.0, "window": 2.0},
+        "check": {"sizes": ((3, 0), (3, 20))},
     },
 }
 
-MODULES: dict[str, Any] = {"cpu": cpu, "bytes": storage, "queries": queries, "schedule": schedule}
+MODULES: dict[str, Any] = {
+    "cpu": cpu,
+    "bytes": storage,
+    "queries": queries,
+    "schedule": schedule,
+    "check": check,
+}
 
 
 def run_one(name: str, size: str, postgres: str | None = None) -> dict[str, Any]:
     params = dict(SIZES[size][name])
-    if name == "queries":
+    if name in ("queries", "check"):
         params["postgres"] = postgres
     results: dict[str, Any] = MODULES[name].run(**params)
     return results
@@ -131,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("MONITOR_BENCH_POSTGRES_URL")
         or os.environ.get("MONITOR_TEST_POSTGRES_URL")
         or queries.DEFAULT_POSTGRES,
-        help="PostgreSQL for the query benchmark (a schema is created and dropped); "
+        help="PostgreSQL for the query and check benchmarks (a schema is created and dropped); "
         "default $MONITOR_BENCH_POSTGRES_URL, $MONITOR_TEST_POSTGRES_URL or %(default)s",
     )
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
+import structlog
 
 from monitor import __version__
 from monitor.config import (
@@ -40,6 +41,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _T = TypeVar("_T")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+log = structlog.get_logger("monitor.cli")
 
 
 if TYPE_CHECKING:  # newer click types ParamType by its value; older click takes no arguments
@@ -522,27 +524,30 @@ def run() -> None:
 def check(target_name: str | None, as_json: bool) -> None:
     """Poll every target (or one) once now, store, compare, alert, exit.
 
-    Alerts still pending from earlier runs are sent first. Exits 0 when every
-    poll was good, 1 when any failed.
+    Alerts still pending from earlier runs are sent first. Targets are polled
+    ``[defaults] max_concurrency`` at a time and reported in config order. Exits 0
+    when every poll was good, 1 when any failed.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from monitor.fetch import make_client
     from monitor.notify import AppriseSender
-    from monitor.notify.outbox import Outbox, Outcome
-    from monitor.worker import poll_target
+    from monitor.notify.outbox import Outbox, Outcome, describe_unrecorded
+    from monitor.worker import PollResult, poll_target
 
     _logging()
     config = _state().config()
     targets = [config.target(target_name)] if target_name else list(config.targets)
     keys = _prepare_polling(config, targets)
-    results = []
-    sent: dict[str, list[Outcome]] = {}
-    errors: dict[str, str] = {}
     with _open_store(write=True) as store, make_client() as client:
         outbox = Outbox(
             store, AppriseSender(), config.all_urls(), now=utcnow, policy=retry_policy(config)
         )
         outbox.deliver(due_only=False)
-        for target in targets:
+
+        def poll_one(target: Any) -> tuple[PollResult, list[Outcome]] | str:
+            """What the target's poll found and the sends it made, or why it was not
+            recorded: one target's trouble must not stop the others."""
             try:
                 # a daemon replica polling this target right now: wait for it, then poll
                 with store.poll_turn(target.name, now=utcnow(), wait=True):
@@ -555,11 +560,24 @@ def check(target_name: str | None, as_json: bool) -> None:
                         now=utcnow,
                         after_commit=_state().after_commit,
                     )
-            except StorageError as exc:  # one target's trouble must not stop the others
-                errors[target.name] = str(exc)
-                continue
-            results.append(result)
-            sent[target.name] = outbox.deliver(ids=result.delivery_ids, due_only=False)
+            except StorageError as exc:
+                return str(exc)
+            except Exception as exc:  # a bug: this target's, never the others' trouble
+                log.exception("unexpected error polling; not recorded", target=target.name)
+                return f"internal error: {type(exc).__name__}"
+            if not result.delivery_ids:
+                return result, []
+            return result, outbox.deliver(ids=result.delivery_ids, due_only=False)
+
+        # the daemon's pool size: one shared HTTP client, the engine's pool sized for it
+        workers = max(1, min(config.max_concurrency, len(targets)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
+            # in config order; interrupted (Ctrl-C, a bug), map cancels what has not started
+            polled = list(pool.map(poll_one, targets))
+        # a send the database did not record: written when it takes writes again, at
+        # most until the lease (which keeps other senders off it) runs out
+        unrecorded = describe_unrecorded(outbox.settle())
+    done = [p for p in polled if not isinstance(p, str)]
     if as_json:
         _print_json(
             [
@@ -570,18 +588,21 @@ def check(target_name: str | None, as_json: bool) -> None:
                     "events": [_target_event_json(e) for e in r.events],
                     "deliveries": [
                         {"id": o.delivery.id, "url": o.delivery.url, "ok": o.ok, "error": o.error}
-                        for o in sent[r.target]
+                        for o in sent
                     ],
                 }
-                for r in results
+                for r, sent in done
             ]
         )
-    else:
-        for r in results:
-            click.echo(printable(_check_line(r, sent[r.target])))
-    for name, error in errors.items():
-        click.echo(f"{name}: NOT RECORDED: {printable(error)}", err=as_json)
-    sys.exit(EXIT_OK if all(r.ok for r in results) and not errors else EXIT_FAILED)
+    for target, outcome in zip(targets, polled, strict=True):
+        if isinstance(outcome, str):
+            click.echo(f"{target.name}: NOT RECORDED: {printable(outcome)}", err=as_json)
+        elif not as_json:
+            click.echo(printable(_check_line(*outcome)))
+    if unrecorded:
+        _fatal(unrecorded)
+    ok = len(done) == len(polled) and all(r.ok for r, _ in done)
+    sys.exit(EXIT_OK if ok else EXIT_FAILED)
 
 
 def _check_line(result: Any, outcomes: Sequence[Any]) -> str:
@@ -597,12 +618,13 @@ def _check_line(result: Any, outcomes: Sequence[Any]) -> str:
         line = f"{s.target}: {_models(s.model_count)}, no change"
     for event in result.events:
         line += f"; {event.kind}"
-    if outcomes:
+    queued = len(result.delivery_ids)  # those not sent now (the outbox waited) are pending
+    if queued:
         ok = sum(o.ok for o in outcomes)
         dead = sum(o.dead for o in outcomes)
-        line += f"; alerts sent {ok} of {len(outcomes)}"
-        if ok + dead < len(outcomes):
-            line += f" ({len(outcomes) - ok - dead} to retry: see monitor deliveries)"
+        line += f"; alerts sent {ok} of {queued}"
+        if ok + dead < queued:
+            line += f" ({queued - ok - dead} to retry: see monitor deliveries)"
         if dead:
             line += f" ({dead} given up)"
     return line
@@ -937,7 +959,7 @@ def _delivery_json(d: Any, now: datetime, configured: set[str]) -> dict[str, Any
 def deliveries_retry(delivery_id: int, to_current: bool) -> None:
     """Send one pending or dead delivery again now."""
     from monitor.notify import AppriseSender
-    from monitor.notify.outbox import Outbox, url_refs
+    from monitor.notify.outbox import Outbox, describe_unrecorded, url_refs
 
     _logging()
     config = _state().config()
@@ -947,20 +969,39 @@ def deliveries_retry(delivery_id: int, to_current: bool) -> None:
         if delivery.status == "sent":
             sent_at = _iso(delivery.sent_at or delivery.created_at)
             raise NotFoundError(f"delivery {delivery_id} was sent at {sent_at}; not sent twice")
+        skipped: list[str] = []
         if to_current:
             known = {t.name: t for t in config.targets}
             if delivery.target not in known:
                 raise ConfigError(f"--to-current: target {delivery.target!r} is not configured")
             urls = config.urls_for(known[delivery.target])
-            ids = store.redirect_delivery(delivery_id, url_refs(urls), utcnow())
+            if not urls:
+                raise ConfigError(
+                    f"--to-current: target {delivery.target!r} has no notification URLs"
+                )
+            steps = store.redirect_delivery(delivery_id, url_refs(urls), utcnow())
+            if steps is None:
+                _fatal(f"delivery {delivery_id} is being sent right now; see monitor deliveries")
+            ids = [s.delivery_id for s in steps if s.to_send]
+            skipped = [_skipped_line(s) for s in steps if not s.to_send]
         else:
+            twin = store.sent_twin(delivery)
+            if twin is not None:
+                sent_at = _iso(twin.sent_at or twin.created_at)
+                raise NotFoundError(
+                    f"delivery {delivery_id}: this URL got the alert as delivery {twin.id} "
+                    f"at {sent_at}; not sent twice"
+                )
             if not store.reopen_delivery(delivery_id, utcnow()):
                 _fatal(f"delivery {delivery_id} is being sent right now; see monitor deliveries")
             ids = [delivery_id]
         outbox = Outbox(
             store, AppriseSender(), config.all_urls(), now=utcnow, policy=retry_policy(config)
         )
-        outcomes = outbox.deliver(ids=ids, due_only=False)
+        outcomes = outbox.deliver(ids=ids, due_only=False) if ids else []
+        unrecorded = describe_unrecorded(outbox.settle())
+    for line in skipped:
+        click.echo(line)
     failed = 0
     for outcome in outcomes:
         d = outcome.delivery
@@ -970,7 +1011,17 @@ def deliveries_retry(delivery_id: int, to_current: bool) -> None:
             failed += 1
             state = "given up" if outcome.dead else "pending, retried later"
             click.echo(f"delivery {d.id}: FAILED to {d.url}: {outcome.error} ({state})")
-    sys.exit(EXIT_FAILED if failed or not outcomes else EXIT_OK)
+    if unrecorded:
+        _fatal(unrecorded)
+    # nothing to send is fine when every current URL has the alert or is being sent it
+    sys.exit(EXIT_FAILED if failed or not (outcomes or skipped) else EXIT_OK)
+
+
+def _skipped_line(step: Any) -> str:
+    if step.action == "already sent":
+        when = f" at {_iso(step.sent_at)}" if step.sent_at else ""
+        return f"delivery {step.delivery_id}: not sent to {step.url}: it got this alert{when}"
+    return f"delivery {step.delivery_id}: not sent to {step.url}: it is being sent right now"
 
 
 @cli.command()

@@ -1,9 +1,13 @@
 """The long-running service: one APScheduler interval job per target, an outbox job,
 systemd's notify protocol, metrics, reload on SIGHUP, a bounded stop on SIGTERM.
 
-A failing target never stops the scheduler; each job binds its target to the
-log context. SIGTERM and SIGINT stop scheduling, let in-flight polls finish
-(at most ``stop_timeout`` seconds), close the database and exit 0. SIGHUP
+Whatever can fail at start (systemd's notify socket, the metrics port; the config,
+keys and database before the daemon is made) fails before the first poll or send.
+Each target's first poll goes at once, or when the replicas' rule lets it
+(:func:`first_poll`). A failing target never stops the scheduler; each job binds
+its target to the log context. One outbox serves every job for the daemon's life.
+SIGTERM and SIGINT stop scheduling, let in-flight polls finish and write what the
+outbox holds (at most ``stop_timeout`` seconds), close the database and exit 0. SIGHUP
 re-reads the config: targets added, removed or changed take effect at once; a
 config that does not load is logged and the running one kept.
 """
@@ -16,7 +20,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import httpx
@@ -30,7 +34,8 @@ from monitor.errors import MonitorError
 from monitor.fetch import MAX_RETRY_AFTER, ConditionalCache
 from monitor.metrics import Metrics, MetricsServer, json_body, prometheus_body
 from monitor.notify import Sender
-from monitor.notify.outbox import Outbox, Outcome, RetryPolicy
+from monitor.notify.message import format_duration
+from monitor.notify.outbox import Outbox, Outcome, RetryPolicy, describe_unrecorded
 from monitor.sdnotify import SystemdNotifier
 from monitor.store import Store
 from monitor.worker import poll_target
@@ -46,6 +51,21 @@ Reloader = Callable[[], tuple[Config, Keys]]
 # rest, so a process never skips its own next poll.
 SKIP_IF_POLLED_WITHIN = 0.8
 JITTER = 0.05
+
+
+def first_poll(now: datetime, last: datetime | None, interval: float) -> tuple[datetime, str]:
+    """When a target's first poll after a start (or reload) goes, and why: at once,
+    unless it was polled (by this or another process) less than the replicas' share of
+    its interval ago; then as soon as that rule lets a poll run, not at once and skipped."""
+    if last is None:
+        return now, "not polled before"
+    ago = max(0.0, (now - last).total_seconds())
+    reason = (
+        f"polled {format_duration(timedelta(seconds=ago))} ago; "
+        f"interval {format_duration(timedelta(seconds=interval))}"
+    )
+    due = last + timedelta(seconds=interval * SKIP_IF_POLLED_WITHIN)
+    return max(now, due), reason
 
 
 def stuck_after(target: Target) -> float:
@@ -81,7 +101,9 @@ class Daemon:
         self._retry = retry
         self._reload = reload
         self._notifier = notifier or SystemdNotifier(None, None)
-        self._outbox = self._outbox_for(config)
+        # one outbox for the daemon's life: it keeps the outcomes of sends the database
+        # has not recorded yet, written before it sends anything else (reloads too)
+        self._outbox = Outbox(store, sender, config.all_urls(), now=now, policy=retry(config))
         self._outbox_every = outbox_every
         self._stop_timeout = stop_timeout
         self._after_commit = after_commit
@@ -95,6 +117,7 @@ class Daemon:
         self.metrics = Metrics()
         self.metrics.pending.set_function(self._pending)
         self._server: MetricsServer | None = None
+        self._prepared = False
         # polls in flight at once: [defaults] max_concurrency, plus room for the outbox
         # and retention jobs; one shared HTTP client and connection pool
         workers = config.max_concurrency + 2  # threads start only when needed
@@ -141,8 +164,9 @@ class Daemon:
                 log.error("poll not recorded", error=str(exc))
                 self.metrics.polls.labels(name, "error").inc()
                 return
-            except Exception:
-                log.exception("unexpected error in poll; the daemon goes on")
+            except Exception:  # a bug past what poll_target records itself
+                log.exception("unexpected error in poll, not recorded; the daemon goes on")
+                self.metrics.polls.labels(name, "error").inc()
                 return
             finally:
                 self._inflight.pop(name, None)
@@ -160,11 +184,11 @@ class Daemon:
             self._failing[name] = result.failures
             if self._notifier.enabled:  # status() walks every target
                 self._notifier.status(self.status())
-            if result.delivery_ids:  # committed: if sending fails now, the outbox job retries
+            if result.delivery_ids:  # committed: what is not sent now, the outbox job retries
                 try:
                     self._count(outbox.deliver(ids=result.delivery_ids, due_only=False))
-                except MonitorError as exc:
-                    log.error("alerts recorded, not sent yet", error=str(exc))
+                except Exception:
+                    log.exception("unexpected error sending alerts; the outbox job retries them")
 
     def retry_deliveries(self) -> None:
         """The outbox job: send deliveries whose backoff has run out."""
@@ -178,11 +202,6 @@ class Daemon:
     def _count(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:
             self.metrics.observe_delivery(ok=outcome.ok, dead=outcome.dead)
-
-    def _outbox_for(self, config: Config) -> Outbox:
-        return Outbox(
-            self._store, self._sender, config.all_urls(), now=self._now, policy=self._retry(config)
-        )
 
     # -- state -----------------------------------------------------------------
 
@@ -253,6 +272,28 @@ class Daemon:
             replace_existing=True,
         )
 
+    def _schedule_first_polls(self, targets: Sequence[Target], now: datetime) -> None:
+        """A job per target, its first run when :func:`first_poll` says (at once, spread
+        a little so many targets don't burst, or when the replicas' rule lets it run),
+        logged per target with when and why."""
+        if not targets:
+            return
+        try:
+            last = self._store.last_polls()
+        except MonitorError as exc:  # polled at once; each poll checks the rule itself
+            log.warning("last polls not read; every first poll goes at once", error=str(exc))
+            last = {}
+        for index, target in enumerate(targets):
+            when, reason = first_poll(now, last.get(target.name), target.interval)
+            when = max(when, now + timedelta(milliseconds=50 * index))
+            self._add_job(target, when)
+            log.info(
+                "first poll",
+                target=target.name,
+                at=when.isoformat().replace("+00:00", "Z"),
+                reason=reason,
+            )
+
     def send_backlog(self) -> None:
         """At start, once: every alert left pending by an earlier run (a crash, a
         notification service down), backoff or not. A job, so polling starts at once."""
@@ -281,28 +322,14 @@ class Daemon:
         except Exception:
             log.exception("unexpected error pruning; the daemon goes on")
 
-    def start(self) -> None:
-        start = self._now()
-        self._scheduler.add_job(
-            self.prune,
-            IntervalTrigger(days=1, timezone="UTC"),
-            id="retention",
-            name="retention",
-            next_run_time=start + timedelta(minutes=10),
-        )
-        self._scheduler.add_job(
-            self.send_backlog, "date", run_date=start, id="backlog", name="backlog"
-        )
-        for index, target in enumerate(self._config.targets):
-            # the first poll at start, spread a little so many targets don't burst
-            self._add_job(target, start + timedelta(milliseconds=50 * index))
-        self._scheduler.add_job(
-            self.retry_deliveries,
-            IntervalTrigger(seconds=self._outbox_every, timezone="UTC"),
-            id="outbox",
-            name="outbox",
-        )
-        self._scheduler.start()
+    def prepare(self) -> None:
+        """Everything that can fail at start and is not done yet, before any poll or
+        send: systemd's notify socket is reached, the metrics port bound (a
+        :class:`MonitorError` each, naming what failed). The config, the keys and the
+        database were checked before the daemon was made."""
+        if self._prepared:
+            return
+        self._notifier.check()
         if self._config.metrics_listen is not None:
             host, port = self._config.metrics_listen
             self._server = MetricsServer(
@@ -314,7 +341,32 @@ class Daemon:
                     "/feed.atom": self._feed,
                 },
             )
+        self._prepared = True
+
+    def start(self) -> None:
+        self.prepare()
+        start = self._now()
+        self._scheduler.add_job(
+            self.prune,
+            IntervalTrigger(days=1, timezone="UTC"),
+            id="retention",
+            name="retention",
+            next_run_time=start + timedelta(minutes=10),
+        )
+        self._scheduler.add_job(
+            self.send_backlog, "date", run_date=start, id="backlog", name="backlog"
+        )
+        self._schedule_first_polls(self._config.targets, start)
+        self._scheduler.add_job(
+            self.retry_deliveries,
+            IntervalTrigger(seconds=self._outbox_every, timezone="UTC"),
+            id="outbox",
+            name="outbox",
+        )
+        self._scheduler.start()
+        if self._server is not None:
             self._server.start()
+            host, _ = self._config.metrics_listen or ("127.0.0.1", 0)
             log.info("metrics served", address=f"http://{host}:{self._server.address[1]}/metrics")
         log.info(
             "daemon started",
@@ -333,16 +385,16 @@ class Daemon:
             log.warning("metrics.listen changed: restart the daemon to move the metrics server")
         with self._lock:
             self._config, self._keys = config, keys
-            self._outbox = self._outbox_for(config)
+            # the same outbox: outcomes the database has not recorded yet stay with it
+            self._outbox.configure(config.all_urls(), self._retry(config))
         now = self._now()
         for name in old.keys() - new.keys():
             self._conditional.put(name, None)
             self._scheduler.remove_job(f"poll:{name}")
             self.metrics.forget(name)
             self._failing.pop(name, None)
-        for name, target in new.items():
-            if old.get(name) != target:  # (a cached answer checks what it was asked)
-                self._add_job(target, now)
+        # (a cached answer checks what it was asked)
+        self._schedule_first_polls([t for n, t in new.items() if old.get(n) != t], now)
         log.info(
             "config reloaded",
             added=sorted(new.keys() - old.keys()),
@@ -363,6 +415,7 @@ class Daemon:
 
     def run_until_stopped(self) -> None:
         """Block until SIGTERM/SIGINT, then shut down within ``stop_timeout`` seconds."""
+        self.prepare()  # what fails at start fails here, before any poll or send
 
         def on_stop(signum: int, _frame: object) -> None:
             log.info("stopping", signal=signal.Signals(signum).name)
@@ -399,6 +452,9 @@ class Daemon:
         deadline = time.monotonic() + self._stop_timeout
         while self._inflight and time.monotonic() < deadline:
             time.sleep(0.05)
+        left = self._outbox.settle(timeout=max(0.0, deadline - time.monotonic()))
+        if describe_unrecorded(left):
+            log.error("stopping with " + describe_unrecorded(left))
         if self._server is not None:
             self._server.stop()
         if self._inflight:

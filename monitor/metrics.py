@@ -20,6 +20,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from monitor.errors import MonitorError
+
 log = structlog.get_logger("monitor.metrics")
 
 
@@ -105,7 +107,10 @@ Route = Callable[[], tuple[int, str, bytes]]
 
 
 class MetricsServer:
-    """``/metrics``, ``/healthz`` and any extra routes, on one loopback-friendly port."""
+    """``/metrics``, ``/healthz`` and any extra routes, on one loopback-friendly port.
+
+    The port is bound when the server is made (a :class:`MonitorError` naming
+    ``metrics.listen`` when it cannot be); requests are served once it is started."""
 
     def __init__(self, host: str, port: int, routes: dict[str, Route]) -> None:
 
@@ -129,7 +134,12 @@ class MetricsServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        try:  # bound here, before the daemon polls or sends anything
+            self._server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:
+            shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            reason = exc.strerror or str(exc)
+            raise MonitorError(f"metrics.listen: cannot listen on {shown}: {reason}") from None
         self._server.daemon_threads = True
         self.address = self._server.server_address
         self._thread = threading.Thread(

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import structlog
 
+from monitor.errors import MonitorError
+
 log = structlog.get_logger("monitor.systemd")
 
 
@@ -47,6 +49,21 @@ class SystemdNotifier:
         if not self.enabled or not self.watchdog_usec:
             return None
         return self.watchdog_usec / 1_000_000 / 3
+
+    def check(self) -> None:
+        """At start, before anything else happens: tell systemd we are starting, and
+        fail (a :class:`MonitorError` naming ``NOTIFY_SOCKET``) if it cannot be reached;
+        later failures are only logged, so systemd going away never stops the daemon."""
+        if self._socket is None or self._address is None:
+            return
+        try:
+            self._socket.sendto(b"STATUS=starting", self._address)
+        except OSError as exc:
+            shown = "@" + self._address[1:] if self._address.startswith("\0") else self._address
+            raise MonitorError(
+                f"NOTIFY_SOCKET: cannot reach systemd's notify socket {shown!r}: "
+                f"{exc.strerror or exc}"
+            ) from None
 
     def notify(self, *fields: str) -> None:
         if self._socket is None or self._address is None:

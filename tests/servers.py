@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -70,6 +70,9 @@ class ProviderServer:
         self.queue: list[Answer] = []  # one-off answers, used (first to last) before the rest
         self.etag: str | None = None  # when set: sent, and a matching If-None-Match gets 304
         self.requests: list[dict[str, Any]] = []
+        self.delay = 0.0  # seconds before every answer, as a provider's latency
+        self.in_flight = 0  # requests being answered now
+        self.max_in_flight = 0  # the most there ever were at once
         self._lock = threading.Lock()
         provider = self
 
@@ -79,6 +82,17 @@ class ProviderServer:
             def do_GET(self) -> None:
                 with provider._lock:
                     provider.requests.append({"path": self.path, "headers": dict(self.headers)})
+                    provider.in_flight += 1
+                    provider.max_in_flight = max(provider.max_in_flight, provider.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with provider._lock:
+                        provider.in_flight -= 1
+
+            def _answer(self) -> None:
+                if provider.delay:
+                    time.sleep(provider.delay)
                 answer = provider._answer_for(self.path, self.headers.get("Authorization"))
                 if (
                     provider.etag is not None
@@ -141,12 +155,14 @@ class ProviderServer:
 
 
 class WebhookServer:
-    """Receives apprise ``json://`` posts; answers ``status`` (set 503 to fail)."""
+    """Receives apprise ``json://`` posts; answers ``status`` (set 503 to fail);
+    ``on_post`` runs (once) while a post is being taken, before it is answered."""
 
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []  # the ones it accepted
         self.attempts = 0  # every POST, accepted or not
         self.status = 200
+        self.on_post: Callable[[], None] | None = None  # run once, before the next answer
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -156,6 +172,9 @@ class WebhookServer:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 hook.attempts += 1
+                run, hook.on_post = hook.on_post, None
+                if run is not None:
+                    run()
                 if hook.status == 200:
                     hook.posts.append(json.loads(body))
                 self.send_response(hook.status)

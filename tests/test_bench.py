@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.append(str(REPO))  # last: the installed monitor package still wins
 
-from bench import cpu, queries, run, schedule, storage  # noqa: E402
+from bench import check, cpu, queries, run, schedule, storage  # noqa: E402
 
 TINY = run.SIZES["tiny"]
 
@@ -142,6 +142,16 @@ def test_the_daemon_keeps_its_schedule_with_a_few_targets() -> None:
     assert finite(results["lateness"]["p50"])
     assert "## 4." in schedule.report(results)
     assert len(schedule.goals(results)) == 2  # polls on schedule, peak RSS
+
+
+def test_check_is_timed_over_many_targets_with_and_without_latency() -> None:
+    results = check.run(**TINY["check"])
+    assert [(r["targets"], r["latency_ms"]) for r in results["rows"]] == [(3, 0), (3, 20)]
+    for row in results["rows"]:
+        assert row["codes"] == [0, 0], row["errors"]
+        assert 0 < row["steady_s"] < 60 and 0 < row["first_s"] < 60
+    assert "## 5." in check.report(results)
+    assert len(check.goals(results)) == 2
 
 
 def test_one_command_prints_a_markdown_report(

@@ -23,7 +23,7 @@ MIGRATION_LOCK = 0x6D6F6E69746F7201  # advisory lock key held while migrating ("
 
 def open_engine(url: str, *, create: bool, connections: int = 20) -> Engine:
     """An engine for ``url``; with ``create`` a missing SQLite file (and folder) is made;
-    ``connections`` bounds a server database's pool.
+    ``connections`` bounds its pool (threads beyond it wait for a connection).
 
     Without ``create`` a missing SQLite file is an error that says how to make it,
     so query commands never leave an empty database behind.
@@ -55,7 +55,13 @@ def open_engine(url: str, *, create: bool, connections: int = 20) -> Engine:
             problem = sqlite_access_problem(path, write=create)
             if problem is not None:
                 raise StorageError(problem)
-        engine = create_engine(parsed, connect_args={"timeout": 30})
+        pool: dict[str, int] = {}
+        if database and database != ":memory:" and not database.startswith("file:"):
+            # a file: a connection for each thread that writes at once (the daemon's and
+            # check's pools); SQLite lets one write at a time, the others wait (busy_timeout)
+            size = min(10, connections)
+            pool = {"pool_size": size, "max_overflow": max(0, connections - size)}
+        engine = create_engine(parsed, connect_args={"timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine

@@ -114,6 +114,20 @@ class DeliveryRecord:
 
 
 @dataclass(frozen=True)
+class Redirected:
+    """What :meth:`Store.redirect_delivery` did about one current URL."""
+
+    url: str  # redacted
+    delivery_id: int  # the delivery that carries the alert to this URL
+    action: str  # "new", "reopened" (an unsent one, due now), "already sent", "being sent"
+    sent_at: datetime | None = None  # when it was, for "already sent"
+
+    @property
+    def to_send(self) -> bool:
+        return self.action in ("new", "reopened")
+
+
+@dataclass(frozen=True)
 class Sighting:
     """Where and when one model was listed."""
 
@@ -570,6 +584,19 @@ def _with_members(query: Select[Any], list_id: Any) -> Select[Any]:
     )
 
 
+def _leased(row: schema.DeliveryRow, now: datetime) -> bool:
+    """A sender holds the delivery: it may be sending it right now."""
+    return row.lease_until is not None and row.lease_until >= now
+
+
+def _reopen(row: schema.DeliveryRow, now: datetime) -> None:
+    """Back in the queue, due now, with a fresh count of attempts."""
+    row.status = "pending"
+    row.attempts = 0
+    row.next_attempt_at = now
+    row.lease_until = None
+
+
 def _insert_skipping_existing(session: Session, table: type[schema.Base], key: str) -> Any:
     """``INSERT … ON CONFLICT (key) DO NOTHING`` for the session's database."""
     dialect = session.get_bind().dialect.name
@@ -810,30 +837,105 @@ class Store:
 
     def redirect_delivery(
         self, delivery_id: int, urls: Sequence[tuple[str, str]], now: datetime
-    ) -> list[int]:
-        """Queue a delivery's alert to other URLs (``(hash, redacted)`` pairs) and close
-        the old one as dead: for an alert whose URL left the config."""
+    ) -> list[Redirected] | None:
+        """Queue a delivery's alert to the current URLs (``(hash, redacted)`` pairs),
+        for an alert whose URL left the config; None (nothing changed) while it is
+        being sent, ``[]`` when it was sent.
+
+        At most one send of an event to one URL: a URL that already has a sent
+        delivery of this event is left out; an unsent one (this delivery, when its own
+        URL is still current, or another) is reopened, due now, rather than doubled;
+        only a URL with none gets a new delivery. This delivery, when its URL is no
+        longer current, is closed as dead (given up now), naming what replaced it.
+        """
+        row_type = schema.DeliveryRow
         with self._write() as session:
-            row = session.get(schema.DeliveryRow, delivery_id, with_for_update=True)
+            row = session.get(row_type, delivery_id, with_for_update=True)
             if row is None:
                 raise NotFoundError(f"no delivery with id {delivery_id}")
             if row.status == "sent":
                 return []
-            new_ids = Transaction(session).add_deliveries(
-                target=row.target,
-                urls=urls,
-                title=row.title,
-                body=row.body,
-                now=now,
-                change_event_id=row.change_event_id,
-                target_event_id=row.target_event_id,
+            if _leased(row, now):
+                return None
+            same_event = (
+                row_type.change_event_id == row.change_event_id
+                if row.change_event_id is not None
+                else row_type.target_event_id == row.target_event_id
             )
-            row.status = "dead"
-            row.lease_until = None
-            row.last_error = "sent instead to the current URLs: deliveries " + ", ".join(
-                map(str, new_ids)
+            kin = list(
+                session.scalars(
+                    select(row_type).where(same_event).order_by(row_type.id).with_for_update()
+                )
             )
-            return new_ids
+            steps: list[Redirected] = []
+            for url_hash, shown in dict(urls).items():
+                mine = sorted(
+                    (d for d in kin if d.url_hash == url_hash), key=lambda d: d.id != row.id
+                )
+                sent = next((d for d in mine if d.status == "sent"), None)
+                if sent is not None:
+                    steps.append(Redirected(shown, sent.id, "already sent", sent.sent_at))
+                elif mine and _leased(mine[0], now):
+                    steps.append(Redirected(shown, mine[0].id, "being sent"))
+                elif mine:
+                    _reopen(mine[0], now)
+                    steps.append(Redirected(shown, mine[0].id, "reopened"))
+                else:
+                    (new_id,) = Transaction(session).add_deliveries(
+                        target=row.target,
+                        urls=[(url_hash, shown)],
+                        title=row.title,
+                        body=row.body,
+                        now=now,
+                        change_event_id=row.change_event_id,
+                        target_event_id=row.target_event_id,
+                    )
+                    steps.append(Redirected(shown, new_id, "new"))
+            if row.url_hash not in dict(urls):
+                ids = ", ".join(str(s.delivery_id) for s in steps)
+                row.status = "dead"
+                row.lease_until = None
+                row.next_attempt_at = now
+                row.last_error = (
+                    f"sent instead to the current URLs: deliveries {ids}"
+                    if any(s.to_send for s in steps)
+                    else f"not sent again: the current URLs have it already (deliveries {ids})"
+                )
+            return steps
+
+    def sent_twin(self, delivery: DeliveryRecord) -> DeliveryRecord | None:
+        """Another delivery of the same event to the same URL that was sent already:
+        then this one must not be (at most one send of an event to one URL)."""
+        row_type = schema.DeliveryRow
+        same_event = (
+            row_type.change_event_id == delivery.change_event_id
+            if delivery.change_event_id is not None
+            else row_type.target_event_id == delivery.target_event_id
+        )
+        query = (
+            select(row_type)
+            .where(
+                same_event,
+                row_type.url_hash == delivery.url_hash,
+                row_type.status == "sent",
+                row_type.id != delivery.id,
+            )
+            .order_by(row_type.id)
+            .limit(1)
+        )
+        with self._read() as session:
+            row = session.scalars(query).first()
+            return _record(DeliveryRecord, row) if row is not None else None
+
+    def last_polls(self) -> dict[str, datetime]:
+        """When each target was last polled (by any process), in one query: the poll
+        time its alert state was last saved with (a poll older than that one, recorded
+        after it, is history and moves no state)."""
+        with _db_errors(), self.engine.connect() as connection:
+            rows = connection.execute(
+                select(schema.TargetStateRow.target, schema.TargetStateRow.updated_at)
+            )
+            return {target: at for target, at in rows}
 
     def last_poll_at(self, target: str) -> datetime | None:
         """When ``target`` was last polled (by any process). On every scheduled poll's

@@ -4,16 +4,19 @@ against a real provider, webhook and SMTP server."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
-from conftest import Workspace, dos_target, wait_until
-from servers import SEED_KEY, Answer, ProviderServer, SmtpServer, WebhookServer
+from conftest import MONITOR, Workspace, dos_target, wait_until
+from servers import SEED_KEY, Answer, ProviderServer, SmtpServer, TcpProxy, WebhookServer
+from sqlalchemy.engine import make_url
 
 NEW_IDS = ["dos-ai", "llama-3.3-70b", "deepseek-v3", "qwen3-coder"]  # llama-3.1-8b gone
 
@@ -413,3 +416,163 @@ def test_a_pending_delivery_says_what_it_waits_for(
     assert "waiting: its URL is not in the config" in row and "due since" not in row
     (pending,) = ws.run("deliveries", "--pending", "--json").json()
     assert pending["url_in_config"] is False and pending["lease_until"] is None
+
+
+def test_retry_to_current_never_resends_to_a_url_that_has_the_alert(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    """Two URLs, one down: sending the pending one to the current URLs reaches the one
+    that missed it, and not again the one that got it."""
+    other = WebhookServer().start()
+    try:
+        workspace.write_config([dos_target(provider)], notify_urls=[webhook.url, other.url])
+        assert workspace.run("check").code == 0
+        other.status = 503
+        provider.set_ids(NEW_IDS)
+        assert "alerts sent 1 of 2" in workspace.run("check").stdout
+        (pending,) = workspace.run("deliveries", "--pending", "--json").json()
+        (sent,) = workspace.run("deliveries", "--sent", "--json").json()
+        other.status = 200
+
+        retried = workspace.run("deliveries", "retry", str(pending["id"]), "--to-current")
+
+        assert retried.code == 0, retried.stderr
+        assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]  # once, not twice
+        assert titles(other) == ["dos-ai: 1 model added, 1 removed"]
+        lines = retried.stdout.splitlines()
+        assert f"delivery {pending['id']}: sent to {pending['url']}" in lines
+        assert any(
+            line.startswith(f"delivery {sent['id']}: not sent to {sent['url']}: it got this")
+            for line in lines
+        ), lines
+        everything = workspace.run("deliveries", "--json").json()
+        assert sorted((d["id"], d["status"]) for d in everything) == sorted(
+            [(pending["id"], "sent"), (sent["id"], "sent")]
+        )
+    finally:
+        other.stop()
+
+
+def test_retry_by_hand_of_a_delivery_whose_url_got_the_alert_otherwise_is_refused(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    """An older version's --to-current left a dead delivery beside the one that reached
+    the same URL: retrying the dead one must not send the alert a second time."""
+    from sqlalchemy import create_engine, text
+
+    workspace.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    assert workspace.run("check").code == 0
+    provider.set_ids(NEW_IDS)
+    assert workspace.run("check").code == 0
+    (sent,) = workspace.run("deliveries", "--json").json()
+    engine = create_engine(workspace.db_url)
+    with engine.begin() as connection:  # the replaced delivery, as an older version left it
+        connection.execute(
+            text(
+                "INSERT INTO deliveries (target, change_event_id, url_hash, url, title, body,"
+                " status, attempts, last_error, created_at, next_attempt_at)"
+                " SELECT target, change_event_id, url_hash, url, title, body, 'dead', 3,"
+                " 'sent instead to the current URLs', created_at, next_attempt_at"
+                " FROM deliveries WHERE id = :id"
+            ),
+            {"id": sent["id"]},
+        )
+    engine.dispose()
+    dead = next(d for d in workspace.run("deliveries", "--json").json() if d["status"] == "dead")
+
+    retried = workspace.run("deliveries", "retry", str(dead["id"]))
+
+    assert retried.code == 2
+    assert retried.stderr.startswith(
+        f"monitor: error: delivery {dead['id']}: this URL got the alert as delivery {sent['id']}"
+    )
+    assert "not sent twice" in retried.stderr
+    assert len(webhook.wait_for(2, timeout=1)) == 1
+
+
+@pytest.fixture
+def db_proxy(workspace: Workspace) -> Iterator[TcpProxy]:
+    """The workspace's database behind a proxy the test can cut and restore."""
+    upstream = make_url(workspace.db_url)
+    proxy = TcpProxy(upstream.port or 5432, upstream.host or "127.0.0.1").start()
+    workspace.db_url = upstream.set(port=proxy.port).render_as_string(hide_password=False)
+    yield proxy
+    proxy.stop()
+
+
+def run_while_the_database_goes_away(
+    workspace: Workspace, proxy: TcpProxy, *args: str
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    """Run ``monitor ARGS``; once it logs that a send was not recorded, bring the
+    database back. The log lines up to that one, parsed."""
+    proc = subprocess.Popen(
+        [MONITOR, "-c", str(workspace.config_path), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **workspace.env},
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stderr is not None
+    logged = []
+    for line in proc.stderr:
+        logged.append(json.loads(line) if line.startswith("{") else {"event": line})
+        if "did not record it yet" in logged[-1]["event"]:
+            break
+    proxy.restore()
+    stdout, stderr = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr), logged
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_sent_alert_the_database_did_not_record_is_recorded_once_it_is_back(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer, db_proxy: TcpProxy
+) -> None:
+    """The database goes away while the webhook takes the alert: check says so, writes
+    the success once the database is back, and nothing sends the alert again."""
+    workspace.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    assert workspace.run("check").code == 0
+    provider.set_ids(NEW_IDS)
+    webhook.on_post = db_proxy.cut  # gone between the send and the write of its success
+
+    done, logged = run_while_the_database_goes_away(workspace, db_proxy, "check")
+
+    assert done.returncode == 0, done.stderr
+    (error,) = [e for e in logged if e.get("level") == "error"]
+    assert error["event"] == (
+        "alert sent, but the database did not record it yet; retrying the write"
+    )
+    assert error["url"] == f"json://127.0.0.1:{webhook.port}/"
+    assert error["error"].startswith("database error:")
+    assert "alert outcome recorded after all" in done.stderr
+    assert "alerts sent 1 of 1" in done.stdout
+    (delivery,) = workspace.run("deliveries", "--json").json()
+    assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
+    assert workspace.run("check").code == 0
+    assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_a_retry_by_hand_whose_success_the_database_missed_records_it_when_back(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer, db_proxy: TcpProxy
+) -> None:
+    workspace.write_config([dos_target(provider)], notify_urls=[webhook.url])
+    assert workspace.run("check").code == 0
+    webhook.status = 503
+    provider.set_ids(NEW_IDS)
+    assert workspace.run("check").code == 0
+    (pending,) = workspace.run("deliveries", "--pending", "--json").json()
+    webhook.status = 200
+    webhook.on_post = db_proxy.cut
+
+    done, _ = run_while_the_database_goes_away(
+        workspace, db_proxy, "deliveries", "retry", str(pending["id"])
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert f"delivery {pending['id']}: sent to" in done.stdout
+    (delivery,) = workspace.run("deliveries", "--json").json()
+    assert (delivery["status"], delivery["attempts"]) == ("sent", 1)
+    again = workspace.run("deliveries", "retry", str(pending["id"]))
+    assert again.code == 2 and "not sent twice" in again.stderr
+    assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import MONITOR, Workspace, dos_target
+from conftest import MONITOR, Workspace, dos_target, wait_until
 from servers import SEED_KEY, Answer, ProviderServer, SmtpServer, WebhookServer, free_port
 
 
@@ -640,3 +641,47 @@ def test_the_quick_start_with_the_example_config_queues_no_alerts(
         assert "alerts" not in result.stdout
     assert len(ws.listing("changes")) == 2
     assert ws.listing("deliveries") == []
+
+
+def test_check_polls_targets_at_once_and_reports_them_in_config_order(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    ws = sqlite_workspace
+    provider.delay = 0.5  # each answer: sequential polls of 40 targets would take 20 s
+    names = [f"t{(i * 7) % 40:02d}" for i in range(40)]  # not in alphabetical order
+    ws.write_config([dos_target(provider, name=name) for name in names])
+    ws.config_path.write_text("[defaults]\nmax_concurrency = 8\n\n" + ws.config_path.read_text())
+
+    result = ws.run("check")
+
+    assert result.code == 0, result.stderr
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == names
+    assert all("first good poll (baseline)" in line for line in result.stdout.splitlines())
+    assert 4 <= provider.max_in_flight <= 8  # at once, and never more than max_concurrency
+    assert len(provider.requests) == 40
+    checked = ws.run("check", "--json")
+    assert [entry["target"] for entry in checked.json()] == names
+    assert provider.max_in_flight <= 8
+
+
+def test_ctrl_c_stops_check_without_polling_the_rest(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    ws = sqlite_workspace
+    provider.delay = 1.0
+    names = [f"t{i:02d}" for i in range(40)]
+    ws.write_config([dos_target(provider, name=name) for name in names])
+    ws.config_path.write_text("[defaults]\nmax_concurrency = 2\n\n" + ws.config_path.read_text())
+    proc = subprocess.Popen(
+        [MONITOR, "-c", str(ws.config_path), "check"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **ws.env},
+        stdin=subprocess.DEVNULL,
+    )
+    wait_until(lambda: len(provider.requests) >= 2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and stderr.endswith("monitor: error: aborted\n"), stderr
+    assert len(provider.requests) <= 4  # the two in flight finish; none of the rest start

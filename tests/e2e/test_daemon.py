@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from conftest import MONITOR, Workspace, dos_target, wait_until
 from servers import ProviderServer, WebhookServer, free_port
@@ -93,3 +97,101 @@ def test_a_bad_config_stops_the_daemon_before_it_starts(
     assert proc.returncode == 2
     assert 'targets[0].interval: "soon" is not a duration' in stderr
     assert "Traceback" not in stderr
+
+
+def queue_a_pending_alert(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    """A change whose alert the webhook refused: pending, and sent by any daemon start."""
+    assert workspace.run("check").code == 0
+    webhook.status = 503
+    provider.set_ids(["dos-ai", "kimi-k2"])
+    assert workspace.run("check").code == 0
+    assert len(workspace.listing("deliveries", "--pending")) == 1
+    webhook.status = 200
+
+
+def test_a_busy_metrics_port_stops_the_daemon_before_it_polls_or_sends(
+    workspace: Workspace,
+    provider: ProviderServer,
+    webhook: WebhookServer,
+    daemon: Callable[[], subprocess.Popen[str]],
+) -> None:
+    workspace.write_config([dos_target(provider, interval=1)], notify_urls=[webhook.url])
+    queue_a_pending_alert(workspace, provider, webhook)
+    polled = len(provider.requests)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with workspace.config_path.open("a") as config:
+            config.write(f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
+
+        proc = daemon()
+        stdout, stderr = proc.communicate(timeout=30)
+
+    assert proc.returncode == 1
+    assert stderr.splitlines() == [
+        f"monitor: error: metrics.listen: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+    assert len(provider.requests) == polled  # not polled
+    assert webhook.attempts == 1 and webhook.posts == []  # the pending alert not sent
+    assert "daemon started" not in stdout
+    assert len(workspace.listing("deliveries", "--pending")) == 1
+
+
+def test_an_unreachable_database_stops_the_daemon_before_it_polls(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    ws = sqlite_workspace
+    ws.db_url = f"postgresql+psycopg://monitor@127.0.0.1:{free_port()}/monitor"
+    ws.write_config([dos_target(provider, interval=1)])
+    result = ws.run("run", timeout=30)
+    assert result.code == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("monitor: error: database migration failed: connection failed")
+    assert provider.requests == []
+
+
+def test_a_broken_systemd_notify_socket_stops_the_daemon_before_it_polls(
+    sqlite_workspace: Workspace, provider: ProviderServer, tmp_path: Path
+) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider, interval=1)])
+    missing = tmp_path / "no-such-notify.sock"
+    ws.env["NOTIFY_SOCKET"] = str(missing)
+    result = ws.run("run", timeout=30)
+    assert result.code == 1
+    assert result.stderr.splitlines() == [
+        f"monitor: error: NOTIFY_SOCKET: cannot reach systemd's notify socket {str(missing)!r}: "
+        "No such file or directory"
+    ]
+    assert provider.requests == []
+
+
+def test_run_right_after_check_says_when_each_first_poll_goes_and_why(
+    workspace: Workspace, provider: ProviderServer, daemon: Callable[[], subprocess.Popen[str]]
+) -> None:
+    """A target polled moments ago (by check, or another replica) is first polled when
+    the replicas' rule lets it, not at start, and the log says so at info."""
+    workspace.write_config([dos_target(provider, interval=10)])
+    assert workspace.run("check").code == 0
+    (checked,) = workspace.listing("history")
+    workspace.write_config(
+        [dos_target(provider, interval=10), dos_target(provider, name="fresh", interval=10)]
+    )
+    proc = daemon()
+    wait_until(lambda: workspace.polls("dos-ai") >= 2 and workspace.polls("fresh") >= 1)
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = proc.communicate(timeout=15)
+
+    events = [json.loads(line) for line in stdout.splitlines()]
+    first = {e["target"]: e for e in events if e["event"] == "first poll"}
+    due = datetime.fromisoformat(checked["fetched_at"]) + timedelta(seconds=8)
+    assert first["dos-ai"]["level"] == "info"
+    assert first["dos-ai"]["at"] == due.isoformat().replace("+00:00", "Z")
+    assert re.fullmatch(r"polled \ds ago; interval 10s", first["dos-ai"]["reason"])
+    assert first["fresh"]["level"] == "info"
+    assert first["fresh"]["reason"] == "not polled before"
+    polled = workspace.listing("history", "--target", "dos-ai")
+    assert datetime.fromisoformat(polled[0]["fetched_at"]) >= due

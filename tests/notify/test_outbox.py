@@ -8,20 +8,26 @@ URLs it is told to. Time is a clock the tests move by hand.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import pytest
-from builders import models, record_poll
+from builders import count_rows, models, record_poll
+from fakes import T0, Clock, FakeSender, RefusingStore
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from monitor.errors import NotFoundError
 from monitor.notify.message import Message
-from monitor.notify.outbox import Outbox, RetryPolicy, url_hash, url_refs
-from monitor.notify.send import Delivery, redact_url
+from monitor.notify.outbox import (
+    Outbox,
+    RetryPolicy,
+    describe_unrecorded,
+    url_hash,
+    url_refs,
+)
 from monitor.store import Store, schema
 
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 TITLE = "dos-ai: 1 added"
 BODY = "**Added (1):**\n- deepseek-v3\n\nTarget dos-ai, detected 2026-11-01 12:00 UTC."
 HOOK_A = "json://hooks.example/a"
@@ -31,44 +37,6 @@ PASSWORD = "s3cretpassw0rd"
 SECRET_URL = f"json://user:{PASSWORD}@127.0.0.1:9/"
 TOKEN = "AAHs3cretBotT0ken42"
 TELEGRAM_URL = f"tgram://123456789:{TOKEN}/987654"
-
-
-class Clock:
-    """``now`` for the outbox; moved by the test."""
-
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-class FakeSender:
-    """A :class:`~monitor.notify.send.Sender` that records calls and fails on request.
-
-    ``failing`` maps a URL to the error its sends report; ``hooks`` maps a URL to
-    something to run (once) while that URL is being sent, before its result is known.
-    """
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Message]] = []
-        self.failing: dict[str, str] = {}
-        self.hooks: dict[str, Callable[[], None]] = {}
-
-    def send(self, url: str, message: Message) -> Delivery:
-        self.calls.append((url, message))
-        hook = self.hooks.pop(url, None)
-        if hook is not None:
-            hook()
-        error = self.failing.get(url)
-        return Delivery(redact_url(url), error is None, error, 7)
-
-    @property
-    def urls(self) -> list[str]:
-        return [url for url, _ in self.calls]
 
 
 @pytest.fixture
@@ -272,14 +240,133 @@ def test_an_alert_whose_url_left_goes_to_the_current_urls(
 ) -> None:
     (old,) = queue_alert(store, [HOOK_B])
     Outbox(store, sender, [HOOK_A], now=clock).deliver()
-    new_ids = store.redirect_delivery(old, url_refs([HOOK_A, HOOK_C]), clock.now)
-    assert len(new_ids) == 2
+    clock.advance(minutes=5)
+    steps = store.redirect_delivery(old, url_refs([HOOK_A, HOOK_C]), clock.now)
+    assert steps is not None
+    assert [(s.url, s.action) for s in steps] == [(HOOK_A, "new"), (HOOK_C, "new")]
+    new_ids = [s.delivery_id for s in steps]
     outcomes = Outbox(store, sender, [HOOK_A, HOOK_C], now=clock).deliver(ids=new_ids)
     assert [o.ok for o in outcomes] == [True, True]
     assert sorted(sender.urls) == [HOOK_A, HOOK_C]
     replaced = store.delivery(old)
     assert replaced.status == "dead" and str(new_ids[0]) in (replaced.last_error or "")
+    assert replaced.next_attempt_at == clock.now  # "gave up" then, not at its last try
     assert {store.delivery(i).title for i in new_ids} == {replaced.title}
+
+
+def test_to_current_never_resends_to_a_url_that_got_the_alert(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    """Two URLs, one down: --to-current of the pending one must not go to the other."""
+    a, b = queue_alert(store, [HOOK_A, HOOK_B])
+    sender.failing[HOOK_B] = "HTTP 503"
+    outbox = Outbox(store, sender, [HOOK_A, HOOK_B], now=clock)
+    outbox.deliver()
+    del sender.failing[HOOK_B]
+    clock.advance(seconds=5)
+
+    steps = store.redirect_delivery(b, url_refs([HOOK_A, HOOK_B]), clock.now)
+
+    assert steps is not None
+    assert [(s.url, s.delivery_id, s.action) for s in steps] == [
+        (HOOK_A, a, "already sent"),
+        (HOOK_B, b, "reopened"),  # its own URL is still current: the same delivery
+    ]
+    assert steps[0].sent_at == T0
+    outbox.deliver(ids=[s.delivery_id for s in steps if s.to_send], due_only=False)
+    assert sender.urls == [HOOK_A, HOOK_B, HOOK_B]
+    assert [store.delivery(i).status for i in (a, b)] == ["sent", "sent"]
+    assert count_rows(store, schema.DeliveryRow) == 2
+
+
+def test_to_current_reuses_an_unsent_delivery_instead_of_adding_a_second(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    a, b = queue_alert(store, [HOOK_A, HOOK_B])
+    sender.failing[HOOK_A] = "HTTP 503"
+    Outbox(store, sender, [HOOK_A, HOOK_C], now=clock).deliver()  # B left the config
+    del sender.failing[HOOK_A]
+    clock.advance(seconds=5)
+
+    steps = store.redirect_delivery(b, url_refs([HOOK_A, HOOK_C]), clock.now)
+
+    assert steps is not None
+    (reused, added) = steps
+    assert (reused.url, reused.delivery_id, reused.action) == (HOOK_A, a, "reopened")
+    assert (added.url, added.action) == (HOOK_C, "new")
+    d = store.delivery(a)
+    assert (d.status, d.attempts, d.next_attempt_at) == ("pending", 0, clock.now)
+    assert count_rows(store, schema.DeliveryRow) == 3
+    outbox = Outbox(store, sender, [HOOK_A, HOOK_C], now=clock)
+    outbox.deliver(ids=[a, added.delivery_id], due_only=False)
+    assert outbox.deliver(due_only=False) == []
+    assert sender.urls == [HOOK_A, HOOK_A, HOOK_C]  # the failed try, then once each
+    assert store.delivery(b).status == "dead"
+
+
+def test_to_current_refuses_a_delivery_being_sent(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (b,) = queue_alert(store, [HOOK_B])
+    outbox = Outbox(store, sender, [HOOK_B, HOOK_C], now=clock)
+    answers = []
+    sender.hooks[HOOK_B] = lambda: answers.append(
+        store.redirect_delivery(b, url_refs([HOOK_C]), clock.now)
+    )
+    outbox.deliver()
+    assert answers == [None]  # refused: it was being sent
+    assert store.delivery(b).status == "sent"
+    assert count_rows(store, schema.DeliveryRow) == 1
+    assert outbox.deliver(due_only=False) == []
+    assert sender.urls == [HOOK_B]
+
+
+def test_to_current_leaves_a_current_urls_delivery_that_is_being_sent(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    a, b = queue_alert(store, [HOOK_A, HOOK_B])
+    outbox = Outbox(store, sender, [HOOK_A], now=clock)  # B left the config
+    answers = []
+    sender.hooks[HOOK_A] = lambda: answers.append(
+        store.redirect_delivery(b, url_refs([HOOK_A]), clock.now)
+    )
+    outbox.deliver(ids=[a])
+    ((step,),) = answers
+    assert (step.delivery_id, step.action, step.to_send) == (a, "being sent", False)
+    assert outbox.deliver(due_only=False) == []
+    assert sender.urls == [HOOK_A]
+    assert count_rows(store, schema.DeliveryRow) == 2
+
+
+def test_the_outbox_never_sends_an_alert_twice_to_one_url_whatever_made_the_rows(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    """A second delivery of the same event to the same URL (an old --to-current, say)
+    is finished unsent once the first one went: at most one send per event and URL."""
+    (first,) = queue_alert(store, [HOOK_A])
+    with store.transaction() as tx:
+        change_id = store.delivery(first).change_event_id
+        (second,) = tx.add_deliveries(
+            target="dos-ai",
+            urls=url_refs([HOOK_A]),
+            title=TITLE,
+            body=BODY,
+            now=T0,
+            change_event_id=change_id,
+        )
+    outbox = Outbox(store, sender, [HOOK_A], now=clock)
+
+    outcomes = outbox.deliver()
+
+    assert sender.urls == [HOOK_A]
+    assert [(o.delivery.id, o.ok) for o in outcomes] == [(first, True), (second, False)]
+    d = store.delivery(second)
+    assert (d.status, d.attempts, d.sent_at) == ("dead", 0, None)
+    assert d.last_error == f"not sent: this URL already got this alert (delivery {first})"
+    assert store.sent_twin(d) == store.delivery(first)
+    store.reopen_delivery(second, clock.now)
+    assert [o.ok for o in outbox.deliver(due_only=False)] == [False]
+    assert sender.urls == [HOOK_A]
 
 
 def test_retry_by_hand_waits_for_a_send_in_flight(
@@ -548,3 +635,133 @@ def test_a_batch_outliving_its_lease_leaves_what_another_sender_took(
     # B, which the first sender had claimed but not started, goes once
     assert sender.urls.count(HOOK_B) == 1
     assert [store.delivery(i).status for i in (a, b)] == ["sent", "sent"]
+
+
+# -- a database that refuses the outcome's write ------------------------------------
+
+
+def test_a_send_the_database_did_not_record_is_written_first_and_never_sent_again(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    a, b = queue_alert(store, [HOOK_A, HOOK_B])
+    refusing = RefusingStore(store)
+    refusing.refuse = 1
+    outbox = Outbox(refusing, sender, [HOOK_A, HOOK_B], now=clock)  # type: ignore[arg-type]
+
+    with capture_logs() as logs:
+        outcomes = outbox.deliver()
+
+    assert sender.urls == [HOOK_A]  # B waits: nothing more until A's outcome is written
+    assert [(o.delivery.id, o.ok, o.recorded) for o in outcomes] == [(a, True, False)]
+    assert [u.delivery.id for u in outbox.unrecorded] == [a]
+    (error,) = [e for e in logs if e["log_level"] == "error"]
+    assert error["event"] == (
+        "alert sent, but the database did not record it yet; retrying the write"
+    )
+    assert (error["delivery_id"], error["url"], error["error"]) == (a, HOOK_A, refusing.ERROR)
+    assert not any(e["event"] == "alert sent" for e in logs)
+
+    # the lease runs out while the database still refuses: nothing is claimed or sent
+    refusing.down = True
+    clock.advance(minutes=3)
+    assert outbox.deliver(due_only=False) == []
+    assert sender.urls == [HOOK_A]
+
+    refusing.down = False
+    with capture_logs() as logs:
+        outcomes = outbox.deliver(due_only=False)
+    assert [o.delivery.id for o in outcomes] == [b]
+    assert sender.urls == [HOOK_A, HOOK_B]  # A not again
+    d = store.delivery(a)
+    assert (d.status, d.attempts, d.sent_at) == ("sent", 1, T0)  # when it really went
+    assert outbox.unrecorded == []
+    assert any(e["event"] == "alert outcome recorded after all" for e in logs)
+    assert Outbox(store, sender, [HOOK_A, HOOK_B], now=clock).deliver(due_only=False) == []
+    assert sender.urls == [HOOK_A, HOOK_B]
+
+
+def test_a_failed_send_the_database_did_not_record_keeps_its_count_and_backoff(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (a,) = queue_alert(store, [HOOK_A])
+    refusing = RefusingStore(store)
+    refusing.refuse = 1
+    sender.failing[HOOK_A] = "HTTP 503"
+    outbox = Outbox(refusing, sender, [HOOK_A], now=clock)  # type: ignore[arg-type]
+    with capture_logs() as logs:
+        assert [(o.ok, o.recorded) for o in outbox.deliver()] == [(False, False)]
+    assert any(
+        e["event"].startswith("alert failed, and the database did not record it yet") for e in logs
+    )
+    clock.advance(seconds=10)
+    assert outbox.deliver() == []  # written first; not due for 30 s from the try
+    d = store.delivery(a)
+    assert (d.status, d.attempts, d.last_error) == ("pending", 1, "HTTP 503")
+    assert d.next_attempt_at == T0 + timedelta(seconds=30)
+    assert sender.urls == [HOOK_A]
+
+
+def test_settle_retries_the_write_until_the_database_takes_it(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (a,) = queue_alert(store, [HOOK_A])
+    refusing = RefusingStore(store)
+    refusing.refuse = 6
+    outbox = Outbox(refusing, sender, [HOOK_A], now=clock)  # type: ignore[arg-type]
+    outbox.deliver()
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        clock.advance(seconds=seconds)
+
+    assert outbox.settle(sleep=sleep) == []
+    assert naps == [1.0] * 5  # the sixth refusal was the send's own write
+    assert store.delivery(a).status == "sent"
+    assert sender.urls == [HOOK_A]
+
+
+def test_settle_gives_up_when_the_lease_runs_out_and_says_the_alert_was_sent(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    (a,) = queue_alert(store, [SECRET_URL])
+    refusing = RefusingStore(store)
+    refusing.refuse = 1000
+    outbox = Outbox(refusing, sender, [SECRET_URL], now=clock)  # type: ignore[arg-type]
+    outbox.deliver()
+    lease_end = T0 + RetryPolicy().lease
+
+    left = outbox.settle(sleep=lambda s: clock.advance(seconds=s))
+
+    assert clock.now == lease_end  # no longer: after it, another sender may have it
+    assert [u.delivery.id for u in left] == [a]
+    line = describe_unrecorded(left)
+    assert line == (
+        f"the alert of delivery {a} to json://user:****@127.0.0.1:9/ WAS sent, but the "
+        f"database did not record it ({refusing.ERROR}); it may be sent again once the "
+        "lease ends at 2026-11-01T12:02:00Z"
+    )
+    assert PASSWORD not in line
+    assert outbox.settle(timeout=0) == left  # bounded by the caller too
+
+
+def test_an_outcome_written_after_its_lease_yields_to_the_sender_that_took_over(
+    store: Store, clock: Clock, sender: FakeSender
+) -> None:
+    """The documented window: the database refused the write for longer than the lease,
+    and another sender sent it meanwhile. The late write does not undo that."""
+    (a,) = queue_alert(store, [HOOK_A])
+    refusing = RefusingStore(store)
+    refusing.refuse = 1
+    first = Outbox(refusing, sender, [HOOK_A], now=clock)  # type: ignore[arg-type]
+    first.deliver()
+    clock.advance(seconds=RetryPolicy().lease.total_seconds() - 1)
+    assert Outbox(store, sender, [HOOK_A], now=clock).deliver(due_only=False) == []
+    clock.advance(seconds=2)
+    assert [o.ok for o in Outbox(store, sender, [HOOK_A], now=clock).deliver()] == [True]
+    with capture_logs() as logs:
+        assert first.flush()
+    assert any(e["event"].startswith("alert outcome dropped") for e in logs)
+    d = store.delivery(a)
+    assert (d.status, d.sent_at) == ("sent", clock.now)
+    assert sender.urls == [HOOK_A, HOOK_A]

@@ -1,0 +1,183 @@
+"""Benchmark 5: ``monitor check`` over many targets, the way cron runs it.
+
+The real console script (next to ``sys.executable``) runs as a subprocess against one
+provider process (:mod:`bench.provider`) that serves every target under its own path, on
+a fresh SQLite database (and PostgreSQL when one answers). For each size, the first
+check stores every target's baseline and the second is the steady case: every list
+unchanged, as most cron runs are. Wall time is the process's, start to exit: config,
+migrations and the pending-alert pass included. ``[defaults] max_concurrency`` is the
+default (32) unless given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.common import table, verdict
+from bench.provider import ProviderProcess
+from bench.queries import postgres_available, postgres_database
+from bench.schedule import monitor_command
+
+# the daemon polls 500 targets every 5 s and keeps that schedule (benchmark 4): 100 polls/s
+GOAL_POLLS_PER_SECOND = 100.0
+_SYSTEMD_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "LISTEN_FDS")
+
+
+def write_config(
+    root: Path,
+    db_url: str,
+    provider: ProviderProcess,
+    targets: int,
+    concurrency: int | None,
+    wait_ms: int = 0,
+) -> Path:
+    lines = ["[database]", f"url = {json.dumps(db_url)}", ""]
+    if concurrency is not None:
+        lines += ["[defaults]", f"max_concurrency = {concurrency}", ""]
+    for i in range(targets):
+        lines += [
+            "[[targets]]",
+            f'name = "t{i:05d}"',
+            f"base_url = {json.dumps(provider.url('seed4', '0', f't{i:05d}', wait_ms))}",
+            'timeout = "10s"',
+            "",
+        ]
+    path = root / "config.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def timed_check(config: Path, root: Path) -> tuple[float, int, str]:
+    """Seconds, exit code and the last stderr line of one ``monitor check``."""
+    env = {k: v for k, v in os.environ.items() if k not in _SYSTEMD_ENV}
+    env.pop("MONITOR_FAILPOINT", None)
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [*monitor_command(), "-c", str(config), "--log-level", "warning", "check"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        stdin=subprocess.DEVNULL,
+        timeout=3600,
+    )
+    elapsed = time.perf_counter() - started
+    tail = (proc.stderr.strip().splitlines() or [""])[-1]
+    return elapsed, proc.returncode, tail
+
+
+@contextmanager
+def _database(kind: str, root: Path, postgres: str | None) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{root / 'monitor.db'}"
+        return
+    assert postgres is not None
+    with postgres_database(postgres) as url:
+        yield url
+
+
+def run(
+    *,
+    sizes: Sequence[tuple[int, int]] = ((1_000, 0), (10_000, 0), (1_000, 50)),
+    postgres: str | None = None,
+    concurrency: int | None = None,
+) -> dict[str, Any]:
+    """``sizes``: (targets, the provider's latency in ms) pairs."""
+    kinds = ["sqlite"]
+    skipped = None
+    if postgres:
+        skipped = postgres_available(postgres)
+        if skipped is None:
+            kinds.append("postgres")
+    rows: list[dict[str, Any]] = []
+    with ProviderProcess() as provider:
+        for kind in kinds:
+            for count, wait_ms in sizes:
+                with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
+                    root = Path(tmp)
+                    with _database(kind, root, postgres) as db_url:
+                        config = write_config(root, db_url, provider, count, concurrency, wait_ms)
+                        first = timed_check(config, root)
+                        steady = timed_check(config, root)
+                rows.append(
+                    {
+                        "database": kind,
+                        "targets": count,
+                        "latency_ms": wait_ms,
+                        "first_s": first[0],
+                        "steady_s": steady[0],
+                        "codes": [first[1], steady[1]],
+                        "errors": [t for (_, code, t) in (first, steady) if code != 0],
+                    }
+                )
+    return {
+        "rows": rows,
+        "concurrency": concurrency or 32,
+        "postgres_skipped": skipped if postgres else "not asked for",
+    }
+
+
+def report(r: dict[str, Any]) -> str:
+    lines = [
+        "## 5. `monitor check` over many targets",
+        "",
+        "The real `monitor check` (a process, start to exit) against one provider process, "
+        "every target a 4-model list under its own path, answered at once or after a "
+        "latency; a fresh database per size. *first*: "
+        "every target's baseline is stored; *steady*: the second run, every list unchanged. "
+        f"`[defaults] max_concurrency` {r['concurrency']}.",
+        "",
+        table(
+            [
+                "database",
+                "targets",
+                "provider latency",
+                "first (s)",
+                "steady (s)",
+                "steady polls/s",
+                "exit codes",
+            ],
+            [
+                (
+                    row["database"],
+                    f"{row['targets']:,}",
+                    f"{row['latency_ms']} ms",
+                    f"{row['first_s']:.1f}",
+                    f"{row['steady_s']:.1f}",
+                    f"{row['targets'] / row['steady_s']:.0f}",
+                    " / ".join(map(str, row["codes"])),
+                )
+                for row in r["rows"]
+            ],
+        ),
+    ]
+    errors = [e for row in r["rows"] for e in row["errors"]]
+    if errors:
+        lines += ["", "Errors: " + "; ".join(f"`{e}`" for e in errors[:3])]
+    if r["postgres_skipped"] not in (None, "not asked for"):
+        lines += ["", f"PostgreSQL skipped: {r['postgres_skipped']}"]
+    return "\n".join(lines)
+
+
+def goals(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    out = []
+    for row in r["rows"]:
+        rate = row["targets"] / row["steady_s"]
+        ok = rate >= GOAL_POLLS_PER_SECOND and row["codes"] == [0, 0]
+        out.append(
+            (
+                f"5. `monitor check`, {row['targets']:,} targets, {row['latency_ms']} ms "
+                f"latency, {row['database']}",
+                f"{row['steady_s']:.1f} s ({rate:.0f} polls/s)",
+                f">= {GOAL_POLLS_PER_SECOND:.0f} polls/s (the daemon's pace): {verdict(ok)}",
+            )
+        )
+    return out
