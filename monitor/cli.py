@@ -544,6 +544,7 @@ def check(target_name: str | None, as_json: bool) -> None:
             store, AppriseSender(), config.all_urls(), now=utcnow, policy=retry_policy(config)
         )
         outbox.deliver(due_only=False)
+        after_commit = _state().after_commit  # click's context is this thread's only
 
         def poll_one(target: Any) -> tuple[PollResult, list[Outcome]] | str:
             """What the target's poll found and the sends it made, or why it was not
@@ -558,7 +559,7 @@ def check(target_name: str | None, as_json: bool) -> None:
                         store=store,
                         notify_urls=config.urls_for(target),
                         now=utcnow,
-                        after_commit=_state().after_commit,
+                        after_commit=after_commit,
                     )
             except StorageError as exc:
                 return str(exc)

@@ -100,10 +100,9 @@ def poll_target(
         notify_urls=notify_urls,
         fetched_at=fetched_at,
         duration_ms=duration_ms,
-        after_commit=after_commit,
     )
     try:
-        return record(fetched, error)
+        result = record(fetched, error)
     except Exception as exc:
         if fetched is None:
             raise  # even a failed poll cannot be written: the database is away
@@ -121,7 +120,11 @@ def poll_target(
             )
         if cache is not None:  # the cached answer is the one that could not be stored
             cache.put(target.name, None)
-        return record(None, FetchError(reason, status=fetched.status))
+        result = record(None, FetchError(reason, status=fetched.status))
+    if after_commit is not None:
+        after_commit()
+    _log_result(target, result, duration_ms, notify_urls)
+    return result
 
 
 def _record(
@@ -133,7 +136,6 @@ def _record(
     notify_urls: Sequence[str],
     fetched_at: datetime,
     duration_ms: int,
-    after_commit: Callable[[], None] | None,
 ) -> PollResult:
     """Decide what the poll means, and write it (snapshot, events, deliveries) in
     one transaction."""
@@ -174,22 +176,6 @@ def _record(
         delivery_ids = _queue(tx, target.name, notify_urls, messages, fetched_at)
         if not stale:
             tx.save_target_state(target.name, decision.state, confirmed_id, fetched_at)
-    if after_commit is not None:
-        after_commit()
-
-    _log_poll(target, snapshot, decision, duration_ms)
-    if change is not None:
-        log.info(
-            "models changed",
-            target=target.name,
-            event_id=change.id,
-            added=list(change.added),
-            removed=list(change.removed),
-        )
-    for event in events:
-        log.warning(f"target {event.kind}", target=target.name, target_event_id=event.id)
-    if messages and not notify_urls:
-        log.warning("no notification URLs: nothing will be alerted", target=target.name)
     return PollResult(
         target=target.name,
         snapshot=snapshot,
@@ -294,7 +280,10 @@ def _queue(
     return ids
 
 
-def _log_poll(target: Target, snapshot: SnapshotRecord, decision: Decision, ms: int) -> None:
+def _log_result(
+    target: Target, result: PollResult, duration_ms: int, notify_urls: Sequence[str]
+) -> None:
+    snapshot = result.snapshot
     if snapshot.ok:
         log.info(
             "poll ok",
@@ -302,8 +291,8 @@ def _log_poll(target: Target, snapshot: SnapshotRecord, decision: Decision, ms: 
             snapshot_id=snapshot.id,
             status=snapshot.http_status,
             model_count=snapshot.model_count,
-            duration_ms=ms,
-            baseline=decision.baseline,
+            duration_ms=duration_ms,
+            baseline=result.baseline,
         )
     else:
         log.warning(
@@ -312,6 +301,19 @@ def _log_poll(target: Target, snapshot: SnapshotRecord, decision: Decision, ms: 
             snapshot_id=snapshot.id,
             status=snapshot.http_status,
             error=snapshot.error,
-            duration_ms=ms,
-            consecutive_failures=decision.state.failures,
+            duration_ms=duration_ms,
+            consecutive_failures=result.failures,
         )
+    change = result.change
+    if change is not None:
+        log.info(
+            "models changed",
+            target=target.name,
+            event_id=change.id,
+            added=list(change.added),
+            removed=list(change.removed),
+        )
+    for event in result.events:
+        log.warning(f"target {event.kind}", target=target.name, target_event_id=event.id)
+    if (change is not None or result.events) and not notify_urls:
+        log.warning("no notification URLs: nothing will be alerted", target=target.name)

@@ -278,3 +278,20 @@ def test_the_key_never_leaks_whatever_the_provider_echoes(
         seen.append((path.name, leaks(path.read_bytes())))
     assert [(where, found) for where, found in seen if found] == []
     assert len(smtp.messages) == len(webhook.posts) >= 4
+
+
+def test_a_bug_met_by_one_target_in_check_leaves_the_others_alone(
+    sqlite_workspace: Workspace, provider: ProviderServer, calm: ProviderServer
+) -> None:
+    ws = sqlite_workspace
+    ws.write_config([dos_target(provider, name="first"), dos_target(calm, name="second")])
+    text = ws.config_path.read_text()
+    ws.config_path.write_text("[defaults]\nmax_concurrency = 1\n\n" + text)  # in order
+    result = ws.run("check", failpoint="bug-once")  # raises once, in the first poll
+    assert result.code == 1
+    assert result.stdout.splitlines() == [
+        "first: NOT RECORDED: internal error: RuntimeError",
+        "second: 4 models, first good poll (baseline)",
+    ]
+    assert "Traceback" in result.stderr  # in the log, for the bug report
+    assert ws.polls("second") == 1
