@@ -524,6 +524,7 @@ def run_while_the_database_goes_away(
     return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr), logged
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_a_sent_alert_the_database_did_not_record_is_recorded_once_it_is_back(
     workspace: Workspace, provider: ProviderServer, webhook: WebhookServer, db_proxy: TcpProxy
@@ -552,6 +553,7 @@ def test_a_sent_alert_the_database_did_not_record_is_recorded_once_it_is_back(
     assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_a_retry_by_hand_whose_success_the_database_missed_records_it_when_back(
     workspace: Workspace, provider: ProviderServer, webhook: WebhookServer, db_proxy: TcpProxy
