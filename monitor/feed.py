@@ -31,13 +31,13 @@ def atom_feed(changes: Sequence[ChangeRecord], *, now: datetime, self_url: str) 
             frozenset(change.removed),
             tuple(FieldChange(c["id"], c["field"], c["old"], c["new"]) for c in change.changed),
         )
-        message = change_message(change.target, diff, change.detected_at)
+        message = change_message(change.target, diff, change.detected_at, markdown=False)
         entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
         _text(entry, "id", f"{FEED_ID}:{change.id}")
         _text(entry, "title", message.title)
         _text(entry, "updated", _when(change.detected_at))
         ET.SubElement(entry, f"{{{ATOM}}}category", term=_NOT_XML.sub("\ufffd", change.target))
-        content = _text(entry, "content", message.body.replace("**", ""))
+        content = _text(entry, "content", message.body)
         content.set("type", "text")
     document: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
     return document

@@ -35,6 +35,18 @@ def one_line(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_MARKUP = frozenset("\\`*_[]<>~&")
+
+
+def markdown_literal(text: str) -> str:
+    """``text`` (already printable) as Markdown that shows it as it is: the characters
+    that start emphasis, code, links, autolinks, HTML and Slack's ``<!here>`` mentions
+    are backslash-escaped, so a provider's ID never pings a channel or becomes a link."""
+    if _MARKUP.isdisjoint(text):
+        return text
+    return "".join("\\" + c if c in _MARKUP else c for c in text)
+
+
 def _escape(char: str) -> str:
     code = ord(char)
     if code < 0x100:

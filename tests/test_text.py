@@ -46,3 +46,13 @@ def test_what_is_shown_is_always_printable_and_idempotent(text: str) -> None:
     assert out.isprintable()
     assert printable(out) == out
     assert shown(text).isprintable() and one_line(text).isprintable()
+
+
+def test_markdown_literal_escapes_what_starts_markup_and_nothing_else() -> None:
+    from monitor.text import markdown_literal
+
+    assert markdown_literal("meta-llama/llama-3.3-70b:free") == "meta-llama/llama-3.3-70b:free"
+    assert markdown_literal("<!here>") == "\\<!here\\>"
+    assert markdown_literal("[x](y) a*b_c `d` ~e~ &lt; \\") == (
+        "\\[x\\](y) a\\*b\\_c \\`d\\` \\~e\\~ \\&lt; \\\\"
+    )

@@ -2,8 +2,9 @@
 
 Bodies are Markdown that also reads well as plain text (email, SMS). What a
 provider sent (IDs, field values, its error messages) is shown with controls and
-bidi overrides escaped (:mod:`monitor.text`): a chat or a terminal is never
-driven by a provider's bytes.
+bidi overrides escaped (:mod:`monitor.text`), and as Markdown literals in a body:
+a chat or a terminal is never driven by a provider's bytes (an ID ``<!here>``
+pings nobody, ``[x](url)`` is no link).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.diff import ModelDiff
-from monitor.text import one_line, printable, shown
+from monitor.text import markdown_literal, one_line, printable, shown
 
 
 @dataclass(frozen=True)
@@ -24,16 +25,21 @@ class Message:
 MAX_LINES = 50  # per section; the rest is summarised (monitor changes has them all)
 
 
-def change_message(target: str, diff: ModelDiff, detected_at: datetime) -> Message:
+def change_message(
+    target: str, diff: ModelDiff, detected_at: datetime, *, markdown: bool = True
+) -> Message:
+    """The alert of a change; ``markdown=False``: the same words as plain text."""
+    lit = markdown_literal if markdown else _same
     lines: list[str] = []
     sections = [
-        ("Added", len(diff.added), [f"- {shown(i)}" for i in sorted(diff.added)]),
-        ("Removed", len(diff.removed), [f"- {shown(i)}" for i in sorted(diff.removed)]),
+        ("Added", len(diff.added), [f"- {lit(shown(i))}" for i in sorted(diff.added)]),
+        ("Removed", len(diff.removed), [f"- {lit(shown(i))}" for i in sorted(diff.removed)]),
         (
             "Changed",
             len({c.id for c in diff.changed}),
             [
-                f"- {shown(c.id)}: {shown(c.field)} {show_change(c.field, c.old, c.new)}"
+                f"- {lit(shown(c.id))}: {lit(shown(c.field))} "
+                f"{lit(show_change(c.field, c.old, c.new))}"
                 for c in diff.changed
             ],
         ),
@@ -43,7 +49,7 @@ def change_message(target: str, diff: ModelDiff, detected_at: datetime) -> Messa
             continue
         if lines:
             lines.append("")
-        lines.append(f"**{heading} ({count}):**")
+        lines.append(f"**{heading} ({count}):**" if markdown else f"{heading} ({count}):")
         lines.extend(entries[:MAX_LINES])
         if len(entries) > MAX_LINES:
             what = "field changes" if heading == "Changed" else "models"
@@ -54,6 +60,10 @@ def change_message(target: str, diff: ModelDiff, detected_at: datetime) -> Messa
     lines.append("")
     lines.append(f"Target {target}, detected {_when(detected_at)}.")
     return Message(title=f"{target}: {diff.summary()}", body="\n".join(lines))
+
+
+def _same(text: str) -> str:
+    return text
 
 
 def test_message(target: str | None, now: datetime) -> Message:
@@ -114,7 +124,7 @@ def down_message(
         title=f"{target} is {still}down: {error}",
         body=(
             f"The model list of {target} has failed {failures} polls in a row "
-            f"since {_when(since)}.\n\nLast error: {error}\n\n"
+            f"since {_when(since)}.\n\nLast error: {markdown_literal(error)}\n\n"
             "Model changes cannot be seen until it answers again; you will get one "
             "message when it does."
         ),

@@ -138,9 +138,12 @@ def test_the_same_odd_list_reads_back_the_same_and_is_shown_escaped(
     # shown escaped wherever a person reads it
     (post,) = webhook.wait_for(1)
     (mail,) = smtp.wait_for(1)
-    for text in (post["message"], SmtpServer.text(mail)):
-        assert '"evil\\u202egnp.exe"' in text and '"bad\\x00id"' in text
-        assert not any(c in text for c in RAW_CONTROLS)
+    text = SmtpServer.text(mail)  # the Markdown body as a person reads it
+    assert '"evil\\u202egnp.exe"' in text and '"bad\\x00id"' in text
+    # the JSON webhook gets the Markdown itself: the escapes' backslashes escaped
+    assert '"evil\\\\u202egnp.exe"' in post["message"]
+    for raw in (text, post["message"]):
+        assert not any(c in raw for c in RAW_CONTROLS)
     outputs = [
         workspace.run("changes"),
         workspace.run("show", str(change["to_snapshot_id"])),

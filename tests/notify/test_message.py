@@ -64,12 +64,25 @@ def test_a_providers_strings_never_drive_the_chat_or_terminal() -> None:
         (FieldChange("m\u2028x", "pricing.prompt", "1\x07", "2\nthird line"),),
     )
     message = change_message("dos-ai", diff, WHEN)
-    lines = message.body.splitlines()
-    assert '- "evil\\u202egnp.exe"' in lines and '- "bad\\x00id"' in lines
-    assert '- "\\x1b[2Jgone"' in lines
-    assert '- "m\\u2028x": pricing.prompt 1\\x07 → 2 third line' in lines
+    lines = message.body.splitlines()  # Markdown: a backslash is written \\\\
+    assert '- "evil\\\\u202egnp.exe"' in lines and '- "bad\\\\x00id"' in lines
+    assert '- "\\\\x1b\\[2Jgone"' in lines
+    assert '- "m\\\\u2028x": pricing.prompt 1\\\\x07 → 2 third line' in lines
+    plain = change_message("dos-ai", diff, WHEN, markdown=False).body.splitlines()
+    assert '- "evil\\u202egnp.exe"' in plain and '- "\\x1b[2Jgone"' in plain
     assert message.body.replace("\n", "").isprintable()
     down = down_message(
         "dos-ai", error="HTTP 401 (\u202eyek)", failures=3, since=WHEN, repeat=False
     )
     assert "\u202e" not in down.title + down.body and "\\u202eyek" in down.title
+
+
+def test_a_providers_markup_is_shown_not_obeyed() -> None:
+    diff = diff_models(
+        frozenset(), frozenset({"<!here>", "[click](https://evil.example)", "a*b*c_d"})
+    )
+    body = change_message("dos-ai", diff, WHEN).body
+    assert "- \\<!here\\>" in body.splitlines()
+    assert "- \\[click\\](https://evil.example)" in body.splitlines()
+    assert "- a\\*b\\*c\\_d" in body.splitlines()
+    assert "<!here>" not in body.replace("\\<!here\\>", "")
