@@ -897,12 +897,14 @@ def deliveries(
 def _delivery_when(d: Any, now: datetime, configured: set[str]) -> str:
     """What happened to a delivery, or what it waits for, with the time that goes with it:
     never a time in the future for something already over."""
+    from monitor.store.store import being_sent
+
     if d.status == "sent":
         return f"sent {_iso(d.sent_at)}" if d.sent_at else "sent"
     if d.status == "dead":
         given_up = _given_up_at(d, now)
         return f"gave up {_iso(given_up)}" if given_up else "gave up (time not recorded)"
-    if _leased(d, now):
+    if being_sent(d, now):
         return f"being sent (lease until {_iso(d.lease_until)})"
     if d.url_hash not in configured:
         return "waiting: its URL is not in the config"
@@ -920,15 +922,13 @@ def _given_up_at(d: Any, now: datetime) -> datetime | None:
     return d.next_attempt_at  # type: ignore[no-any-return]
 
 
-def _leased(d: Any, now: datetime) -> bool:
-    return d.status == "pending" and d.lease_until is not None and d.lease_until > now
-
-
 def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _delivery_json(d: Any, now: datetime, configured: set[str]) -> dict[str, Any]:
+    from monitor.store.store import being_sent
+
     return {
         "id": d.id,
         "target": d.target,
@@ -943,7 +943,7 @@ def _delivery_json(d: Any, now: datetime, configured: set[str]) -> dict[str, Any
         "next_attempt_at": _iso(d.next_attempt_at) if d.status == "pending" else None,
         "sent_at": _iso(d.sent_at) if d.sent_at else None,
         "given_up_at": _iso(given_up) if (given_up := _given_up_at(d, now)) else None,
-        "lease_until": _iso(d.lease_until) if _leased(d, now) else None,
+        "lease_until": _iso(d.lease_until) if being_sent(d, now) else None,
         "url_in_config": d.url_hash in configured,
     }
 
@@ -1313,6 +1313,10 @@ def _try_targets(config: Config, keys: dict[str, Secret | None]) -> Iterator[tup
                 fetched = fetch_models(client, t, keys[t.name])
             except FetchError as exc:
                 yield t, f"FAILED: {exc.reason}"
+                continue
+            except Exception as exc:  # a bug met by one target: the others are still tried
+                log.exception("unexpected error asking a target", target=t.name)
+                yield t, f"FAILED: internal error: {type(exc).__name__}"
                 continue
             answered = "key accepted" if keys[t.name] is not None else "answered"
             yield t, f"{answered}, {_models(len(fetched.models))}"

@@ -453,8 +453,8 @@ class Daemon:
         while self._inflight and time.monotonic() < deadline:
             time.sleep(0.05)
         left = self._outbox.settle(timeout=max(0.0, deadline - time.monotonic()))
-        if describe_unrecorded(left):
-            log.error("stopping with " + describe_unrecorded(left))
+        if unrecorded := describe_unrecorded(left):
+            log.error("stopping with " + unrecorded)
         if self._server is not None:
             self._server.stop()
         if self._inflight:

@@ -234,7 +234,7 @@ def _join(base: str, link: str, redact: Redactor, what: str = "next-page link") 
     """``link`` (from a provider: a Location header, a next-page link) resolved
     against ``base``; a FetchError when it is no URL we could request."""
     try:
-        if not link.isprintable() or not jsonsafe.is_text(link):
+        if not link.isprintable():  # controls, and lone surrogates too
             raise ValueError(link)
         joined = urljoin(base, link)
         urlsplit(joined).port  # noqa: B018 - raises on a malformed host or port
@@ -411,13 +411,12 @@ def parse_models(
     *,
     content_type: str = "application/json",
     status: int | None = None,
-    redact: Redactor | None = None,
 ) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
     """Read an OpenAI-style list; returns the objects (each ID once) and warnings.
 
     Accepts ``{"data": [...]}``, ``{"data": null}`` (no models) and a bare list.
     """
-    redact = redact or _redactor("")
+    redact = _redactor("")
     try:
         document, notes = _json(body, content_type, redact)
         models, warnings = _checked(_entries(document), redact)

@@ -98,6 +98,17 @@ def invalid_string(value: Any, path: str = "") -> str | None:
     return None
 
 
+def map_strings(value: Any, convert: Callable[[str], str]) -> Any:
+    """A JSON value with ``convert`` applied to every string in it, object keys too."""
+    if isinstance(value, str):
+        return convert(value)
+    if isinstance(value, list):
+        return [map_strings(v, convert) for v in value]
+    if isinstance(value, dict):
+        return {convert(k): map_strings(v, convert) for k, v in value.items()}
+    return value
+
+
 def is_text(text: str) -> bool:
     try:
         text.encode("utf-8")

@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
+from monitor.jsonsafe import map_strings
+
 MASK = "***"
 WITHHELD = "(withheld: it held a secret)"
 MIN_SECRET = 6  # shorter strings are too likely to be ordinary words
@@ -80,13 +82,7 @@ class Redactor:
 
     def value(self, value: Any) -> Any:
         """A JSON value with every string in it (object keys too) redacted."""
-        if isinstance(value, str):
-            return self(value)
-        if isinstance(value, list):
-            return [self.value(v) for v in value]
-        if isinstance(value, dict):
-            return {self(k): self.value(v) for k, v in value.items()}
-        return value
+        return map_strings(value, self)
 
 
 def _decoded(text: str) -> set[str]:

@@ -89,13 +89,17 @@ class Unrecorded:
 
     delivery: DeliveryRecord
     lease: datetime  # the lease it was sent under: the write holds only while it is ours
-    ok: bool
-    status: str
+    status: str  # "sent", "pending" (retried) or "dead"
     attempts: int
     error: str | None  # the send's error (None when it went)
     next_attempt_at: datetime
     sent_at: datetime | None
     db_error: str  # why the database refused the write, last time
+
+    @property
+    def ok(self) -> bool:
+        """The send went through."""
+        return self.status == "sent"
 
 
 class Outbox:
@@ -299,7 +303,6 @@ class Outbox:
         outcome = Unrecorded(
             delivery=delivery,
             lease=lease,
-            ok=ok,
             status="sent" if ok else "dead" if dead else "pending",
             attempts=attempts,
             error=error,

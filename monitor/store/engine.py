@@ -37,7 +37,11 @@ def open_engine(url: str, *, create: bool, connections: int = 20) -> Engine:
         raise StorageError(f"cannot use the database: {problem}")
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
+        pool: dict[str, int] = {}
         if database and database != ":memory:" and not database.startswith("file:"):
+            # a file: a connection for each thread that writes at once (the daemon's and
+            # check's pools); SQLite lets one write at a time, the others wait (busy_timeout)
+            pool = _pool(connections)
             path = Path(database)
             if not path.exists():
                 if not create:
@@ -55,12 +59,6 @@ def open_engine(url: str, *, create: bool, connections: int = 20) -> Engine:
             problem = sqlite_access_problem(path, write=create)
             if problem is not None:
                 raise StorageError(problem)
-        pool: dict[str, int] = {}
-        if database and database != ":memory:" and not database.startswith("file:"):
-            # a file: a connection for each thread that writes at once (the daemon's and
-            # check's pools); SQLite lets one write at a time, the others wait (busy_timeout)
-            size = min(10, connections)
-            pool = {"pool_size": size, "max_overflow": max(0, connections - size)}
         engine = create_engine(parsed, connect_args={"timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -68,12 +66,15 @@ def open_engine(url: str, *, create: bool, connections: int = 20) -> Engine:
     try:
         # each poll in flight holds a connection for its advisory lock, and one more
         # for its transaction: ``connections`` is the most this process opens
-        size = min(10, connections)
-        return create_engine(
-            parsed, pool_pre_ping=True, pool_size=size, max_overflow=connections - size
-        )
+        return create_engine(parsed, pool_pre_ping=True, **_pool(connections))
     except (ArgumentError, ImportError, SQLAlchemyError) as exc:
         raise StorageError(f"cannot use the database {parsed.drivername}: {exc}") from None
+
+
+def _pool(connections: int) -> dict[str, int]:
+    """At most ``connections`` open at once: up to 10 kept, the rest opened as needed."""
+    size = min(10, connections)
+    return {"pool_size": size, "max_overflow": max(0, connections - size)}
 
 
 TESTED = "model-monitor is tested on SQLite and PostgreSQL"

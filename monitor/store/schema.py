@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from monitor.jsonsafe import map_strings
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -57,16 +59,6 @@ def pg_decode(text: str) -> str:
     if not text.startswith(NUL_MARK):
         return text
     return _MARKED.sub(lambda m: "\x00" if m.group(1) == "0" else m.group(1), text[1:])
-
-
-def _walk(value: Any, convert: Any) -> Any:
-    if isinstance(value, str):
-        return convert(value)
-    if isinstance(value, list):
-        return [_walk(v, convert) for v in value]
-    if isinstance(value, dict):
-        return {convert(k): _walk(v, convert) for k, v in value.items()}
-    return value
 
 
 class SafeText(TypeDecorator[str]):
@@ -100,14 +92,14 @@ class JsonDocument(TypeDecorator[Any]):
         seen = json.dumps(value)  # C speed: walk in Python only when there is work
         if "\\u0000" not in seen and "\\ufdd0" not in seen:
             return value
-        return _walk(value, pg_encode)
+        return map_strings(value, pg_encode)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if value is None or dialect.name != "postgresql":
             return value
         if "\\ufdd0" not in json.dumps(value):
             return value
-        return _walk(value, pg_decode)
+        return map_strings(value, pg_decode)
 
 
 # Integer primary keys that are 64-bit on PostgreSQL and ROWID aliases on SQLite.

@@ -584,9 +584,21 @@ def _with_members(query: Select[Any], list_id: Any) -> Select[Any]:
     )
 
 
-def _leased(row: schema.DeliveryRow, now: datetime) -> bool:
-    """A sender holds the delivery: it may be sending it right now."""
-    return row.lease_until is not None and row.lease_until >= now
+def being_sent(delivery: schema.DeliveryRow | DeliveryRecord, now: datetime) -> bool:
+    """A sender holds the delivery (a row or a record): it may be sending it right now."""
+    return (
+        delivery.status == "pending"
+        and delivery.lease_until is not None
+        and delivery.lease_until >= now
+    )
+
+
+def _same_event(delivery: schema.DeliveryRow | DeliveryRecord) -> Any:
+    """Deliveries of the same alert (change or down/recovered event) as ``delivery``."""
+    row = schema.DeliveryRow
+    if delivery.change_event_id is not None:
+        return row.change_event_id == delivery.change_event_id
+    return row.target_event_id == delivery.target_event_id
 
 
 def _reopen(row: schema.DeliveryRow, now: datetime) -> None:
@@ -855,27 +867,23 @@ class Store:
                 raise NotFoundError(f"no delivery with id {delivery_id}")
             if row.status == "sent":
                 return []
-            if _leased(row, now):
+            if being_sent(row, now):
                 return None
-            same_event = (
-                row_type.change_event_id == row.change_event_id
-                if row.change_event_id is not None
-                else row_type.target_event_id == row.target_event_id
-            )
             kin = list(
                 session.scalars(
-                    select(row_type).where(same_event).order_by(row_type.id).with_for_update()
+                    select(row_type).where(_same_event(row)).order_by(row_type.id).with_for_update()
                 )
             )
+            current = dict(urls)
             steps: list[Redirected] = []
-            for url_hash, shown in dict(urls).items():
+            for url_hash, shown in current.items():
                 mine = sorted(
                     (d for d in kin if d.url_hash == url_hash), key=lambda d: d.id != row.id
                 )
                 sent = next((d for d in mine if d.status == "sent"), None)
                 if sent is not None:
                     steps.append(Redirected(shown, sent.id, "already sent", sent.sent_at))
-                elif mine and _leased(mine[0], now):
+                elif mine and being_sent(mine[0], now):
                     steps.append(Redirected(shown, mine[0].id, "being sent"))
                 elif mine:
                     _reopen(mine[0], now)
@@ -891,7 +899,7 @@ class Store:
                         target_event_id=row.target_event_id,
                     )
                     steps.append(Redirected(shown, new_id, "new"))
-            if row.url_hash not in dict(urls):
+            if row.url_hash not in current:
                 ids = ", ".join(str(s.delivery_id) for s in steps)
                 row.status = "dead"
                 row.lease_until = None
@@ -907,15 +915,10 @@ class Store:
         """Another delivery of the same event to the same URL that was sent already:
         then this one must not be (at most one send of an event to one URL)."""
         row_type = schema.DeliveryRow
-        same_event = (
-            row_type.change_event_id == delivery.change_event_id
-            if delivery.change_event_id is not None
-            else row_type.target_event_id == delivery.target_event_id
-        )
         query = (
             select(row_type)
             .where(
-                same_event,
+                _same_event(delivery),
                 row_type.url_hash == delivery.url_hash,
                 row_type.status == "sent",
                 row_type.id != delivery.id,
