@@ -11,8 +11,6 @@ default (32) unless given.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import tempfile
 import time
@@ -21,17 +19,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.common import table, verdict
+from bench.common import monitor_command, monitor_env, table, verdict, write_config
 from bench.provider import ProviderProcess
 from bench.queries import postgres_available, postgres_database
-from bench.schedule import monitor_command
 
 # the daemon polls 500 targets every 5 s and keeps that schedule (benchmark 4): 100 polls/s
 GOAL_POLLS_PER_SECOND = 100.0
-_SYSTEMD_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "LISTEN_FDS")
 
 
-def write_config(
+def check_config(
     root: Path,
     db_url: str,
     provider: ProviderProcess,
@@ -39,26 +35,18 @@ def write_config(
     concurrency: int | None,
     wait_ms: int = 0,
 ) -> Path:
-    lines = ["[database]", f"url = {json.dumps(db_url)}", ""]
-    if concurrency is not None:
-        lines += ["[defaults]", f"max_concurrency = {concurrency}", ""]
-    for i in range(targets):
-        lines += [
-            "[[targets]]",
-            f'name = "t{i:05d}"',
-            f"base_url = {json.dumps(provider.url('seed4', '0', f't{i:05d}', wait_ms))}",
-            'timeout = "10s"',
-            "",
-        ]
-    path = root / "config.toml"
-    path.write_text("\n".join(lines))
-    return path
+    names = [f"t{i:05d}" for i in range(targets)]
+    return write_config(
+        root,
+        db_url,
+        [(name, provider.url("seed4", "0", name, wait_ms)) for name in names],
+        concurrency=concurrency,
+    )
 
 
 def timed_check(config: Path, root: Path) -> tuple[float, int, str]:
     """Seconds, exit code and the last stderr line of one ``monitor check``."""
-    env = {k: v for k, v in os.environ.items() if k not in _SYSTEMD_ENV}
-    env.pop("MONITOR_FAILPOINT", None)
+    env = monitor_env()
     started = time.perf_counter()
     proc = subprocess.run(
         [*monitor_command(), "-c", str(config), "--log-level", "warning", "check"],
@@ -104,7 +92,7 @@ def run(
                 with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
                     root = Path(tmp)
                     with _database(kind, root, postgres) as db_url:
-                        config = write_config(root, db_url, provider, count, concurrency, wait_ms)
+                        config = check_config(root, db_url, provider, count, concurrency, wait_ms)
                         first = timed_check(config, root)
                         steady = timed_check(config, root)
                 rows.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import platform
 import sqlite3
@@ -26,6 +27,44 @@ def quiet_logging() -> None:
         _devnull = open(os.devnull, "w")  # noqa: SIM115 - kept for the process's life
         atexit.register(_devnull.close)
     configure_logging("info", stream=_devnull, json=True)
+
+
+_SYSTEMD_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "LISTEN_FDS")
+
+
+def monitor_command() -> list[str]:
+    """The installed console script next to this Python, else ``python -m monitor``."""
+    script = Path(sys.executable).parent / "monitor"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "monitor"]
+
+
+def monitor_env() -> dict[str, str]:
+    """This environment for a ``monitor`` process, without systemd's variables (a
+    benchmark run from a unit must not talk to its notify socket)."""
+    return {k: v for k, v in os.environ.items() if k not in _SYSTEMD_ENV}
+
+
+def write_config(
+    root: Path,
+    db_url: str,
+    targets: Iterable[tuple[str, str]],
+    *,
+    concurrency: int | None,
+    interval: float | None = None,
+) -> Path:
+    """``root/config.toml``: the database, ``[defaults] max_concurrency`` when given,
+    and a target per ``(name, base_url)``, with ``interval`` when given."""
+    lines = ["[database]", f"url = {json.dumps(db_url)}", ""]
+    if concurrency is not None:
+        lines += ["[defaults]", f"max_concurrency = {concurrency}", ""]
+    for name, base_url in targets:
+        lines += ["[[targets]]", f"name = {json.dumps(name)}", f"base_url = {json.dumps(base_url)}"]
+        if interval is not None:
+            lines.append(f"interval = {interval:g}")
+        lines += ['timeout = "10s"', ""]
+    path = root / "config.toml"
+    path.write_text("\n".join(lines))
+    return path
 
 
 def utcnow() -> datetime:

@@ -23,7 +23,6 @@ import math
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -31,39 +30,32 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import median, percentile, table, verdict
+from bench.common import (
+    median,
+    monitor_command,
+    monitor_env,
+    percentile,
+    table,
+    verdict,
+    write_config,
+)
 from bench.provider import ProviderProcess
 
 GOAL_RSS_MB = 150.0
 FIRST_RUN_SPREAD = 0.05  # seconds between the first polls of two targets (monitor.daemon)
 JITTER = 0.05  # share of the interval APScheduler may add to each run (monitor.daemon)
-_SYSTEMD_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "LISTEN_FDS")
 
 
-def monitor_command() -> list[str]:
-    """The installed console script next to this Python, else ``python -m monitor``."""
-    script = Path(sys.executable).parent / "monitor"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "monitor"]
-
-
-def write_config(root: Path, provider: ProviderProcess, targets: int, interval: float) -> Path:
+def schedule_config(root: Path, provider: ProviderProcess, targets: int, interval: float) -> Path:
     """The config; ``[defaults] max_concurrency = 32`` when this version knows the key."""
-    db = root / "monitor.db"
-    lines = ["[database]", f"url = {json.dumps(f'sqlite:///{db}')}", ""]
-    if _knows_max_concurrency():
-        lines += ["[defaults]", "max_concurrency = 32", ""]
-    for i in range(targets):
-        lines += [
-            "[[targets]]",
-            f'name = "t{i:03d}"',
-            f"base_url = {json.dumps(provider.url('seed4', '0', f't{i:03d}'))}",
-            f"interval = {interval:g}",
-            'timeout = "10s"',
-            "",
-        ]
-    path = root / "config.toml"
-    path.write_text("\n".join(lines))
-    return path
+    names = [f"t{i:03d}" for i in range(targets)]
+    return write_config(
+        root,
+        f"sqlite:///{root / 'monitor.db'}",
+        [(name, provider.url("seed4", "0", name)) for name in names],
+        concurrency=32 if _knows_max_concurrency() else None,
+        interval=interval,
+    )
 
 
 def _knows_max_concurrency() -> bool:
@@ -131,8 +123,8 @@ def run(
     spread = FIRST_RUN_SPREAD * (targets - 1)
     with tempfile.TemporaryDirectory(prefix="bench-daemon-") as tmp, ProviderProcess() as provider:
         root = Path(tmp)
-        config = write_config(root, provider, targets, interval)
-        env = {k: v for k, v in os.environ.items() if k not in _SYSTEMD_ENV}
+        config = schedule_config(root, provider, targets, interval)
+        env = monitor_env()
         log_path = root / "daemon.log"
         with open(log_path, "w") as log:
             proc = subprocess.Popen(

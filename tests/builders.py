@@ -58,3 +58,9 @@ def record_poll(
 def count_rows(store: Store, table: type[schema.Base]) -> int:
     with store.engine.connect() as connection:
         return int(connection.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def json_escaped(text: str) -> str:
+    """``text`` with every character written as a JSON ``\\uXXXX`` escape, as a provider
+    may spell a key it echoes back."""
+    return "".join(f"\\u{ord(c):04x}" for c in text)

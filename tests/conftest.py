@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,35 @@ def _reset_structlog() -> Iterator[None]:
     yield
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
+
+
+# DBAPI drivers the driver-hint tests need missing, whatever this machine has installed
+DRIVER_MODULES = (
+    "MySQLdb",
+    "pymysql",
+    "mysql.connector",
+    "mariadb",
+    "psycopg2",
+    "pg8000",
+    "pyodbc",
+    "pymssql",
+    "oracledb",
+    "cx_Oracle",
+)
+
+
+@pytest.fixture
+def without_drivers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """Those drivers cannot be imported, in this process and (through the returned
+    environment) in a console script started from it."""
+    stubs = tmp_path / "no-drivers"
+    stubs.mkdir()
+    for name in DRIVER_MODULES:
+        monkeypatch.setitem(sys.modules, name, None)
+        top = name.split(".")[0]
+        (stubs / f"{top}.py").write_text(f"raise ImportError('no {top} here')\n")
+    path = os.pathsep.join(p for p in (str(stubs), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path}
 
 
 @pytest.fixture

@@ -1,16 +1,17 @@
-"""Fakes that implement the product's interfaces: a clock, a sender, a store that
-refuses writes."""
+"""Fakes that implement the product's interfaces: a clock, a sender, stores that
+refuse writes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.errors import StorageError
 from monitor.notify.message import Message
 from monitor.notify.send import Delivery, redact_url
-from monitor.store import Store
+from monitor.store import SnapshotRecord, Store, Transaction
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -86,3 +87,30 @@ class RefusingStore:
             self.refuse -= 1
             raise StorageError(self.ERROR)
         return self._store.finish_delivery(*args, **kwargs)
+
+
+class PollRefusingStore(Store):
+    """The real store, except for recording polls: with ``fault`` set, recording a good
+    poll raises it (a database refusing a list, as PostgreSQL refused U+0000, or a bug
+    met while recording); with ``away``, every poll's transaction fails to begin, as on
+    a database that takes no write at all."""
+
+    def __init__(self, store: Store, fault: Exception | None = None, away: bool = False) -> None:
+        super().__init__(store.engine)
+        self.fault = fault
+        self.away = away
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        if self.away:
+            raise StorageError("database error: connection refused")
+        with super().transaction() as tx:
+            add = tx.add_snapshot
+
+            def add_snapshot(**kwargs: Any) -> SnapshotRecord:
+                if self.fault is not None and kwargs["models"] is not None:
+                    raise self.fault
+                return add(**kwargs)
+
+            tx.add_snapshot = add_snapshot  # type: ignore[method-assign]
+            yield tx

@@ -957,6 +957,7 @@ def test_a_notification_url_apprise_rejects_is_quoted_in_toml() -> None:
         pytest.param("cockroachdb://monitor@db/m", "has no dialect cockroachdb", id="unknown"),
     ],
 )
+@pytest.mark.usefixtures("without_drivers")
 def test_verify_names_the_right_driver_to_install(url: str, says: str) -> None:
     from monitor.config import verify
 
@@ -969,10 +970,12 @@ def test_verify_names_the_right_driver_to_install(url: str, says: str) -> None:
     assert "pw@" not in message
 
 
-def test_cli_config_check_refuses_a_database_url_without_its_driver(tmp_path: Path) -> None:
+def test_cli_config_check_refuses_a_database_url_without_its_driver(
+    tmp_path: Path, without_drivers: dict[str, str]
+) -> None:
     path = tmp_path / "mysql.toml"
     path.write_text(GOOD_CONFIG.replace("sqlite:///monitor.db", "mysql://monitor@db/monitor"))
-    result = run_monitor(tmp_path, "-c", str(path), "config", "check")
+    result = run_monitor(tmp_path, "-c", str(path), "config", "check", env=without_drivers)
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
     assert "pip install mysqlclient" in line and "[postgres]" not in line

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from builders import make_target
+from builders import json_escaped, make_target
 from servers import SEED_KEY, SEED_MODELS, Answer, ProviderServer, free_port, model
 
 import monitor
@@ -635,7 +635,7 @@ def test_a_bad_redirect_is_a_failed_poll_that_shows_no_key(
 def test_a_key_spelled_with_json_escapes_in_a_model_is_not_kept(
     provider: ProviderServer, client: httpx.Client
 ) -> None:
-    escaped = "".join(f"\\u{ord(c):04x}" for c in SEED_KEY)
+    escaped = json_escaped(SEED_KEY)
     raw = (
         '{"data":[{"id":"a","description":"your key is ' + escaped + '",'
         '"created":"' + escaped + '","url":"https://x/?k=Bearer%20' + SEED_KEY + '"}]}'
@@ -650,7 +650,7 @@ def test_a_key_spelled_with_json_escapes_in_a_model_is_not_kept(
 def test_a_key_in_an_error_body_spelled_with_json_escapes_is_not_shown(
     provider: ProviderServer, client: httpx.Client
 ) -> None:
-    escaped = "".join(f"\\u{ord(c):04x}" for c in SEED_KEY)
+    escaped = json_escaped(SEED_KEY)
     provider.answer = Answer(200, ("Invalid key " + escaped).encode(), "text/plain")
     error = fetch_error(client, make_target(provider.base_url), KEY)
     assert "withheld" in error.reason and "0123" not in error.reason

@@ -78,16 +78,20 @@ def test_escapes_are_decoded() -> None:
     assert document == {"id": "\x00\u202e\U0001f600"}
 
 
-def test_depth_counts_objects_and_lists() -> None:
-    value: object = 1
-    for _ in range(MAX_DEPTH):
-        value = {"a": [value]} if isinstance(value, dict) else {"a": value}
+def nest(levels: int, container: str) -> object:
+    """``levels`` levels of lists (``"[]"``) or objects (``"{}"``) around a leaf."""
+    value: object = "leaf"
+    for _ in range(levels):
+        value = [value] if container == "[]" else {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("container", ["[]", "{}"])
+def test_depth_counts_objects_and_lists(container: str) -> None:
     assert not too_deep({"id": "x"})
-    nested: object = "leaf"
-    for _ in range(MAX_DEPTH - 1):
-        nested = [nested]
-    assert not too_deep({"id": "x", "n": nested})  # MAX_DEPTH levels in all
-    assert too_deep({"id": "x", "n": [nested]})
+    # the model object is a level itself: MAX_DEPTH levels in all, then one more
+    assert not too_deep({"id": "x", "n": nest(MAX_DEPTH - 1, container)})
+    assert too_deep({"id": "x", "n": nest(MAX_DEPTH, container)})
 
 
 @pytest.mark.parametrize(

@@ -7,15 +7,12 @@ import re
 from urllib.parse import quote, quote_plus
 
 import pytest
+from builders import json_escaped
 
 from monitor.redact import MASK, WITHHELD, Redactor
 
 KEY = 'sk-Zz9+/="q\\0123456789'  # a key with characters every encoding changes
 PLAIN = "dos_sk_0123456789abcdef0123456789abcdef"
-
-
-def json_escaped(text: str) -> str:
-    return "".join(f"\\u{ord(c):04x}" for c in text)
 
 
 @pytest.mark.parametrize(

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
 import structlog
 from builders import make_target
+from fakes import PollRefusingStore
 from servers import SEED_KEY, ProviderServer
 
 from monitor.config import Secret, Target
 from monitor.errors import StorageError
 from monitor.fetch import ConditionalCache
-from monitor.store import SnapshotRecord, Store, Transaction
+from monitor.store import Store
 from monitor.worker import poll_target
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -126,28 +125,6 @@ def test_a_304_is_a_good_unchanged_poll(
 # -- whatever happens while polling, the poll is recorded -----------------------------
 
 
-class RefusingStore(Store):
-    """A store whose database refuses to store model lists (as PostgreSQL refused U+0000
-    before), or whose poll recording hits a bug: ``fault`` is raised for a good poll."""
-
-    def __init__(self, store: Store, fault: Exception) -> None:
-        super().__init__(store.engine)
-        self.fault = fault
-
-    @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        with super().transaction() as tx:
-            add = tx.add_snapshot
-
-            def add_snapshot(**kwargs: Any) -> SnapshotRecord:
-                if kwargs["models"] is not None:
-                    raise self.fault
-                return add(**kwargs)
-
-            tx.add_snapshot = add_snapshot  # type: ignore[method-assign]
-            yield tx
-
-
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [
@@ -162,7 +139,7 @@ class RefusingStore(Store):
 def test_a_list_that_cannot_be_recorded_is_a_failed_poll_that_counts_toward_down(
     fault: Exception, reason: str, provider: ProviderServer, store: Store, client: httpx.Client
 ) -> None:
-    refusing = RefusingStore(store, fault)
+    refusing = PollRefusingStore(store, fault)
     results = [
         poll_target(
             make_target(provider.base_url, retries=0, alert_after_failures=2),
@@ -182,22 +159,16 @@ def test_a_list_that_cannot_be_recorded_is_a_failed_poll_that_counts_toward_down
     assert [s.error for s in store.history()] == [reason, reason]
 
 
-def test_an_unexpected_error_while_fetching_is_a_failed_poll(store: Store) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
+def test_an_unexpected_error_while_fetching_is_a_failed_poll(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    def bug(response: httpx.Response) -> None:  # a bug met below the fetch, per answer
         raise RuntimeError("a bug somewhere below the fetch")
 
-    with (
-        httpx.Client(transport=httpx.MockTransport(handler)) as broken,
-        structlog.testing.capture_logs() as logs,
-    ):
-        result = poll_target(
-            make_target("http://provider.invalid/v1", retries=0),
-            client=broken,
-            api_key=None,
-            store=store,
-            notify_urls=[],
-            now=lambda: T0,
-        )
+    client.event_hooks["response"] = [bug]
+    with structlog.testing.capture_logs() as logs:
+        result = poll(provider, store, client, T0)
+    assert provider.requests  # the provider did answer
     assert not result.ok and result.failures == 1
     assert result.snapshot.error == "internal error: RuntimeError"
     assert any(e["log_level"] == "error" and "exc_info" in e for e in logs)
@@ -207,18 +178,12 @@ def test_an_unexpected_error_while_fetching_is_a_failed_poll(store: Store) -> No
 def test_a_database_that_takes_no_write_raises_and_records_nothing(
     provider: ProviderServer, store: Store, client: httpx.Client
 ) -> None:
-    class Away(Store):
-        @contextmanager
-        def transaction(self) -> Iterator[Transaction]:
-            raise StorageError("database error: connection refused")
-            yield  # pragma: no cover
-
     with pytest.raises(StorageError):
         poll_target(
             target(provider),
             client=client,
             api_key=Secret(SEED_KEY),
-            store=Away(store.engine),
+            store=PollRefusingStore(store, away=True),
             notify_urls=[],
             now=lambda: T0,
         )

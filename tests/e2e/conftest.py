@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import SEED_KEY, ProviderServer
+from servers import SEED_KEY, ProviderServer, TcpProxy
 
 MONITOR = str(Path(sys.executable).parent / "monitor")
 LAUNCHER = str(Path(__file__).with_name("launcher.py"))
@@ -59,11 +59,14 @@ class Workspace:
         targets: list[dict[str, Any]],
         notify_urls: list[str] = (),  # type: ignore[assignment]
         database: bool = True,
+        **notify: Any,
     ) -> Path:
+        """The config; ``notify`` adds ``[notify]`` settings (``max_attempts=2``)."""
         lines = []
         if database:
             lines += ["[database]", f"url = {json.dumps(self.db_url)}", ""]
-        lines += ["[notify]", f"urls = {json.dumps(list(notify_urls))}", ""]
+        lines += ["[notify]", f"urls = {json.dumps(list(notify_urls))}"]
+        lines += [f"{k} = {json.dumps(v)}" for k, v in notify.items()] + [""]
         for target in targets:
             lines.append("[[targets]]")
             lines += [f"{k} = {json.dumps(v)}" for k, v in target.items()]
@@ -156,6 +159,25 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+# a test of what only PostgreSQL does (replicas, a database behind a proxy)
+postgres_only = pytest.mark.parametrize(
+    "db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@pytest.fixture
+def db_proxy(workspace: Workspace) -> Iterator[TcpProxy]:
+    """The workspace's (PostgreSQL) database behind a proxy the test can cut and restore,
+    as a database going away for real."""
+    from sqlalchemy.engine import make_url
+
+    upstream = make_url(workspace.db_url)
+    proxy = TcpProxy(upstream.port or 5432, upstream.host or "127.0.0.1").start()
+    workspace.db_url = upstream.set(port=proxy.port).render_as_string(hide_password=False)
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture

@@ -9,14 +9,13 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import MONITOR, Workspace, dos_target, wait_until
+from conftest import MONITOR, Workspace, dos_target, postgres_only, wait_until
 from servers import SEED_KEY, Answer, ProviderServer, SmtpServer, TcpProxy, WebhookServer
-from sqlalchemy.engine import make_url
 
 NEW_IDS = ["dos-ai", "llama-3.3-70b", "deepseek-v3", "qwen3-coder"]  # llama-3.1-8b gone
 
@@ -42,6 +41,18 @@ def postpone(
             {"t": later, "id": delivery_id},
         )
     engine.dispose()
+
+
+def refuse_an_alert(
+    ws: Workspace, provider: ProviderServer, webhook: WebhookServer, **notify: Any
+) -> None:
+    """One target alerting the webhook (``notify``: ``[notify]`` settings), its baseline
+    polled, then its list changed while the webhook refuses every post (503): the next
+    check queues an alert that fails."""
+    ws.write_config([dos_target(provider)], notify_urls=[webhook.url], **notify)
+    assert ws.run("check").code == 0
+    webhook.status = 503
+    provider.set_ids(NEW_IDS)
 
 
 def titles(webhook: WebhookServer) -> list[str]:
@@ -143,11 +154,12 @@ def test_a_running_daemon_retries_with_backoff(
     webhook: WebhookServer,
     daemon: Callable[..., subprocess.Popen[str]],
 ) -> None:
-    workspace.write_config([dos_target(provider, interval=1)], notify_urls=[webhook.url])
-    text = workspace.config_path.read_text().replace(
-        "[notify]", '[notify]\nretry_initial = "15s"\nretry_max = "1m"'
+    workspace.write_config(
+        [dos_target(provider, interval=1)],
+        notify_urls=[webhook.url],
+        retry_initial="15s",
+        retry_max="1m",
     )
-    workspace.config_path.write_text(text)
     webhook.status = 503
     daemon()
     wait_until(lambda: workspace.polls() >= 1)
@@ -263,13 +275,7 @@ def test_dead_deliveries_and_retry_by_hand(
     sqlite_workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
 ) -> None:
     ws = sqlite_workspace
-    ws.write_config([dos_target(provider)], notify_urls=[webhook.url])
-    ws.config_path.write_text(
-        ws.config_path.read_text().replace("[notify]", "[notify]\nmax_attempts = 2")
-    )
-    assert ws.run("check").code == 0
-    webhook.status = 503
-    provider.set_ids(NEW_IDS)
+    refuse_an_alert(ws, provider, webhook, max_attempts=2)
     assert ws.run("check").code == 0  # attempt 1
     assert ws.run("check").code == 0  # attempt 2: given up
     (dead,) = ws.run("deliveries", "--dead", "--json").json()
@@ -358,13 +364,7 @@ def test_a_dead_delivery_shows_when_it_was_given_up_never_a_future_time(
     workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
 ) -> None:
     ws = workspace
-    ws.write_config([dos_target(provider)], notify_urls=[webhook.url])
-    ws.config_path.write_text(
-        ws.config_path.read_text().replace("[notify]", "[notify]\nmax_attempts = 1")
-    )
-    assert ws.run("check").code == 0
-    webhook.status = 503
-    provider.set_ids(NEW_IDS)
+    refuse_an_alert(ws, provider, webhook, max_attempts=1)
     before = datetime.now(UTC)
     assert ws.run("check").code == 0  # its one attempt fails: given up
     after = datetime.now(UTC)
@@ -388,10 +388,7 @@ def test_a_pending_delivery_says_what_it_waits_for(
     sqlite_workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
 ) -> None:
     ws = sqlite_workspace
-    ws.write_config([dos_target(provider)], notify_urls=[webhook.url])
-    assert ws.run("check").code == 0
-    webhook.status = 503
-    provider.set_ids(NEW_IDS)
+    refuse_an_alert(ws, provider, webhook)
     assert ws.run("check").code == 0
     (pending,) = ws.run("deliveries", "--pending", "--json").json()
     delivery_id = pending["id"]
@@ -487,17 +484,7 @@ def test_retry_by_hand_of_a_delivery_whose_url_got_the_alert_otherwise_is_refuse
         f"monitor: error: delivery {dead['id']}: this URL got the alert as delivery {sent['id']}"
     )
     assert "not sent twice" in retried.stderr
-    assert len(webhook.wait_for(2, timeout=1)) == 1
-
-
-@pytest.fixture
-def db_proxy(workspace: Workspace) -> Iterator[TcpProxy]:
-    """The workspace's database behind a proxy the test can cut and restore."""
-    upstream = make_url(workspace.db_url)
-    proxy = TcpProxy(upstream.port or 5432, upstream.host or "127.0.0.1").start()
-    workspace.db_url = upstream.set(port=proxy.port).render_as_string(hide_password=False)
-    yield proxy
-    proxy.stop()
+    assert len(webhook.posts) == 1  # the retry has exited: it would have posted by now
 
 
 def run_while_the_database_goes_away(
@@ -524,8 +511,7 @@ def run_while_the_database_goes_away(
     return subprocess.CompletedProcess(args, proc.returncode, stdout, stderr), logged
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@postgres_only
 def test_a_sent_alert_the_database_did_not_record_is_recorded_once_it_is_back(
     workspace: Workspace, provider: ProviderServer, webhook: WebhookServer, db_proxy: TcpProxy
 ) -> None:
@@ -553,15 +539,11 @@ def test_a_sent_alert_the_database_did_not_record_is_recorded_once_it_is_back(
     assert titles(webhook) == ["dos-ai: 1 model added, 1 removed"]
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+@postgres_only
 def test_a_retry_by_hand_whose_success_the_database_missed_records_it_when_back(
     workspace: Workspace, provider: ProviderServer, webhook: WebhookServer, db_proxy: TcpProxy
 ) -> None:
-    workspace.write_config([dos_target(provider)], notify_urls=[webhook.url])
-    assert workspace.run("check").code == 0
-    webhook.status = 503
-    provider.set_ids(NEW_IDS)
+    refuse_an_alert(workspace, provider, webhook)
     assert workspace.run("check").code == 0
     (pending,) = workspace.run("deliveries", "--pending", "--json").json()
     webhook.status = 200

@@ -454,12 +454,14 @@ def open_folder() -> Iterator[Path]:
 @pytest.mark.parametrize(
     ("file_mode", "folder_mode", "command", "reason"),
     [
-        pytest.param(0o644, 0o777, "check", "the file is not writable by", id="ro-file-check"),
-        pytest.param(0o644, 0o777, "db upgrade", "the file is not writable", id="ro-file-upgrade"),
-        pytest.param(0o666, 0o755, "check", "the folder {folder} is not", id="ro-folder-check"),
-        pytest.param(0o666, 0o755, "db upgrade", "monitor.db-wal", id="ro-folder-upgrade"),
-        pytest.param(0o666, 0o755, "history", "the folder {folder} is not", id="ro-folder-read"),
-        pytest.param(None, 0o755, "check", "cannot be created: the folder", id="no-file-ro-folder"),
+        # read-only for the owner too: the test means the same run as root (then as
+        # nobody) or as any other user
+        pytest.param(0o444, 0o777, "check", "the file is not writable by", id="ro-file-check"),
+        pytest.param(0o444, 0o777, "db upgrade", "the file is not writable", id="ro-file-upgrade"),
+        pytest.param(0o666, 0o555, "check", "the folder {folder} is not", id="ro-folder-check"),
+        pytest.param(0o666, 0o555, "db upgrade", "monitor.db-wal", id="ro-folder-upgrade"),
+        pytest.param(0o666, 0o555, "history", "the folder {folder} is not", id="ro-folder-read"),
+        pytest.param(None, 0o555, "check", "cannot be created: the folder", id="no-file-ro-folder"),
     ],
 )
 def test_a_database_this_user_cannot_write_is_named_with_the_reason(
@@ -511,7 +513,7 @@ def test_a_read_only_database_file_can_still_be_read(open_folder: Path) -> None:
     config.chmod(0o644)
     made = subprocess.run([MONITOR, "-c", str(config), "db", "upgrade"], check=False)
     assert made.returncode == 0
-    (open_folder / "monitor.db").chmod(0o644)
+    (open_folder / "monitor.db").chmod(0o444)
     open_folder.chmod(0o777)
     result = subprocess.run(
         [*prefix, MONITOR, "-c", str(config), "history", "--json"],

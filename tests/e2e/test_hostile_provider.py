@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
+from builders import json_escaped
 from conftest import MONITOR, Workspace, dos_target, wait_until
 from servers import SEED_MODELS, Answer, ProviderServer, SmtpServer, WebhookServer
 
@@ -167,7 +168,7 @@ KEY = "dos-sk_ZZ+leak/TEST=9876543210qwertyuiop"
 
 def key_forms() -> list[str]:
     """The key as it could show up: raw, URL- and form-encoded, JSON-escaped."""
-    escaped = "".join(f"\\u{ord(c):04x}" for c in KEY)
+    escaped = json_escaped(KEY)
     return [KEY, quote(KEY, safe=""), quote_plus(KEY), json.dumps(KEY)[1:-1], escaped]
 
 
@@ -179,7 +180,7 @@ def leaks(text: str | bytes) -> list[str]:
 
 def echoing_list(*extra: str) -> Answer:
     """A good list whose objects, headers and status line echo the key."""
-    escaped = "".join(f"\\u{ord(c):04x}" for c in KEY)
+    escaped = json_escaped(KEY)
     models = [
         *SEED_MODELS,
         {"id": f"ft:gpt-4o:{KEY}", "object": "model"},
@@ -203,7 +204,7 @@ def test_the_key_never_leaks_whatever_the_provider_echoes(
         [dos_target(provider, retries=0, alert_after_failures=2)],
         notify_urls=[webhook.url, smtp.url],
     )
-    escaped = "".join(f"\\u{ord(c):04x}" for c in KEY)
+    escaped = json_escaped(KEY)
     echoes = [
         echoing_list(),  # the baseline
         echoing_list(f"new-{quote_plus(KEY)}"),  # a change: alerted

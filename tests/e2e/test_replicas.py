@@ -12,18 +12,13 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-import pytest
-from conftest import MONITOR, Workspace, dos_target, wait_until
+from conftest import MONITOR, Workspace, dos_target, postgres_only, wait_until
 from servers import ProviderServer, TcpProxy, WebhookServer, free_port, http_get
-from sqlalchemy.engine import make_url
 
 from monitor.daemon import SKIP_IF_POLLED_WITHIN
 
 # db_url on PostgreSQL only; re-parametrizing drops the fixture param's mark, so it is
 # given again (the postgres_url fixture refuses an unmarked test)
-postgres_only = pytest.mark.parametrize(
-    "db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
-)
 
 
 def poll_gaps(workspace: Workspace) -> list[float]:
@@ -108,38 +103,33 @@ def test_the_database_going_away_loses_no_change(
     provider: ProviderServer,
     webhook: WebhookServer,
     daemon: Callable[..., subprocess.Popen[str]],
+    db_proxy: TcpProxy,
 ) -> None:
-    direct = workspace.db_url
-    upstream = make_url(direct)
-    proxy = TcpProxy(upstream.port or 5432, upstream.host or "127.0.0.1").start()
-    try:
-        workspace.db_url = upstream.set(port=proxy.port).render_as_string(hide_password=False)
-        port = free_port()
-        workspace.write_config([dos_target(provider, interval=1)], notify_urls=[webhook.url])
-        with workspace.config_path.open("a") as config:
-            config.write(f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
-        proc = daemon()
-        wait_until(lambda: workspace.polls() >= 2)
+    proxy = db_proxy
+    port = free_port()
+    workspace.write_config([dos_target(provider, interval=1)], notify_urls=[webhook.url])
+    with workspace.config_path.open("a") as config:
+        config.write(f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
+    proc = daemon()
+    wait_until(lambda: workspace.polls() >= 2)
 
-        proxy.cut()  # the database is gone
-        provider.set_ids(["dos-ai", "deepseek-v3"])
-        # a poll of the changed list that could not be recorded: nothing may be alerted
-        unrecorded = 'monitor_polls_total{outcome="error",target="dos-ai"}'
-        wait_until(lambda: unrecorded in http_get(f"http://127.0.0.1:{port}/metrics")[1])
-        status, body = http_get(f"http://127.0.0.1:{port}/healthz")
-        assert status == 503 and json.loads(body)["database"] == "unreachable"
-        assert webhook.posts == []
+    proxy.cut()  # the database is gone
+    provider.set_ids(["dos-ai", "deepseek-v3"])
+    # a poll of the changed list that could not be recorded: nothing may be alerted
+    unrecorded = 'monitor_polls_total{outcome="error",target="dos-ai"}'
+    wait_until(lambda: unrecorded in http_get(f"http://127.0.0.1:{port}/metrics")[1])
+    status, body = http_get(f"http://127.0.0.1:{port}/healthz")
+    assert status == 503 and json.loads(body)["database"] == "unreachable"
+    assert webhook.posts == []
 
-        proxy.restore()  # back: the next poll finds the change against the stored list
-        wait_until(lambda: len(webhook.posts) >= 1, timeout=30)
-        assert [p["title"] for p in webhook.posts] == ["dos-ai: 2 models removed"]
-        status, _ = http_get(f"http://127.0.0.1:{port}/healthz")
-        assert status == 200
-        assert proc.poll() is None  # recovered without a restart
-        proc.send_signal(signal.SIGTERM)
-        stdout, _ = proc.communicate(timeout=15)
-        assert proc.returncode == 0
-        events = [json.loads(line) for line in stdout.splitlines()]
-        assert any(e["event"] == "poll not recorded" and e["level"] == "error" for e in events)
-    finally:
-        proxy.stop()
+    proxy.restore()  # back: the next poll finds the change against the stored list
+    wait_until(lambda: len(webhook.posts) >= 1, timeout=30)
+    assert [p["title"] for p in webhook.posts] == ["dos-ai: 2 models removed"]
+    status, _ = http_get(f"http://127.0.0.1:{port}/healthz")
+    assert status == 200
+    assert proc.poll() is None  # recovered without a restart
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    events = [json.loads(line) for line in stdout.splitlines()]
+    assert any(e["event"] == "poll not recorded" and e["level"] == "error" for e in events)

@@ -49,6 +49,7 @@ MISSING_DRIVERS = [
 
 
 @pytest.mark.parametrize(("url", "says"), MISSING_DRIVERS)
+@pytest.mark.usefixtures("without_drivers")
 def test_a_missing_driver_is_named_with_what_to_install(url: str, says: list[str]) -> None:
     with pytest.raises(StorageError) as info:
         open_engine(url, create=False)
