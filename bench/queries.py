@@ -197,7 +197,7 @@ class Generator:
         for rows, model in (
             (object_rows, schema.ModelObject),
             (lineage_rows, schema.ModelListLineage),
-            (list_rows, schema.ModelList),
+            (list_rows, schema.ModelListRow),
             (span_rows, schema.ModelListSpan),
         ):
             for start in range(0, len(rows), BATCH):
@@ -580,7 +580,7 @@ def _counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             "snapshots": conn.scalar(select(func.count()).select_from(schema.Snapshot)) or 0,
-            "lists": conn.scalar(select(func.count()).select_from(schema.ModelList)) or 0,
+            "lists": conn.scalar(select(func.count()).select_from(schema.ModelListRow)) or 0,
             "changes": conn.scalar(select(func.count()).select_from(schema.ChangeEvent)) or 0,
             "failed": conn.scalar(
                 select(func.count()).select_from(schema.Snapshot).where(~schema.Snapshot.ok)

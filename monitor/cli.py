@@ -35,7 +35,7 @@ from monitor.logs import LEVELS, configure_logging
 from monitor.text import printable, shown
 
 if TYPE_CHECKING:  # the store loads SQLAlchemy: only commands that need it import it
-    from monitor.store import Store
+    from monitor.store import ModelEvent, ModelLife, Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 _T = TypeVar("_T")
@@ -456,7 +456,7 @@ def _change_json(c: Any) -> dict[str, Any]:
         "detected_at": _iso(c.detected_at),
         "added": list(c.added),
         "removed": list(c.removed),
-        "changed": [dict(x) for x in c.changed],
+        "changed": [x.as_json() for x in c.changed],
         "from_snapshot_id": c.from_snapshot_id,
         "to_snapshot_id": c.to_snapshot_id,
     }
@@ -730,7 +730,7 @@ def changes(target_name: str | None, since: str | None, limit: int | None, as_js
                 _iso(c.detected_at),
                 " ".join(map(shown, c.added)),
                 " ".join(map(shown, c.removed)),
-                "; ".join(f"{shown(x['id'])} {shown(x['field'])}" for x in c.changed),
+                "; ".join(f"{shown(x.id)} {shown(x.field)}" for x in c.changed),
             ]
             for c in rows
         ],
@@ -897,14 +897,12 @@ def deliveries(
 def _delivery_when(d: Any, now: datetime, configured: set[str]) -> str:
     """What happened to a delivery, or what it waits for, with the time that goes with it:
     never a time in the future for something already over."""
-    from monitor.store.store import being_sent
-
     if d.status == "sent":
         return f"sent {_iso(d.sent_at)}" if d.sent_at else "sent"
     if d.status == "dead":
         given_up = _given_up_at(d, now)
         return f"gave up {_iso(given_up)}" if given_up else "gave up (time not recorded)"
-    if being_sent(d, now):
+    if d.being_sent(now):
         return f"being sent (lease until {_iso(d.lease_until)})"
     if d.url_hash not in configured:
         return "waiting: its URL is not in the config"
@@ -927,8 +925,6 @@ def _short(text: str, width: int) -> str:
 
 
 def _delivery_json(d: Any, now: datetime, configured: set[str]) -> dict[str, Any]:
-    from monitor.store.store import being_sent
-
     return {
         "id": d.id,
         "target": d.target,
@@ -943,7 +939,7 @@ def _delivery_json(d: Any, now: datetime, configured: set[str]) -> dict[str, Any
         "next_attempt_at": _iso(d.next_attempt_at) if d.status == "pending" else None,
         "sent_at": _iso(d.sent_at) if d.sent_at else None,
         "given_up_at": _iso(given_up) if (given_up := _given_up_at(d, now)) else None,
-        "lease_until": _iso(d.lease_until) if being_sent(d, now) else None,
+        "lease_until": _iso(d.lease_until) if d.being_sent(now) else None,
         "url_in_config": d.url_hash in configured,
     }
 
@@ -1079,75 +1075,59 @@ def model_life(model_id: str, target_name: str | None, as_json: bool) -> None:
     _logging()
     with _open_store(write=False) as store:
         _check_target(_state().config(), store, target_name)
-        sightings = store.model_sightings(model_id, target=target_name)
-        if not sightings:
-            raise NotFoundError(f"no poll ever listed a model {model_id!r}")
-        lives = [(s, _model_events(store, s.target, model_id)) for s in sightings]
+        lives = store.model_life(model_id, target=target_name)
+    if not lives:
+        raise NotFoundError(f"no poll ever listed a model {model_id!r}")
     if as_json:
         _print_json(
             {
                 "id": model_id,
                 "targets": [
                     {
-                        "target": sighting.target,
-                        "first_seen": _iso(sighting.first_seen),
-                        "last_seen": _iso(sighting.last_seen),
-                        "listed_now": sighting.present,
-                        "events": [e for _, _, e in events],
+                        "target": life.sighting.target,
+                        "first_seen": _iso(life.sighting.first_seen),
+                        "last_seen": _iso(life.sighting.last_seen),
+                        "listed_now": life.sighting.present,
+                        "events": [_model_event_json(e) for e in life.events],
                     }
-                    for sighting, events in lives
+                    for life in lives
                 ],
             }
         )
         return
-    for sighting, events in lives:
-        state = "listed now" if sighting.present else "not listed now"
-        click.echo(f"{shown(model_id)} on {sighting.target} ({state})")
-        for at, what in _timeline(sighting, events):
+    for life in lives:
+        state = "listed now" if life.sighting.present else "not listed now"
+        click.echo(f"{shown(model_id)} on {life.sighting.target} ({state})")
+        for at, what in _timeline(life):
             click.echo(f"  {_iso(at)}  {what}")
 
 
-_ModelEvent = tuple[datetime, int, dict[str, Any]]  # when, change event id, the JSON entry
+def _model_event_json(event: ModelEvent) -> dict[str, Any]:
+    entry: dict[str, Any] = {"at": _iso(event.at), "what": event.what}
+    if event.change is not None:
+        change = event.change
+        entry.update(field=change.field, old=change.old, new=change.new)
+    return {**entry, "event_id": event.change_id}
 
 
-def _model_events(store: Any, target: str, model_id: str) -> list[_ModelEvent]:
-    """What the change events of ``target`` say about one model, in time order (ties
-    by event id)."""
-    events: list[_ModelEvent] = []
-    for change in store.changes(target=target):
-        found: list[dict[str, Any]] = []
-        if model_id in change.added:
-            found.append({"what": "added"})
-        if model_id in change.removed:
-            found.append({"what": "removed"})
-        for item in change.changed:
-            if item["id"] == model_id:
-                old, new = item["old"], item["new"]
-                found.append({"what": "changed", "field": item["field"], "old": old, "new": new})
-        at = _iso(change.detected_at)
-        events += [
-            (change.detected_at, change.id, {"at": at, **e, "event_id": change.id}) for e in found
-        ]
-    events.sort(key=lambda e: (e[0], e[1]))  # stable: a change's own entries keep their order
-    return events
-
-
-def _timeline(sighting: Any, events: Sequence[_ModelEvent]) -> list[tuple[datetime, str]]:
+def _timeline(life: ModelLife) -> list[tuple[datetime, str]]:
     """One model's life on one target as (time, text) lines in time order: first seen,
     its events, last seen. At the same moment first seen comes first and last seen last;
     a model is last seen *before* the poll that found it gone."""
     from monitor.notify.message import show_change
 
+    sighting = life.sighting
     lines: list[tuple[datetime, int, int, str]] = [(sighting.first_seen, 0, 0, "first seen")]
     gone = False
-    for at, event_id, e in events:
-        if e["what"] == "changed":
-            text = f"{shown(e['field'])} {show_change(e['field'], e['old'], e['new'])}"
-        elif e["what"] == "removed":
+    for event in life.events:
+        if event.change is not None:
+            field = event.change.field
+            text = f"{shown(field)} {show_change(field, event.change.old, event.change.new)}"
+        elif event.what == "removed":
             text, gone = "went away", True
         else:  # an addition after a removal is a return, else the first appearance
             text, gone = ("came back" if gone else "added"), False
-        lines.append((at, 1, event_id, text))
+        lines.append((event.at, 1, event.change_id, text))
     lines.append((sighting.last_seen, 2, 0, "last seen"))
     lines.sort(key=lambda line: line[:3])
     return [(at, text) for at, _, _, text in lines]
@@ -1193,9 +1173,9 @@ def export(target_name: str | None, since: str | None, fmt: str) -> None:
         for item in c.changed:
             old, new = (
                 v if isinstance(v, str) or v is None else json.dumps(v)
-                for v in (item["old"], item["new"])
+                for v in (item.old, item.new)
             )
-            writer.writerow([*base, "changed", item["id"], item["field"], old, new])
+            writer.writerow([*base, "changed", item.id, item.field, old, new])
 
 
 @cli.command("notify-test")

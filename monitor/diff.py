@@ -21,6 +21,10 @@ class FieldChange:
     old: Any
     new: Any
 
+    def as_json(self) -> dict[str, Any]:
+        """``{"id", "field", "old", "new"}``: how a change is stored and printed."""
+        return {"id": self.id, "field": self.field, "old": self.old, "new": self.new}
+
 
 @dataclass(frozen=True)
 class ModelDiff:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
-from monitor.diff import FieldChange, ModelDiff
+from monitor.diff import ModelDiff
 from monitor.notify.message import change_message
 from monitor.store import ChangeRecord
 
@@ -26,11 +26,7 @@ def atom_feed(changes: Sequence[ChangeRecord], *, now: datetime, self_url: str) 
     _text(author, "name", "model-monitor")
     ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=self_url)
     for change in changes:
-        diff = ModelDiff(
-            frozenset(change.added),
-            frozenset(change.removed),
-            tuple(FieldChange(c["id"], c["field"], c["old"], c["new"]) for c in change.changed),
-        )
+        diff = ModelDiff(frozenset(change.added), frozenset(change.removed), change.changed)
         message = change_message(change.target, diff, change.detected_at, markdown=False)
         entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
         _text(entry, "id", f"{FEED_ID}:{change.id}")

@@ -247,9 +247,7 @@ def _record_events(
                 to_snapshot_id=snapshot.id,
                 added=sorted(diff.added),
                 removed=sorted(diff.removed),
-                changed=[
-                    {"id": c.id, "field": c.field, "old": c.old, "new": c.new} for c in diff.changed
-                ],
+                changed=diff.changed,
             )
             messages.append((change, change_message(target, diff, at)))
     return change, events, messages

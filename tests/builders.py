@@ -9,8 +9,7 @@ from sqlalchemy import func, select
 
 from monitor.config import Target
 from monitor.modellist import ModelList
-from monitor.store import Store, schema
-from monitor.store.store import SnapshotRecord, Transaction
+from monitor.store import SnapshotRecord, Store, Transaction, schema
 
 
 def make_target(base_url: str, **overrides: Any) -> Target:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from xml.etree import ElementTree
 
+from monitor.diff import FieldChange
 from monitor.feed import atom_feed
 from monitor.store import ChangeRecord
 
@@ -28,7 +29,7 @@ def change(i: int, **extra: object) -> ChangeRecord:
 
 
 def test_a_valid_atom_feed_with_one_entry_per_change() -> None:
-    price = {"id": "deepseek-v3", "field": "pricing.prompt", "old": "2.7e-07", "new": "1.4e-07"}
+    price = FieldChange("deepseek-v3", "pricing.prompt", "2.7e-07", "1.4e-07")
     xml = atom_feed(
         [change(2, added=(), changed=(price,)), change(1)],
         now=NOW,

@@ -1,22 +1,78 @@
-"""Storage: the schema, opening and migrating the database, and named queries."""
+"""Storage: the schema, opening and migrating the database, and the :class:`Store`.
 
+The store's parts, one concept each: :mod:`~monitor.store.records` (the values it
+hands out), :mod:`~monitor.store.lists` (content-addressed model lists),
+:mod:`~monitor.store.polls` (the poll transaction), :mod:`~monitor.store.queries`
+(reading the history), :mod:`~monitor.store.deliveries` (the outbox queue),
+:mod:`~monitor.store.locks` (replicas taking turns) and
+:mod:`~monitor.store.retention` (pruning). Every database error leaves the store as
+a :class:`~monitor.errors.StorageError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.store.deliveries import DeliveryQueue
 from monitor.store.engine import open_engine, upgrade
-from monitor.store.store import (
+from monitor.store.locks import PollLocks
+from monitor.store.polls import Transaction
+from monitor.store.queries import Queries
+from monitor.store.records import (
     Baseline,
     ChangeRecord,
     DeliveryRecord,
+    ModelEvent,
+    ModelLife,
+    PruneReport,
+    Redirected,
+    Sighting,
     SnapshotRecord,
-    Store,
+    StoredState,
     TargetEventRecord,
-    Transaction,
 )
+from monitor.store.retention import Retention
+
+
+class Store(Queries, DeliveryQueue, PollLocks, Retention):
+    """The database of one monitor: one interface over its parts. A poll's writes go
+    through :meth:`transaction`; the outbox queue and retention write in short
+    transactions of their own; everything else reads."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One poll's writes, committed together (rolled back on any error)."""
+        with self._write() as session:
+            yield Transaction(session)
+
+    def ping(self) -> bool:
+        """Whether the database answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            return True
+        except SQLAlchemyError:
+            return False
+
+    def close(self) -> None:
+        self.engine.dispose()
+
 
 __all__ = [
     "Baseline",
     "ChangeRecord",
     "DeliveryRecord",
+    "ModelEvent",
+    "ModelLife",
+    "PruneReport",
+    "Redirected",
+    "Sighting",
     "SnapshotRecord",
     "Store",
+    "StoredState",
     "TargetEventRecord",
     "Transaction",
     "open_engine",

@@ -186,7 +186,7 @@ class ModelListLineage(Base):
     span_count: Mapped[int] = mapped_column(Integer)
 
 
-class ModelList(Base):
+class ModelListRow(Base):
     """One distinct list of model objects, stored once whatever the number of polls."""
 
     __tablename__ = "model_lists"

@@ -18,9 +18,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from monitor.modellist import ModelList
-from monitor.store import Store, open_engine, schema, upgrade
-from monitor.store import store as store_module
-from monitor.store.store import LINEAGE_SLACK
+from monitor.store import Store, lists, open_engine, schema, upgrade
+from monitor.store.lists import LINEAGE_SLACK
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -84,7 +83,7 @@ def test_a_changed_big_list_stores_rows_for_the_change_only(store: Store) -> Non
     for n in range(1, 11):  # ten changes: one model replaced, then one price changed
         big = [*big[1:], model(400 + n)] if n % 2 else [*big[:-1], model(400 + n - 1, price=n)]
         poll(store, "openrouter", T0 + n * MINUTE, big)
-    assert count_rows(store, schema.ModelList) == 11
+    assert count_rows(store, schema.ModelListRow) == 11
     assert count_rows(store, schema.ModelListSpan) == 410  # a span per new object, no more
     assert count_rows(store, schema.ModelListLineage) == 1
 
@@ -219,7 +218,7 @@ def test_pruning_a_list_flapped_away_from_frees_what_only_it_held(store: Store) 
 def test_an_abandoned_lineage_frees_what_only_its_gone_lists_held(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store_module, "LINEAGE_SLACK", 0)
+    monkeypatch.setattr(lists, "LINEAGE_SLACK", 0)
     a = [model(i) for i in range(10)]
     poll(store, "x", T0, a)
     poll(store, "x", T0 + MINUTE, [*a, model(99)])
@@ -253,7 +252,7 @@ def test_any_history_reads_back_exactly_even_after_pruning(
     after_prune: list[tuple[str, dict[int, int]]],
     slack: int,
 ) -> None:
-    with patch.object(store_module, "LINEAGE_SLACK", slack):
+    with patch.object(lists, "LINEAGE_SLACK", slack):
         _history_reads_back(store, history, prune_at, after_prune)
 
 

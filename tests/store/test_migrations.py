@@ -85,8 +85,7 @@ def test_a_database_full_of_history_upgrades_and_downgrades(db_url: str) -> None
     from sqlalchemy import text
 
     from monitor.modellist import ModelList
-    from monitor.store import Store
-    from monitor.store.store import SnapshotRecord
+    from monitor.store import SnapshotRecord, Store
 
     engine = open_engine(db_url, create=True)
     try:

@@ -45,21 +45,21 @@ def test_unchanged_polls_store_the_list_once(store: Store) -> None:
     for i in range(5):
         add(store, "dos-ai", T0 + timedelta(minutes=i), models("a", "b", "c"))
     assert count_rows(store, schema.Snapshot) == 5
-    assert count_rows(store, schema.ModelList) == 1
+    assert count_rows(store, schema.ModelListRow) == 1
     assert count_rows(store, schema.ModelObject) == 3
 
 
 def test_a_changed_list_stores_only_new_objects(store: Store) -> None:
     add(store, "dos-ai", T0, models("a", "b", "c"))
     add(store, "dos-ai", T0 + timedelta(minutes=1), models("a", "b", "c", "d"))
-    assert count_rows(store, schema.ModelList) == 2
+    assert count_rows(store, schema.ModelListRow) == 2
     assert count_rows(store, schema.ModelObject) == 4
 
 
 def test_lists_are_shared_across_targets(store: Store) -> None:
     add(store, "one", T0, models("a", "b"))
     add(store, "two", T0, models("a", "b"))
-    assert count_rows(store, schema.ModelList) == 1
+    assert count_rows(store, schema.ModelListRow) == 1
 
 
 def test_latest_good_skips_failed_polls(store: Store) -> None:
@@ -142,7 +142,7 @@ def test_a_failed_transaction_writes_nothing(store: Store) -> None:
         record_poll(tx, "dos-ai", T0, models("a"), duration_ms=1)
         raise RuntimeError("crash after the write, before the commit")
     assert store.history() == []
-    assert count_rows(store, schema.ModelList) == 0
+    assert count_rows(store, schema.ModelListRow) == 0
 
 
 def test_two_writers_storing_the_same_new_list_at_once(store: Store) -> None:
@@ -197,7 +197,7 @@ def test_two_writers_storing_the_same_new_list_at_once(store: Store) -> None:
     second_thread.join(30)
     assert not first_thread.is_alive() and not second_thread.is_alive()
     assert errors == []
-    assert count_rows(store, schema.ModelList) == 1
+    assert count_rows(store, schema.ModelListRow) == 1
     assert count_rows(store, schema.ModelObject) == 3
     assert {s.target for s in store.history()} == {"one", "two"}
     assert [m["id"] for m in store.models(store.history(target="two")[0])] == [

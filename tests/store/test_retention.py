@@ -65,7 +65,7 @@ def test_prune_keeps_what_history_needs(store: Store, history: dict[str, int]) -
     assert report.snapshots == 100 + 1 - len(remaining)
     # the one-day list and its one object are gone; what remains still reads whole
     assert report.lists == 1 and report.objects == 1
-    assert count_rows(store, schema.ModelList) == 3  # (a, b), (a, c), (x)
+    assert count_rows(store, schema.ModelListRow) == 3  # (a, b), (a, c), (x)
     assert [m["id"] for m in store.models(store.snapshot(history["day49"]))] == ["a", "b"]
     assert [m["id"] for m in store.models(store.snapshot(history["old"]))] == ["x"]
     (change,) = store.changes()

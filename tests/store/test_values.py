@@ -11,6 +11,7 @@ from builders import record_poll
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor.diff import FieldChange
 from monitor.jsonsafe import loads
 from monitor.modellist import ModelList
 from monitor.store import Store
@@ -53,12 +54,12 @@ def test_ids_with_nul_are_found_and_compared_exactly(store: Store) -> None:
             to_snapshot_id=2,
             added=["\x00c"],
             removed=["b"],
-            changed=[{"id": "a\x00", "field": "p\x00", "old": "\x00", "new": None}],
+            changed=[FieldChange("a\x00", "p\x00", "\x00", None)],
         )
     (back,) = store.changes()
     assert back == change
     assert back.added == ("\x00c",)
-    assert back.changed == ({"id": "a\x00", "field": "p\x00", "old": "\x00", "new": None},)
+    assert back.changed == (FieldChange("a\x00", "p\x00", "\x00", None),)
     (sighting,) = store.model_sightings("a\x00")
     assert sighting.present
 

@@ -1,0 +1,214 @@
+"""The poll transaction: what one poll writes, in one transaction (see
+:meth:`monitor.store.Store.transaction`), and the reads it decides from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from monitor.alerts import TargetState
+from monitor.diff import FieldChange
+from monitor.modellist import ModelList, ids_digest
+from monitor.store import schema
+from monitor.store.lists import ListWriter
+from monitor.store.locks import lock_key
+from monitor.store.records import (
+    Baseline,
+    ChangeRecord,
+    SnapshotRecord,
+    StoredState,
+    TargetEventRecord,
+)
+from monitor.store.rows import (
+    change_record,
+    changed_column,
+    snapshot_record,
+    target_event_record,
+    target_state,
+    write_target_state,
+)
+from monitor.store.sql import latest_good, list_of, with_members
+
+
+class Transaction:
+    """The writes of one poll, which commit together: its snapshot (and list), its
+    change or down/recovered event, their deliveries and the target's alert state."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def latest_good(self, target: str) -> Baseline | None:
+        row = self._session.execute(
+            latest_good(target, schema.Snapshot, schema.ModelListRow.digest).join(
+                schema.ModelListRow, schema.Snapshot.model_list_id == schema.ModelListRow.id
+            )
+        ).first()
+        if row is None:
+            return None
+        return Baseline(snapshot=snapshot_record(row[0]), list_digest=row[1])
+
+    def model_ids(self, list_id: Any) -> frozenset[str]:
+        return frozenset(
+            self._session.scalars(with_members(select(schema.ModelObject.model_id), list_id))
+        )
+
+    def snapshot_models(self, snapshot_id: int) -> dict[str, dict[str, Any]]:
+        """The model objects of a snapshot by ID (none for a failed poll)."""
+        rows = self._session.execute(
+            with_members(
+                select(schema.ModelObject.model_id, schema.ModelObject.data),
+                list_of(snapshot_id),
+            )
+        )
+        return {model_id: dict(data) for model_id, data in rows}
+
+    def snapshot_model_ids(self, snapshot_id: int) -> frozenset[str]:
+        return self.model_ids(list_of(snapshot_id))
+
+    def add_snapshot(
+        self,
+        *,
+        target: str,
+        fetched_at: datetime,
+        ok: bool,
+        http_status: int | None,
+        error: str | None,
+        duration_ms: int | None,
+        models: ModelList | None,
+    ) -> SnapshotRecord:
+        list_id = (
+            ListWriter(self._session).store(models, fetched_at, target)
+            if models is not None
+            else None
+        )
+        row = schema.Snapshot(
+            target=target,
+            fetched_at=fetched_at,
+            ok=ok,
+            http_status=http_status,
+            error=error,
+            duration_ms=duration_ms,
+            model_count=len(models) if models is not None else None,
+            model_list_id=list_id,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return snapshot_record(row)
+
+    def add_change(
+        self,
+        *,
+        target: str,
+        detected_at: datetime,
+        from_snapshot_id: int,
+        to_snapshot_id: int,
+        added: Sequence[str],
+        removed: Sequence[str],
+        changed: Sequence[FieldChange] = (),
+    ) -> ChangeRecord:
+        row = schema.ChangeEvent(
+            target=target,
+            detected_at=detected_at,
+            from_snapshot_id=from_snapshot_id,
+            to_snapshot_id=to_snapshot_id,
+            added=sorted(added),
+            removed=sorted(removed),
+            changed=changed_column(changed),
+        )
+        self._session.add(row)
+        self._session.flush()
+        return change_record(row)
+
+    def target_state(self, target: str) -> StoredState:
+        """The alert state of a target, its baseline snapshot and when it was last saved,
+        locked until this transaction ends: two processes recording a poll of the same
+        target take turns (SQLite's writers already do: they BEGIN IMMEDIATE).
+
+        A target polled before alert state was kept starts from its latest good poll.
+        """
+        if self._session.get_bind().dialect.name == "postgresql":
+            self._session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("state:" + target)}
+            )
+        row = self._session.get(schema.TargetStateRow, target)
+        if row is not None:
+            return StoredState(target_state(row), row.confirmed_snapshot_id, row.updated_at)
+        baseline = self.latest_good(target)
+        if baseline is None or baseline.snapshot.model_list_id is None:
+            return StoredState(TargetState(), None, None)
+        ids = self.model_ids(baseline.snapshot.model_list_id)
+        state = TargetState(confirmed_digest=ids_digest(ids), confirmed_count=len(ids))
+        return StoredState(state, baseline.snapshot.id, baseline.snapshot.fetched_at)
+
+    def save_target_state(
+        self, target: str, state: TargetState, confirmed_snapshot_id: int | None, now: datetime
+    ) -> None:
+        row = self._session.get(schema.TargetStateRow, target)
+        if row is None:
+            row = schema.TargetStateRow(target=target)
+            self._session.add(row)
+        write_target_state(row, state)
+        row.confirmed_snapshot_id = confirmed_snapshot_id
+        row.updated_at = now
+
+    def add_target_event(
+        self,
+        *,
+        target: str,
+        kind: str,
+        at: datetime,
+        since: datetime,
+        snapshot_id: int,
+        failures: int | None = None,
+        error: str | None = None,
+        duration_s: float | None = None,
+    ) -> TargetEventRecord:
+        row = schema.TargetEvent(
+            target=target,
+            kind=kind,
+            at=at,
+            since=since,
+            failures=failures,
+            error=error,
+            duration_s=duration_s,
+            snapshot_id=snapshot_id,
+        )
+        self._session.add(row)
+        self._session.flush()
+        return target_event_record(row)
+
+    def add_deliveries(
+        self,
+        *,
+        target: str,
+        urls: Sequence[tuple[str, str]],
+        title: str,
+        body: str,
+        now: datetime,
+        change_event_id: int | None = None,
+        target_event_id: int | None = None,
+    ) -> list[int]:
+        """One pending delivery per ``(url_hash, redacted_url)``; returns their ids."""
+        rows = [
+            schema.DeliveryRow(
+                target=target,
+                change_event_id=change_event_id,
+                target_event_id=target_event_id,
+                url_hash=url_hash,
+                url=shown,
+                title=title,
+                body=body,
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for url_hash, shown in urls
+        ]
+        self._session.add_all(rows)
+        self._session.flush()
+        return [row.id for row in rows]

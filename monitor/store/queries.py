@@ -1,0 +1,159 @@
+"""Reading the history: polls, the models a poll listed, change and down/recovered
+events, and one model's life across targets. Reads only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select
+
+from monitor.errors import NotFoundError
+from monitor.store import schema
+from monitor.store.records import (
+    ChangeRecord,
+    ModelEvent,
+    ModelLife,
+    Sighting,
+    SnapshotRecord,
+    TargetEventRecord,
+)
+from monitor.store.rows import change_record, field_changes, snapshot_record, target_event_record
+from monitor.store.sql import Sessions, covers, latest_good, newest_first, with_members
+
+
+class Queries(Sessions):
+    """Named reads over the history, each in its own session."""
+
+    def history(
+        self, *, target: str | None = None, limit: int | None = None, since: datetime | None = None
+    ) -> list[SnapshotRecord]:
+        """Polls, newest first."""
+        query = newest_first(schema.Snapshot, schema.Snapshot.fetched_at, target, since, limit)
+        with self._read() as session:
+            return [snapshot_record(row) for row in session.scalars(query)]
+
+    def snapshot(self, snapshot_id: int) -> SnapshotRecord:
+        with self._read() as session:
+            row = session.get(schema.Snapshot, snapshot_id)
+            if row is None:
+                raise NotFoundError(f"no snapshot with id {snapshot_id}")
+            return snapshot_record(row)
+
+    def models(self, snapshot: SnapshotRecord) -> list[dict[str, Any]]:
+        """The model objects of a snapshot, sorted by ID (empty for a failed poll), their
+        keys in sorted order: PostgreSQL's jsonb does not keep the provider's order, and
+        the same list reads back the same from every database."""
+        if snapshot.model_list_id is None:
+            return []
+        with self._read() as session:
+            rows = session.execute(
+                with_members(
+                    select(schema.ModelObject.model_id, schema.ModelObject.data),
+                    snapshot.model_list_id,
+                )
+            )
+            # sorted here: the database's collation is not Python's order by code point
+            return [_sorted_keys(data) for _, data in sorted(rows, key=lambda row: row[0])]
+
+    def models_at(self, target: str, when: datetime) -> SnapshotRecord | None:
+        """The latest good snapshot of ``target`` taken at or before ``when``."""
+        with self._read() as session:
+            row = session.scalars(
+                latest_good(target, schema.Snapshot).where(schema.Snapshot.fetched_at <= when)
+            ).first()
+            return snapshot_record(row) if row is not None else None
+
+    def changes(
+        self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[ChangeRecord]:
+        """Change events, newest first."""
+        query = newest_first(
+            schema.ChangeEvent, schema.ChangeEvent.detected_at, target, since, limit
+        )
+        with self._read() as session:
+            return [change_record(row) for row in session.scalars(query)]
+
+    def has_target(self, target: str) -> bool:
+        """Whether any poll of ``target`` was ever stored."""
+        with self._read() as session:
+            return bool(session.scalar(select(exists().where(schema.Snapshot.target == target))))
+
+    def target_events(
+        self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[TargetEventRecord]:
+        """Down and recovered events, newest first."""
+        query = newest_first(schema.TargetEvent, schema.TargetEvent.at, target, since, limit)
+        with self._read() as session:
+            return [target_event_record(row) for row in session.scalars(query)]
+
+    def model_sightings(self, model_id: str, target: str | None = None) -> list[Sighting]:
+        """Per target, the first and last good poll whose list held ``model_id``, and
+        whether the target's latest good list holds it."""
+        with self._read() as session:
+            span = schema.ModelListSpan
+            lists = (
+                select(schema.ModelListRow.id)
+                .join(span, span.lineage_id == schema.ModelListRow.lineage_id)
+                .join(schema.ModelObject, schema.ModelObject.id == span.object_id)
+                .where(schema.ModelObject.model_id == model_id, covers(span, schema.ModelListRow))
+            )
+            query = (
+                select(
+                    schema.Snapshot.target,
+                    func.min(schema.Snapshot.fetched_at),
+                    func.max(schema.Snapshot.fetched_at),
+                )
+                .where(schema.Snapshot.model_list_id.in_(lists), schema.Snapshot.ok.is_(True))
+                .group_by(schema.Snapshot.target)
+                .order_by(schema.Snapshot.target)
+            )
+            if target is not None:
+                query = query.where(schema.Snapshot.target == target)
+            sightings = []
+            for name, first, last in session.execute(query):
+                latest = session.scalar(latest_good(name, schema.Snapshot.model_list_id))
+                held = with_members(select(schema.ModelObject.id), latest).where(
+                    schema.ModelObject.model_id == model_id
+                )
+                present = bool(session.scalar(select(held.exists())))
+                sightings.append(
+                    Sighting(target=name, first_seen=first, last_seen=last, present=present)
+                )
+            return sorted(sightings, key=lambda s: s.target)  # not by the database's collation
+
+    def model_life(self, model_id: str, target: str | None = None) -> list[ModelLife]:
+        """One model on each target that ever listed it (or on ``target``): when it was
+        first and last seen, whether it is listed now, and what each change event of the
+        target says about it, in time order (ties by event id). Empty when no good poll
+        ever listed it."""
+        sightings = self.model_sightings(model_id, target)
+        found: dict[str, list[ModelEvent]] = {s.target: [] for s in sightings}
+        change = schema.ChangeEvent
+        query = (
+            select(change.id, change.target, change.detected_at, change.added, change.removed)
+            .add_columns(change.changed)
+            .where(change.target.in_(list(found)))
+            .order_by(change.detected_at, change.id)
+        )
+        with self._read() as session:
+            for change_id, name, at, added, removed, changed in session.execute(query):
+                events = found[name]
+                if model_id in added:
+                    events.append(ModelEvent(at, change_id, "added"))
+                if model_id in removed:
+                    events.append(ModelEvent(at, change_id, "removed"))
+                events += [
+                    ModelEvent(at, change_id, "changed", field)
+                    for field in field_changes(changed)
+                    if field.id == model_id
+                ]
+        return [ModelLife(s, tuple(found[s.target])) for s in sightings]
+
+
+def _sorted_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
