@@ -6,7 +6,7 @@ this process). ``T`` targets (each its own URL) are polled ``k`` times each, one
 of a target at a time, ``T`` of them concurrently, in a pool of the daemon's size
 (``max(4, min(32, T + 1))`` threads):
 
-- ``poll_target``: :func:`monitor.worker.poll_target` with a real :class:`Store` on
+- ``poll_target``: :func:`monitor.poll.poll_target` with a real :class:`Store` on
   SQLite and :func:`monitor.fetch.make_client`, logging JSON lines as the daemon does;
 - ``Daemon.poll``: the daemon's whole job (:meth:`monitor.daemon.Daemon.poll`: the
   poll turn, ``poll_target``, metrics), also against a provider that sends an ``ETag``
@@ -34,7 +34,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +114,7 @@ class PollPath:
             self.poll(target)
 
     def poll(self, target: Any) -> None:
-        from monitor.worker import poll_target
+        from monitor.poll import poll_target
 
         result = poll_target(
             target, client=self.client, api_key=None, store=self.store, notify_urls=(), now=utcnow
@@ -125,12 +124,6 @@ class PollPath:
 
     def daemon(self) -> Any:
         from monitor.daemon import Daemon
-        from monitor.notify.outbox import RetryPolicy
-
-        def retry(_config: Any) -> RetryPolicy:
-            return RetryPolicy(
-                max_attempts=10, initial=timedelta(seconds=30), maximum=timedelta(hours=1)
-            )
 
         return Daemon(
             self.config,
@@ -139,7 +132,6 @@ class PollPath:
             sender=_NoSender(),
             keys={t.name: None for t in self.targets},
             now=utcnow,
-            retry=retry,
         )
 
     def snapshots(self) -> int:
@@ -315,20 +307,23 @@ def profile_poll_path(path: PollPath, polls: int) -> dict[str, Any]:
 
 _PHASES = {
     ("daemon.py", "poll"): "Daemon.poll",
-    ("store.py", "poll_turn"): "  Store.poll_turn (is it this process's turn?)",
-    ("store.py", "last_poll_at"): "    of which Store.last_poll_at (a query in its own session)",
-    ("worker.py", "poll_target"): "  poll_target",
+    ("poll.py", "poll"): "  Poller.poll (turn, poll, send)",
+    ("locks.py", "poll_turn"): "  Store.poll_turn (is it this process's turn?)",
+    ("locks.py", "last_poll_at"): "    of which Store.last_poll_at (a query in its own session)",
+    ("poll.py", "poll_target"): "  poll_target",
     ("fetch.py", "fetch_models"): "    fetch_models (HTTP GET, read, parse, digests)",
     ("fetch.py", "parse_models"): "      of which parse_models (JSON)",
     ("fetch.py", "_json"): "      of which reading the JSON",
     ("fetch.py", "_checked"): "      of which checking the entries",
     ("modellist.py", "from_objects"): "      of which ModelList.from_objects (digests)",
-    ("store.py", "transaction"): "    Store.transaction (begin, commit, session)",
-    ("store.py", "target_state"): "      Transaction.target_state",
-    ("store.py", "add_snapshot"): "      Transaction.add_snapshot",
-    ("store.py", "_ensure_list"): "        of which _ensure_list",
-    ("store.py", "save_target_state"): "      Transaction.save_target_state",
-    ("worker.py", "_log_poll"): "    logging the poll",
+    ("poll.py", "record"): "    record (decide and write, one transaction)",
+    ("__init__.py", "transaction"): "      Store.transaction (begin, commit, session)",
+    ("polls.py", "target_state"): "      Transaction.target_state",
+    ("poll.py", "decide"): "      decide (pure)",
+    ("polls.py", "add_snapshot"): "      Transaction.add_snapshot",
+    ("lists.py", "store"): "        of which ListWriter.store",
+    ("polls.py", "save_target_state"): "      Transaction.save_target_state",
+    ("poll.py", "_log_result"): "    logging the poll",
     ("metrics.py", "observe_poll"): "  Metrics.observe_poll",
     ("daemon.py", "status"): "  Daemon.status (systemd status line)",
 }

@@ -1,6 +1,6 @@
 """Benchmark 2: bytes stored per unchanged and per changed poll, against a naive JSON copy.
 
-Real polls (:func:`monitor.worker.poll_target`, the product's client and Store on a
+Real polls (:func:`monitor.poll.poll_target`, the product's client and Store on a
 fresh SQLite file, one notification URL so a change queues its alert as in real use)
 against the provider process, a simulated clock one minute apart. The size of the
 database is measured after a WAL checkpoint as pages in use times the page size,
@@ -86,7 +86,7 @@ class Poller:
         self.revs = {t.name: "0" for t in self.targets}
 
     def poll(self, target: Any, rev: str | None = None) -> Any:
-        from monitor.worker import poll_target
+        from monitor.poll import poll_target
 
         if rev is not None:
             self.revs[target.name] = rev

@@ -30,7 +30,7 @@ from monitor.config import (
     resolve_key,
     verify,
 )
-from monitor.errors import ConfigError, MonitorError, NotFoundError, StorageError
+from monitor.errors import ConfigError, MonitorError, NotFoundError
 from monitor.logs import LEVELS, configure_logging
 from monitor.text import printable, shown
 
@@ -508,7 +508,6 @@ def run() -> None:
                 sender=AppriseSender(),
                 keys=keys,
                 now=utcnow,
-                retry=retry_policy,
                 reload=reload,
                 notifier=notifier,
                 after_commit=state.after_commit,
@@ -528,57 +527,30 @@ def check(target_name: str | None, as_json: bool) -> None:
     ``[defaults] max_concurrency`` at a time and reported in config order. Exits 0
     when every poll was good, 1 when any failed.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from monitor.fetch import make_client
     from monitor.notify import AppriseSender
-    from monitor.notify.outbox import Outbox, Outcome, describe_unrecorded
-    from monitor.worker import PollResult, poll_target
+    from monitor.notify.outbox import Outbox, describe_unrecorded
+    from monitor.poll import Poller
 
     _logging()
-    config = _state().config()
+    state = _state()
+    config = state.config()
     targets = [config.target(target_name)] if target_name else list(config.targets)
     keys = _prepare_polling(config, targets)
     with _open_store(write=True) as store, make_client() as client:
-        outbox = Outbox(
-            store, AppriseSender(), config.all_urls(), now=utcnow, policy=retry_policy(config)
-        )
+        outbox = Outbox.for_config(config, store, AppriseSender(), now=utcnow)
         outbox.deliver(due_only=False)
-        after_commit = _state().after_commit  # click's context is this thread's only
-
-        def poll_one(target: Any) -> tuple[PollResult, list[Outcome]] | str:
-            """What the target's poll found and the sends it made, or why it was not
-            recorded: one target's trouble must not stop the others."""
-            try:
-                # a daemon replica polling this target right now: wait for it, then poll
-                with store.poll_turn(target.name, now=utcnow(), wait=True):
-                    result = poll_target(
-                        target,
-                        client=client,
-                        api_key=keys[target.name],
-                        store=store,
-                        notify_urls=config.urls_for(target),
-                        now=utcnow,
-                        after_commit=after_commit,
-                    )
-            except StorageError as exc:
-                return str(exc)
-            except Exception as exc:  # a bug: this target's, never the others' trouble
-                log.exception("unexpected error polling; not recorded", target=target.name)
-                return f"internal error: {type(exc).__name__}"
-            if not result.delivery_ids:
-                return result, []
-            return result, outbox.deliver(ids=result.delivery_ids, due_only=False)
-
+        poller = Poller(
+            store=store, client=client, outbox=outbox, now=utcnow, after_commit=state.after_commit
+        )
         # the daemon's pool size: one shared HTTP client, the engine's pool sized for it
-        workers = max(1, min(config.max_concurrency, len(targets)))
-        with ThreadPoolExecutor(workers, thread_name_prefix="check") as pool:
-            # in config order; interrupted (Ctrl-C, a bug), map cancels what has not started
-            polled = list(pool.map(poll_one, targets))
+        polled = poller.poll_each(
+            targets, keys, config.urls_for, concurrency=config.max_concurrency
+        )
         # a send the database did not record: written when it takes writes again, at
         # most until the lease (which keeps other senders off it) runs out
         unrecorded = describe_unrecorded(outbox.settle())
-    done = [p for p in polled if not isinstance(p, str)]
+    done = [(p.result, p.sent) for p in polled if p.result is not None]
     if as_json:
         _print_json(
             [
@@ -595,11 +567,12 @@ def check(target_name: str | None, as_json: bool) -> None:
                 for r, sent in done
             ]
         )
-    for target, outcome in zip(targets, polled, strict=True):
-        if isinstance(outcome, str):
-            click.echo(f"{target.name}: NOT RECORDED: {printable(outcome)}", err=as_json)
+    for turn in polled:
+        if turn.result is None:
+            reason = printable(turn.not_recorded or "")
+            click.echo(f"{turn.target.name}: NOT RECORDED: {reason}", err=as_json)
         elif not as_json:
-            click.echo(printable(_check_line(*outcome)))
+            click.echo(printable(_check_line(turn.result, turn.sent)))
     if unrecorded:
         _fatal(unrecorded)
     ok = len(done) == len(polled) and all(r.ok for r, _ in done)
@@ -641,16 +614,6 @@ def _prepare_polling(config: Config, targets: Sequence[Any]) -> dict[str, Secret
         raise ConfigError("targets: no targets configured; add a [[targets]] table")
     verify(config)
     return _keys(config, [t.name for t in targets])
-
-
-def retry_policy(config: Config) -> Any:
-    from monitor.notify.outbox import RetryPolicy
-
-    return RetryPolicy(
-        max_attempts=config.delivery.max_attempts,
-        initial=timedelta(seconds=config.delivery.retry_initial),
-        maximum=timedelta(seconds=config.delivery.retry_max),
-    )
 
 
 @cli.command()
@@ -992,9 +955,7 @@ def deliveries_retry(delivery_id: int, to_current: bool) -> None:
             if not store.reopen_delivery(delivery_id, utcnow()):
                 _fatal(f"delivery {delivery_id} is being sent right now; see monitor deliveries")
             ids = [delivery_id]
-        outbox = Outbox(
-            store, AppriseSender(), config.all_urls(), now=utcnow, policy=retry_policy(config)
-        )
+        outbox = Outbox.for_config(config, store, AppriseSender(), now=utcnow)
         outcomes = outbox.deliver(ids=ids, due_only=False) if ids else []
         unrecorded = describe_unrecorded(outbox.settle())
     for line in skipped:

@@ -92,8 +92,8 @@ class Target:
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """How alerts are retried ([notify])."""
+class RetrySettings:
+    """How failed alerts are retried ([notify])."""
 
     max_attempts: int = 10  # failed sends to one URL before its delivery is dead
     retry_initial: float = 30.0  # seconds before the first retry; doubles each time
@@ -106,7 +106,7 @@ class Config:
     database_url: str  # an SQLAlchemy URL, sqlite paths already absolute
     notify_urls: tuple[str, ...]
     targets: tuple[Target, ...]
-    delivery: Delivery = Delivery()
+    retry: RetrySettings = RetrySettings()
     metrics_listen: tuple[str, int] | None = None  # [metrics] listen: host and port
     max_concurrency: int = 32  # [defaults] max_concurrency: polls in flight at once
     retention_keep: float | None = None  # [retention] keep: seconds of history; None = all
@@ -184,7 +184,7 @@ def parse_config(
     notify = _table(data, "notify")
     _no_unknown_keys(notify, "notify.", {"urls", "max_attempts", "retry_initial", "retry_max"})
     notify_urls = _url_list(notify.get("urls", []), "notify.urls")
-    delivery = Delivery(
+    retry = RetrySettings(
         max_attempts=_int(notify, "max_attempts", "notify.", default=10, minimum=1, maximum=1000),
         retry_initial=parse_duration(notify.get("retry_initial", 30), "notify.retry_initial"),
         retry_max=parse_duration(notify.get("retry_max", 3600), "notify.retry_max"),
@@ -229,7 +229,7 @@ def parse_config(
         database_url=database_url,
         notify_urls=notify_urls,
         targets=targets,
-        delivery=delivery,
+        retry=retry,
         metrics_listen=listen,
         max_concurrency=max_concurrency,
         retention_keep=keep,

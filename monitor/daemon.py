@@ -20,7 +20,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import httpx
@@ -35,10 +35,10 @@ from monitor.fetch import MAX_RETRY_AFTER, ConditionalCache
 from monitor.metrics import Metrics, MetricsServer, json_body, prometheus_body
 from monitor.notify import Sender
 from monitor.notify.message import format_duration
-from monitor.notify.outbox import Outbox, Outcome, RetryPolicy, describe_unrecorded
+from monitor.notify.outbox import Outbox, Outcome, describe_unrecorded
+from monitor.poll import SKIP_IF_POLLED_WITHIN, Poller, PollResult
 from monitor.sdnotify import SystemdNotifier
 from monitor.store import Store
-from monitor.worker import poll_target
 
 log = structlog.get_logger("monitor.daemon")
 
@@ -46,10 +46,8 @@ Keys = Mapping[str, Secret | None]
 Reloader = Callable[[], tuple[Config, Keys]]
 
 
-# A scheduled poll is skipped when any process polled the target within this share of
-# its interval (replicas: about one poll per interval in all). Jitter stays below the
-# rest, so a process never skips its own next poll.
-SKIP_IF_POLLED_WITHIN = 0.8
+# Jitter stays below what SKIP_IF_POLLED_WITHIN leaves of an interval, so a process
+# never skips its own next poll.
 JITTER = 0.05
 
 
@@ -84,29 +82,24 @@ class Daemon:
         sender: Sender,
         keys: Keys,
         now: Callable[[], datetime],
-        retry: Callable[[Config], RetryPolicy],
         reload: Reloader | None = None,
         notifier: SystemdNotifier | None = None,
         outbox_every: float = 5.0,
         stop_timeout: float = 10.0,
         after_commit: Callable[[], None] | None = None,
     ) -> None:
-        """``after_commit``: see :func:`monitor.worker.poll_target` (tests only)."""
+        """``after_commit``: see :func:`monitor.poll.poll_target` (tests only)."""
         self._config = config
         self._keys = keys
         self._store = store
-        self._client = client
-        self._sender = sender
         self._now = now
-        self._retry = retry
         self._reload = reload
         self._notifier = notifier or SystemdNotifier(None, None)
         # one outbox for the daemon's life: it keeps the outcomes of sends the database
         # has not recorded yet, written before it sends anything else (reloads too)
-        self._outbox = Outbox(store, sender, config.all_urls(), now=now, policy=retry(config))
+        self._outbox = Outbox.for_config(config, store, sender, now=now)
         self._outbox_every = outbox_every
         self._stop_timeout = stop_timeout
-        self._after_commit = after_commit
         self._lock = threading.Lock()
         self._inflight: dict[str, float] = {}  # target -> monotonic start of its poll
         self._last: tuple[str, bool, datetime] | None = None  # the latest poll
@@ -114,6 +107,14 @@ class Daemon:
         self._stop = threading.Event()
         self._reload_requested = threading.Event()
         self._conditional = ConditionalCache()  # ETag / Last-Modified per target
+        self._poller = Poller(
+            store=store,
+            client=client,
+            outbox=self._outbox,
+            now=now,
+            cache=self._conditional,
+            after_commit=after_commit,
+        )
         self.metrics = Metrics()
         self.metrics.pending.set_function(self._pending)
         self._server: MetricsServer | None = None
@@ -135,60 +136,42 @@ class Daemon:
             target = next((t for t in self._config.targets if t.name == name), None)
             key = self._keys.get(name)
             urls = self._config.urls_for(target) if target else ()
-            outbox = self._outbox
         if target is None:
             return
         with structlog.contextvars.bound_contextvars(target=name):
             started = time.monotonic()
             self._inflight[name] = started
+
+            def observe(result: PollResult) -> None:  # recorded: seen before alerts go
+                self._inflight.pop(name, None)
+                self._observe(result, time.monotonic() - started)
+
             try:
-                # scheduled polls leave a target another replica polled moments ago
-                min_gap = target.interval * SKIP_IF_POLLED_WITHIN
-                with self._store.poll_turn(name, now=self._now(), min_gap=min_gap) as mine:
-                    if not mine:
-                        log.debug("poll skipped: another process has it or just did it")
-                        return
-                    result = poll_target(
-                        target,
-                        client=self._client,
-                        api_key=key,
-                        store=self._store,
-                        notify_urls=urls,
-                        now=self._now,
-                        cache=self._conditional,
-                        after_commit=self._after_commit,
-                    )
-            except MonitorError as exc:
-                # the database is away: nothing was recorded, so nothing is lost either;
-                # the next poll after it is back compares with the last stored list
-                log.error("poll not recorded", error=str(exc))
-                self.metrics.polls.labels(name, "error").inc()
-                return
-            except Exception:  # a bug past what poll_target records itself
-                log.exception("unexpected error in poll, not recorded; the daemon goes on")
-                self.metrics.polls.labels(name, "error").inc()
-                return
+                polled = self._poller.poll(target, key, urls, scheduled=True, observe=observe)
             finally:
                 self._inflight.pop(name, None)
-            snapshot = result.snapshot
-            self.metrics.observe_poll(
-                name,
-                ok=snapshot.ok,
-                seconds=time.monotonic() - started,
-                model_count=snapshot.model_count,
-                failures=result.failures,
-                at=snapshot.fetched_at.timestamp(),
-                changed=result.change is not None,
-            )
-            self._last = (name, snapshot.ok, snapshot.fetched_at)
-            self._failing[name] = result.failures
-            if self._notifier.enabled:  # status() walks every target
-                self._notifier.status(self.status())
-            if result.delivery_ids:  # committed: what is not sent now, the outbox job retries
-                try:
-                    self._count(outbox.deliver(ids=result.delivery_ids, due_only=False))
-                except Exception:
-                    log.exception("unexpected error sending alerts; the outbox job retries them")
+            if polled is None:
+                log.debug("poll skipped: another process has it or just did it")
+            elif polled.not_recorded is not None:
+                log.error("poll not recorded", error=polled.not_recorded)
+                self.metrics.polls.labels(name, "error").inc()
+            self._count(polled.sent if polled is not None else ())
+
+    def _observe(self, result: PollResult, seconds: float) -> None:
+        snapshot = result.snapshot
+        self.metrics.observe_poll(
+            result.target,
+            ok=snapshot.ok,
+            seconds=seconds,
+            model_count=snapshot.model_count,
+            failures=result.failures,
+            at=snapshot.fetched_at.timestamp(),
+            changed=result.change is not None,
+        )
+        self._last = (result.target, snapshot.ok, snapshot.fetched_at)
+        self._failing[result.target] = result.failures
+        if self._notifier.enabled:  # status() walks every target
+            self._notifier.status(self.status())
 
     def retry_deliveries(self) -> None:
         """The outbox job: send deliveries whose backoff has run out."""
@@ -199,7 +182,7 @@ class Daemon:
         except Exception:
             log.exception("unexpected error in the outbox; the daemon goes on")
 
-    def _count(self, outcomes: list[Outcome]) -> None:
+    def _count(self, outcomes: Iterable[Outcome]) -> None:
         for outcome in outcomes:
             self.metrics.observe_delivery(ok=outcome.ok, dead=outcome.dead)
 
@@ -386,7 +369,7 @@ class Daemon:
         with self._lock:
             self._config, self._keys = config, keys
             # the same outbox: outcomes the database has not recorded yet stay with it
-            self._outbox.configure(config.all_urls(), self._retry(config))
+            self._outbox.reload(config)
         now = self._now()
         for name in old.keys() - new.keys():
             self._conditional.put(name, None)

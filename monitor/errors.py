@@ -11,7 +11,7 @@ one line and an exit code.
         └── NotFoundError        a snapshot or target named by the user does not exist
 
 A notification that fails is not an error here: the sender reports it as a failed
-``Delivery`` (monitor.notify), and the outbox retries it.
+``SendResult`` (monitor.notify), and the outbox retries it.
 """
 
 from __future__ import annotations

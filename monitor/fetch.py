@@ -75,7 +75,7 @@ def make_client() -> httpx.Client:
 
 
 @dataclass(frozen=True)
-class Validator:
+class KnownAnswer:
     """The last one-page answer of a target: what identifies it, and the list it held."""
 
     etag: bytes | None  # as sent (header bytes go back as they came, whatever they hold)
@@ -94,14 +94,14 @@ class ConditionalCache:
     process's memory: a restart simply starts with a full answer."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, Validator] = {}
+        self._entries: dict[str, KnownAnswer] = {}
         self._lock = threading.Lock()
 
-    def get(self, target: str) -> Validator | None:
+    def get(self, target: str) -> KnownAnswer | None:
         with self._lock:
             return self._entries.get(target)
 
-    def put(self, target: str, validator: Validator | None) -> None:
+    def put(self, target: str, validator: KnownAnswer | None) -> None:
         with self._lock:
             if validator is None:
                 self._entries.pop(target, None)
@@ -166,7 +166,7 @@ def fetch_models(
             if cache is not None:  # only a one-page answer can be known as a whole
                 cache.put(
                     target.name,
-                    Validator(*validator, body_digest, models, warnings, asked)
+                    KnownAnswer(*validator, body_digest, models, warnings, asked)
                     if page == 0
                     else None,
                 )

@@ -10,7 +10,7 @@ from typing import Any
 
 from monitor.errors import StorageError
 from monitor.notify.message import Message
-from monitor.notify.send import Delivery, redact_url
+from monitor.notify.send import SendResult, redact_url
 from monitor.store import SnapshotRecord, Store, Transaction
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -41,13 +41,13 @@ class FakeSender:
         self.failing: dict[str, str] = {}
         self.hooks: dict[str, Callable[[], None]] = {}
 
-    def send(self, url: str, message: Message) -> Delivery:
+    def send(self, url: str, message: Message) -> SendResult:
         self.calls.append((url, message))
         hook = self.hooks.pop(url, None)
         if hook is not None:
             hook()
         error = self.failing.get(url)
-        return Delivery(redact_url(url), error is None, error, 7)
+        return SendResult(redact_url(url), error is None, error, 7)
 
     @property
     def urls(self) -> list[str]:

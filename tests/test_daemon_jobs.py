@@ -16,7 +16,6 @@ from structlog.testing import capture_logs
 
 from monitor.config import Config, parse_config
 from monitor.daemon import Daemon, first_poll
-from monitor.notify.outbox import RetryPolicy
 from monitor.store import Store
 
 HOOK_A = "json://hooks.example/a"
@@ -51,7 +50,6 @@ def make_daemon(
         sender=sender,
         keys={t.name: None for t in cfg.targets},
         now=clock,
-        retry=lambda _config: RetryPolicy(),
         stop_timeout=stop_timeout,
     )
 

@@ -7,12 +7,12 @@ from monitor.notify.message import (
     recovered_message,
     test_message,
 )
-from monitor.notify.send import AppriseSender, Delivery, Sender, check_urls, redact_url
+from monitor.notify.send import AppriseSender, Sender, SendResult, check_urls, redact_url
 
 __all__ = [
     "AppriseSender",
-    "Delivery",
     "Message",
+    "SendResult",
     "Sender",
     "change_message",
     "check_urls",

@@ -26,6 +26,7 @@ What can still produce a duplicate, and how long:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -35,6 +36,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from monitor.config import Config, RetrySettings
 from monitor.errors import StorageError
 from monitor.notify.message import Message
 from monitor.notify.send import Sender, redact_url
@@ -50,7 +52,12 @@ def url_hash(url: str) -> str:
 
 def url_refs(urls: Iterable[str]) -> list[tuple[str, str]]:
     """``(hash, redacted)`` pairs for :meth:`Transaction.add_deliveries`."""
-    return [(url_hash(u), redact_url(u)) for u in urls]
+    return [_url_ref(u) for u in urls]
+
+
+@functools.lru_cache(maxsize=4096)
+def _url_ref(url: str) -> tuple[str, str]:
+    return url_hash(url), redact_url(url)  # apprise parses the URL: once per URL
 
 
 URL_GONE = (
@@ -66,6 +73,15 @@ class RetryPolicy:
     initial: timedelta = timedelta(seconds=30)
     maximum: timedelta = timedelta(hours=1)
     lease: timedelta = timedelta(minutes=2)  # longer than any one send
+
+    @classmethod
+    def from_settings(cls, settings: RetrySettings) -> RetryPolicy:
+        """The policy of a config's ``[notify]`` retry settings."""
+        return cls(
+            max_attempts=settings.max_attempts,
+            initial=timedelta(seconds=settings.retry_initial),
+            maximum=timedelta(seconds=settings.retry_max),
+        )
 
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failure: initial, doubling, capped."""
@@ -125,10 +141,27 @@ class Outbox:
         self._lock = threading.Lock()
         self._flushing = threading.Lock()  # one writer of held outcomes at a time
 
+    @classmethod
+    def for_config(
+        cls, config: Config, store: Store, sender: Sender, *, now: Callable[[], datetime]
+    ) -> Outbox:
+        """The outbox of a process: every URL of the config, its retry settings."""
+        return cls(
+            store,
+            sender,
+            config.all_urls(),
+            now=now,
+            policy=RetryPolicy.from_settings(config.retry),
+        )
+
     def configure(self, urls: Sequence[str], policy: RetryPolicy) -> None:
         """The URLs and policy of a reloaded config; outcomes not recorded yet stay."""
         self._urls = {url_hash(u): u for u in urls}
         self.policy = policy
+
+    def reload(self, config: Config) -> None:
+        """Switch to a reloaded config's URLs and retry settings."""
+        self.configure(config.all_urls(), RetryPolicy.from_settings(config.retry))
 
     @property
     def unrecorded(self) -> list[Unrecorded]:

@@ -25,7 +25,7 @@ from monitor.text import one_line
 
 
 @dataclass(frozen=True)
-class Delivery:
+class SendResult:
     """The outcome of sending one message to one URL."""
 
     url: str  # redacted, safe to show
@@ -35,16 +35,16 @@ class Delivery:
 
 
 class Sender(Protocol):
-    def send(self, url: str, message: Message) -> Delivery: ...
+    def send(self, url: str, message: Message) -> SendResult: ...
 
 
 class AppriseSender:
-    def send(self, url: str, message: Message) -> Delivery:
+    def send(self, url: str, message: Message) -> SendResult:
         shown = redact_url(url)
         started = time.monotonic()
         app = apprise.Apprise()
         if not app.add(url):
-            return Delivery(shown, False, "not a notification URL apprise understands", 0)
+            return SendResult(shown, False, "not a notification URL apprise understands", 0)
         if "overflow=" not in url:
             # a message past a service's limit (Telegram 4096, Slack 35000 characters)
             # goes as several messages rather than being cut or refused
@@ -67,7 +67,7 @@ class AppriseSender:
         error = None
         if not ok:
             error = _scrub(problems[-1], url) if problems else "delivery failed"
-        return Delivery(shown, ok, error, elapsed)
+        return SendResult(shown, ok, error, elapsed)
 
 
 def redact_url(url: str) -> str:

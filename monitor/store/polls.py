@@ -31,7 +31,7 @@ from monitor.store.rows import (
     target_state,
     write_target_state,
 )
-from monitor.store.sql import latest_good, list_of, with_members
+from monitor.store.sql import ListRef, latest_good, list_of, with_members
 
 
 class Transaction:
@@ -51,7 +51,7 @@ class Transaction:
             return None
         return Baseline(snapshot=snapshot_record(row[0]), list_digest=row[1])
 
-    def model_ids(self, list_id: Any) -> frozenset[str]:
+    def model_ids(self, list_id: ListRef) -> frozenset[str]:
         return frozenset(
             self._session.scalars(with_members(select(schema.ModelObject.model_id), list_id))
         )

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, insert, or_, select
+from sqlalchemy import ColumnElement, Engine, ScalarSelect, Select, and_, insert, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +18,9 @@ from monitor.store import schema
 from monitor.store.engine import WRITE, describe_db_error
 
 CHUNK = 500  # bound on bound parameters per statement
+
+# a model list by its id, or a scalar subquery giving one
+ListRef = int | ScalarSelect[int | None]
 
 
 @contextmanager
@@ -66,7 +69,7 @@ def newest_first(
     return query.limit(limit) if limit is not None else query
 
 
-def list_of(snapshot_id: int) -> Any:
+def list_of(snapshot_id: int) -> ScalarSelect[int | None]:
     """The list id of a snapshot, as a scalar subquery (null for a failed poll)."""
     return (
         select(schema.Snapshot.model_list_id)
@@ -85,14 +88,16 @@ def latest_good(target: str, *columns: Any) -> Select[Any]:
     )
 
 
-def covers(span: type[schema.ModelListSpan], lists: type[schema.ModelListRow]) -> Any:
+def covers(
+    span: type[schema.ModelListSpan], lists: type[schema.ModelListRow]
+) -> ColumnElement[bool]:
     """The span holds its object in the list (of the same lineage)."""
     return and_(
         span.first_seq <= lists.seq, or_(span.last_seq.is_(None), span.last_seq >= lists.seq)
     )
 
 
-def with_members(query: Select[Any], list_id: Any) -> Select[Any]:
+def with_members(query: Select[Any], list_id: ListRef) -> Select[Any]:
     """``query`` over model_objects, narrowed to the objects of a list (an id, or a
     scalar subquery giving one) by a join: one span of a lineage covers an object at
     any one seq, so no object comes twice."""

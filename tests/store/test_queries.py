@@ -205,3 +205,47 @@ def test_two_writers_storing_the_same_new_list_at_once(store: Store) -> None:
         "shared-b",
         "shared-c",
     ]
+
+
+def test_a_models_life_is_its_sightings_and_what_each_change_said(store: Store) -> None:
+    """``model_life``: per target that ever listed the model, first and last seen,
+    whether it is listed now, and its events in time order (ties by event id)."""
+    from monitor.diff import FieldChange
+
+    minute = timedelta(minutes=1)
+    polls = [
+        add(store, "dos-ai", T0, models("a")),
+        add(store, "dos-ai", T0 + minute, models("a", "x")),
+        add(store, "dos-ai", T0 + 2 * minute, models("a")),
+        add(store, "dos-ai", T0 + 3 * minute, models("a", "x")),
+        add(store, "other", T0, models("x")),
+    ]
+    price = FieldChange("x", "pricing.prompt", "1", "0.5")
+    with store.transaction() as tx:
+        for (before, after), added, removed, changed in [
+            ((0, 1), ["x"], [], []),
+            ((1, 2), [], ["x"], []),
+            ((2, 3), ["x"], [], [price, FieldChange("a", "pricing.prompt", "1", "2")]),
+        ]:
+            tx.add_change(
+                target="dos-ai",
+                detected_at=polls[after].fetched_at,
+                from_snapshot_id=polls[before].id,
+                to_snapshot_id=polls[after].id,
+                added=added,
+                removed=removed,
+                changed=changed,
+            )
+    lives = store.model_life("x")
+    assert [life.sighting.target for life in lives] == ["dos-ai", "other"]
+    dos, other = lives
+    assert (dos.sighting.first_seen, dos.sighting.last_seen) == (T0 + minute, T0 + 3 * minute)
+    assert dos.sighting.present and other.sighting.present and other.events == ()
+    assert [(e.at, e.what, e.change) for e in dos.events] == [
+        (T0 + minute, "added", None),
+        (T0 + 2 * minute, "removed", None),
+        (T0 + 3 * minute, "added", None),
+        (T0 + 3 * minute, "changed", price),
+    ]
+    assert [life.sighting.target for life in store.model_life("x", target="other")] == ["other"]
+    assert store.model_life("never-listed") == []

@@ -1,25 +1,128 @@
-"""One poll end to end (monitor.worker) against the real provider and database."""
+"""One poll (monitor.poll): the pure decision as a table, then end to end against the
+real provider and database."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 import structlog
-from builders import make_target
+from builders import make_target, models
 from fakes import PollRefusingStore
 from servers import SEED_KEY, ProviderServer
 
+from monitor.alerts import EMPTY_LIST_ERROR, TargetState
 from monitor.config import Secret, Target
 from monitor.errors import StorageError
 from monitor.fetch import ConditionalCache
-from monitor.store import Store
-from monitor.worker import poll_target
+from monitor.modellist import ModelList
+from monitor.poll import Answer, decide, poll_target
+from monitor.store import Store, StoredState
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+T1 = T0 + timedelta(minutes=1)
+
+# -- the decision: a stored state and an answer in, a plan out ------------------------
+
+WATCHED = make_target("http://127.0.0.1:9/v1", watch_fields=("pricing.prompt",))
+A = models("a", "b", pricing={"prompt": "1"})
+A_CHEAPER = models("a", "b", pricing={"prompt": "0.5"})
+B = models("a", "c", pricing={"prompt": "1"})
+DOWN_SINCE = T0 - timedelta(minutes=10)
+
+
+def good(lst: ModelList, at: datetime = T1) -> Answer:
+    return Answer.good(WATCHED, lst, at=at, duration_ms=5, status=200)
+
+
+def failed(at: datetime = T1) -> Answer:
+    return Answer(at, 5, 503, error="HTTP 503: service unavailable")
+
+
+def on(lst: ModelList | None, updated_at: datetime = T0, **state: Any) -> StoredState:
+    """A target whose confirmed baseline (snapshot 7) is ``lst`` (None: never polled)."""
+    if lst is None:
+        return StoredState(TargetState(**state), None, None)
+    confirmed = TargetState(confirmed_digest=good(lst).digest, confirmed_count=len(lst), **state)
+    return StoredState(confirmed, 7, updated_at)
+
+
+DOWN = {"failures": 3, "failing_since": DOWN_SINCE, "down_alerted_at": T0, "last_error": "x"}
+
+# name, stored state, answer, confirm_polls, what the plan must say
+DECISIONS = [
+    ("first good poll: the baseline", on(None), good(A), 1,
+     dict(ok=True, stored=True, baseline=True, rebase=True, compare_with=None, events=())),
+    ("the same list: nothing to do", on(A), good(A), 1,
+     dict(ok=True, stored=True, baseline=False, rebase=False, compare_with=None, events=())),
+    ("another list: compared with the baseline", on(A), good(B), 1,
+     dict(ok=True, stored=True, rebase=True, compare_with=7, events=())),
+    ("a watched field changed: compared", on(A), good(A_CHEAPER), 1,
+     dict(ok=True, rebase=True, compare_with=7)),
+    ("another list seen once of two: waits", on(A), good(B), 2,
+     dict(ok=True, stored=True, rebase=False, compare_with=None, candidate_seen=1)),
+    ("seen twice of two: compared", on(A, candidate_digest=good(B).digest, candidate_seen=1),
+     good(B), 2, dict(ok=True, rebase=True, compare_with=7, candidate_seen=0)),
+    ("a failure below the threshold: no alert", on(A), failed(), 1,
+     dict(ok=False, stored=False, error="HTTP 503: service unavailable", events=(),
+          failures=1, rebase=False)),
+    ("the third failure in a row: down", on(A, failures=2, failing_since=DOWN_SINCE), failed(),
+     1, dict(ok=False, stored=False, events=(("down", DOWN_SINCE, 3),), failures=3)),
+    ("a good poll after down: recovered", on(A, **DOWN), good(A), 1,
+     dict(ok=True, stored=True, events=(("recovered", DOWN_SINCE, None),), failures=0,
+          compare_with=None)),
+    ("recovered with another list: both", on(A, **DOWN), good(B), 1,
+     dict(ok=True, events=(("recovered", DOWN_SINCE, None),), compare_with=7, rebase=True)),
+    ("an empty list after a full one: a failure", on(A), good(models()), 1,
+     dict(ok=False, stored=False, error=EMPTY_LIST_ERROR, compare_with=None, failures=1)),
+    ("older than the stored state: history only", on(A, updated_at=T1 + timedelta(seconds=1)),
+     good(B), 1, dict(ok=True, stored=True, stale=True, compare_with=None, rebase=False,
+                      failures=0)),
+    ("a stale failure moves nothing either", on(A, updated_at=T1 + timedelta(seconds=1)),
+     failed(), 1, dict(ok=False, stale=True, events=(), failures=0)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("stored", "answer", "confirm_polls", "expected"),
+    [row[1:] for row in DECISIONS],
+    ids=[row[0] for row in DECISIONS],
+)
+def test_decide(
+    stored: StoredState, answer: Answer, confirm_polls: int, expected: dict[str, object]
+) -> None:
+    plan = decide(replace(WATCHED, confirm_polls=confirm_polls), stored, answer)
+    seen = {
+        "ok": plan.ok,
+        "error": plan.error,
+        "stored": plan.models is not None and plan.models is answer.models,
+        "baseline": plan.baseline,
+        "rebase": plan.rebase,
+        "compare_with": plan.compare_with,
+        "stale": plan.stale,
+        "events": tuple((e.kind, e.since, e.failures) for e in plan.events),
+        "failures": plan.decision.state.failures,
+        "candidate_seen": plan.decision.state.candidate_seen,
+    }
+    assert {key: seen[key] for key in expected} == expected
+    if plan.stale:
+        assert plan.decision.state == stored.state
+
+
+def test_decide_writes_the_alert_of_each_event_it_plans() -> None:
+    plan = decide(WATCHED, on(A, failures=2, failing_since=DOWN_SINCE), failed())
+    (down,) = plan.events
+    assert "dos-ai" in down.message.title
+    assert "HTTP 503: service unavailable" in down.message.body
+    assert down.error == "HTTP 503: service unavailable"
+
+
+# -- end to end ------------------------------------------------------------------------
 
 
 def target(provider: ProviderServer) -> Target:

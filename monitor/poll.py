@@ -1,0 +1,459 @@
+"""One poll of one target, end to end, and the one sequence that runs it.
+
+fetch → :func:`decide` (pure: a :class:`Plan` of what to write and what to send)
+→ :func:`record` the plan in one short transaction (the snapshot, the change or
+down/recovered event it found, one pending delivery per notification URL, the
+target's alert state) → send its alerts from the outbox. A :class:`Poller` takes
+the target's turn among replicas and runs that sequence; the daemon's jobs and
+``monitor check`` both use it. Collaborators (HTTP client, store, outbox, clock)
+are passed in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import httpx
+import structlog
+
+from monitor.alerts import Decision, Policy, Poll, step
+from monitor.config import Secret, Target
+from monitor.diff import ModelDiff, diff_lists, diff_models, watch_digest
+from monitor.errors import FetchError, StorageError
+from monitor.fetch import ConditionalCache, fetch_with_retries
+from monitor.modellist import ModelList
+from monitor.notify import Message, change_message, down_message, recovered_message
+from monitor.notify.outbox import Outbox, Outcome, url_refs
+from monitor.store import (
+    ChangeRecord,
+    SnapshotRecord,
+    Store,
+    StoredState,
+    TargetEventRecord,
+    Transaction,
+)
+from monitor.text import one_line
+
+log = structlog.get_logger("monitor.poll")
+
+# A scheduled poll is skipped when any process polled the target within this share of
+# its interval (replicas: about one poll per interval in all).
+SKIP_IF_POLLED_WITHIN = 0.8
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What asking the provider gave, as the decision needs it: a list (and the digest
+    of what is compared: IDs and watched fields), or why there is none."""
+
+    at: datetime  # when the poll started
+    duration_ms: int
+    status: int | None  # HTTP status, when there was one
+    models: ModelList | None = None  # None: a failed poll
+    digest: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def good(
+        cls, target: Target, models: ModelList, *, at: datetime, duration_ms: int, status: int
+    ) -> Answer:
+        digest = watch_digest(((m.id, m.data) for m in models.models), target.watch_fields)
+        return cls(at, duration_ms, status, models, digest)
+
+    def failed(self, error: str) -> Answer:
+        """The same poll, failed with ``error`` (the status stays)."""
+        return replace(self, models=None, digest=None, error=error)
+
+
+@dataclass(frozen=True)
+class TargetEventPlan:
+    """A down or recovered event to write, and its alert."""
+
+    kind: str  # "down" or "recovered"
+    since: datetime
+    message: Message
+    failures: int | None = None
+    error: str | None = None
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one poll means, decided from the target's stored state: what to write and
+    what to send. No I/O made it, and none is in it."""
+
+    ok: bool
+    error: str | None  # the stored error of a failed poll
+    models: ModelList | None  # stored with the snapshot: good polls only
+    events: tuple[TargetEventPlan, ...]  # recovered, then down
+    compare_with: int | None  # a confirmed change: the baseline snapshot to compare with
+    baseline: bool  # the target's first good poll: stored, not compared
+    rebase: bool  # this poll's snapshot becomes the confirmed baseline
+    decision: Decision  # the state machine's (its state is saved unless stale)
+    stale: bool  # an older poll recorded after a newer one: history, moves no state
+
+
+def policy_of(target: Target) -> Policy:
+    return Policy(
+        confirm_polls=target.confirm_polls,
+        allow_empty=target.allow_empty,
+        alert_after_failures=target.alert_after_failures,
+        repeat_down_every=(
+            timedelta(seconds=target.repeat_down_every) if target.repeat_down_every else None
+        ),
+    )
+
+
+def decide(target: Target, stored: StoredState, answer: Answer) -> Plan:
+    """What ``answer`` means for a target whose stored state is ``stored``."""
+    poll = Poll(
+        at=answer.at,
+        digest=answer.digest,
+        count=len(answer.models) if answer.models is not None else 0,
+        error=answer.error,
+    )
+    stale = stored.updated_at is not None and stored.updated_at > answer.at
+    if stale:
+        # another process recorded a newer poll while this one was in flight: keep
+        # this one as history, but it must not move the state backwards
+        decision = Decision(state=stored.state, error=poll.error)
+    else:
+        decision = step(stored.state, poll, policy_of(target))
+    events: list[TargetEventPlan] = []
+    if (back := decision.recovered) is not None:
+        events.append(
+            TargetEventPlan(
+                "recovered",
+                back.since,
+                recovered_message(
+                    target.name, since=back.since, duration=back.duration, at=answer.at
+                ),
+                duration_s=back.duration.total_seconds(),
+            )
+        )
+    if (down := decision.down) is not None:
+        message = down_message(
+            target.name,
+            error=down.error,
+            failures=down.failures,
+            since=down.since,
+            repeat=down.repeat,
+        )
+        events.append(
+            TargetEventPlan("down", down.since, message, failures=down.failures, error=down.error)
+        )
+    compare = decision.changed and answer.models is not None
+    return Plan(
+        ok=decision.ok,
+        error=decision.error,
+        models=answer.models if decision.ok else None,
+        events=tuple(events),
+        compare_with=stored.confirmed_snapshot_id if compare else None,
+        baseline=decision.baseline,
+        rebase=decision.baseline or decision.changed,
+        decision=decision,
+        stale=stale,
+    )
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What one poll recorded, for the caller to report and deliver."""
+
+    target: str
+    snapshot: SnapshotRecord
+    change: ChangeRecord | None
+    events: tuple[TargetEventRecord, ...]  # down or recovered
+    delivery_ids: tuple[int, ...]  # queued in the outbox, not sent yet
+    baseline: bool  # the target's first good poll: recorded, not compared
+    failures: int = 0  # consecutive failed polls, this one included
+
+    @property
+    def ok(self) -> bool:
+        return self.snapshot.ok
+
+
+def record(store: Store, target: Target, answer: Answer, notify_urls: Sequence[str]) -> PollResult:
+    """Decide what the poll means and write it, in one transaction: the target's state
+    is read under its lock, so two processes recording the same target take turns."""
+    refs = url_refs(notify_urls)  # parsed once per URL, never under the write lock
+    with store.transaction() as tx:
+        stored = tx.target_state(target.name)
+        plan = decide(target, stored, answer)
+        snapshot = tx.add_snapshot(
+            target=target.name,
+            fetched_at=answer.at,
+            ok=plan.ok,
+            http_status=answer.status,
+            error=plan.error,
+            duration_ms=answer.duration_ms,
+            models=plan.models,
+        )
+        messages: list[tuple[ChangeRecord | TargetEventRecord, Message]] = []
+        for event in plan.events:
+            written = tx.add_target_event(
+                target=target.name,
+                kind=event.kind,
+                at=answer.at,
+                since=event.since,
+                failures=event.failures,
+                error=event.error,
+                duration_s=event.duration_s,
+                snapshot_id=snapshot.id,
+            )
+            messages.append((written, event.message))
+        change = None
+        if plan.compare_with is not None and plan.models is not None:
+            diff = _compare(tx, target, plan.compare_with, plan.models)
+            if diff:
+                change = tx.add_change(
+                    target=target.name,
+                    detected_at=answer.at,
+                    from_snapshot_id=plan.compare_with,
+                    to_snapshot_id=snapshot.id,
+                    added=sorted(diff.added),
+                    removed=sorted(diff.removed),
+                    changed=diff.changed,
+                )
+                messages.append((change, change_message(target.name, diff, answer.at)))
+        delivery_ids = [
+            delivery_id
+            for event, message in messages
+            for delivery_id in tx.add_deliveries(
+                target=target.name,
+                urls=refs,
+                title=message.title,
+                body=message.body,
+                now=answer.at,
+                change_event_id=event.id if isinstance(event, ChangeRecord) else None,
+                target_event_id=None if isinstance(event, ChangeRecord) else event.id,
+            )
+        ]
+        if not plan.stale:
+            confirmed = snapshot.id if plan.rebase else stored.confirmed_snapshot_id
+            tx.save_target_state(target.name, plan.decision.state, confirmed, answer.at)
+    return PollResult(
+        target=target.name,
+        snapshot=snapshot,
+        change=change,
+        events=tuple(event for event, _ in messages if isinstance(event, TargetEventRecord)),
+        delivery_ids=tuple(delivery_ids),
+        baseline=plan.baseline,
+        failures=plan.decision.state.failures,
+    )
+
+
+def _compare(tx: Transaction, target: Target, baseline_id: int, models: ModelList) -> ModelDiff:
+    """The confirmed baseline's list against this one: IDs, and the watched fields."""
+    if target.watch_fields:
+        current = {m.id: m.data for m in models.models}
+        return diff_lists(tx.snapshot_models(baseline_id), current, target.watch_fields)
+    return diff_models(tx.snapshot_model_ids(baseline_id), models.ids)
+
+
+def poll_target(
+    target: Target,
+    *,
+    client: httpx.Client,
+    api_key: Secret | None,
+    store: Store,
+    notify_urls: Sequence[str],
+    now: Callable[[], datetime],
+    sleep: Callable[[float], None] = time.sleep,
+    cache: ConditionalCache | None = None,
+    after_commit: Callable[[], None] | None = None,
+) -> PollResult:
+    """Poll one target and record it. Whatever the provider sends, the poll is
+    recorded: good, or failed with a reason that counts toward "down". Only a
+    database that takes no write at all raises (a StorageError): then nothing
+    was recorded.
+
+    ``after_commit`` runs right after the poll's transaction commits, before anything
+    is logged or sent: a seam for tests that crash or hang a process there."""
+    started = time.monotonic()
+    at = now()
+    try:
+        fetched = fetch_with_retries(client, target, api_key, sleep=sleep, now=now, cache=cache)
+    except FetchError as exc:
+        fetched, error = None, exc
+    except Exception as exc:  # a bug met by some answer: a failed poll, not silence
+        log.exception("unexpected error fetching; recorded as a failed poll", target=target.name)
+        fetched, error = None, FetchError(f"internal error: {type(exc).__name__}")
+    duration_ms = int((time.monotonic() - started) * 1000)
+    if fetched is not None:
+        for warning in fetched.warnings:
+            log.warning("model list warning", target=target.name, warning=warning)
+        answer = Answer.good(
+            target, fetched.models, at=at, duration_ms=duration_ms, status=fetched.status
+        )
+    else:
+        answer = Answer(at, duration_ms, error.status, error=error.reason)
+    try:
+        result = record(store, target, answer, notify_urls)
+    except Exception as exc:
+        if fetched is None:
+            raise  # even a failed poll cannot be written: the database is away
+        # the list could not be compared or stored (a database refusing a value, a
+        # bug): the poll is recorded as failed, so it counts toward "down"
+        if isinstance(exc, StorageError):
+            reason = f"not stored: {one_line(str(exc))}"
+            log.error(
+                "poll not stored; recorded as a failed poll", target=target.name, error=reason
+            )
+        else:
+            reason = f"internal error: {type(exc).__name__}"
+            log.exception(
+                "unexpected error recording a poll; recorded as failed", target=target.name
+            )
+        if cache is not None:  # the cached answer is the one that could not be stored
+            cache.put(target.name, None)
+        result = record(store, target, answer.failed(reason), notify_urls)
+    if after_commit is not None:
+        after_commit()
+    _log_result(target, result, duration_ms, notify_urls)
+    return result
+
+
+def _log_result(
+    target: Target, result: PollResult, duration_ms: int, notify_urls: Sequence[str]
+) -> None:
+    snapshot = result.snapshot
+    if snapshot.ok:
+        log.info(
+            "poll ok",
+            target=target.name,
+            snapshot_id=snapshot.id,
+            status=snapshot.http_status,
+            model_count=snapshot.model_count,
+            duration_ms=duration_ms,
+            baseline=result.baseline,
+        )
+    else:
+        log.warning(
+            "poll failed",
+            target=target.name,
+            snapshot_id=snapshot.id,
+            status=snapshot.http_status,
+            error=snapshot.error,
+            duration_ms=duration_ms,
+            consecutive_failures=result.failures,
+        )
+    change = result.change
+    if change is not None:
+        log.info(
+            "models changed",
+            target=target.name,
+            event_id=change.id,
+            added=list(change.added),
+            removed=list(change.removed),
+        )
+    for event in result.events:
+        log.warning(f"target {event.kind}", target=target.name, target_event_id=event.id)
+    if (change is not None or result.events) and not notify_urls:
+        log.warning("no notification URLs: nothing will be alerted", target=target.name)
+
+
+@dataclass(frozen=True)
+class Polled:
+    """One turn of one target: what its poll recorded and the alerts sent right after,
+    or why nothing was recorded."""
+
+    target: Target
+    result: PollResult | None  # None: not recorded
+    sent: tuple[Outcome, ...] = ()
+    not_recorded: str | None = None  # why: the database took no write, or a bug
+
+
+class Poller:
+    """The poll sequence, the same for the daemon's jobs and ``monitor check``: take
+    the target's turn among replicas → poll and record → send the alerts it queued
+    (what is not sent now, the outbox retries). A poll whose alerts are recorded is
+    reported to ``observe`` before they are sent."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        client: httpx.Client,
+        outbox: Outbox,
+        now: Callable[[], datetime],
+        cache: ConditionalCache | None = None,
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
+        """``after_commit``: see :func:`poll_target` (tests only)."""
+        self._store = store
+        self._client = client
+        self._outbox = outbox
+        self._now = now
+        self._cache = cache
+        self._after_commit = after_commit
+
+    def poll(
+        self,
+        target: Target,
+        api_key: Secret | None,
+        notify_urls: Sequence[str],
+        *,
+        scheduled: bool = False,
+        observe: Callable[[PollResult], None] | None = None,
+    ) -> Polled | None:
+        """One turn of ``target``; None when it was not this process's turn.
+
+        A scheduled poll gives up when another process polls the target now or polled
+        it within :data:`SKIP_IF_POLLED_WITHIN` of its interval; any other poll waits
+        for a replica polling it right now, then polls. Never raises: one target's
+        trouble is its own."""
+        min_gap = target.interval * SKIP_IF_POLLED_WITHIN if scheduled else None
+        try:
+            with self._store.poll_turn(
+                target.name, now=self._now(), min_gap=min_gap, wait=not scheduled
+            ) as mine:
+                if not mine:
+                    return None
+                result = poll_target(
+                    target,
+                    client=self._client,
+                    api_key=api_key,
+                    store=self._store,
+                    notify_urls=notify_urls,
+                    now=self._now,
+                    cache=self._cache,
+                    after_commit=self._after_commit,
+                )
+        except StorageError as exc:
+            # the database is away: nothing was recorded, so nothing is lost either;
+            # the next poll after it is back compares with the last stored list
+            return Polled(target, None, not_recorded=str(exc))
+        except Exception as exc:  # a bug past what poll_target records itself
+            log.exception("unexpected error in poll, not recorded", target=target.name)
+            return Polled(target, None, not_recorded=f"internal error: {type(exc).__name__}")
+        if observe is not None:
+            observe(result)
+        if not result.delivery_ids:
+            return Polled(target, result)
+        try:
+            sent = self._outbox.deliver(ids=result.delivery_ids, due_only=False)
+        except Exception:  # committed: the outbox job or the next run retries them
+            log.exception("unexpected error sending alerts; they stay in the outbox")
+            sent = []
+        return Polled(target, result, tuple(sent))
+
+    def poll_each(
+        self,
+        targets: Sequence[Target],
+        keys: dict[str, Secret | None],
+        urls: Callable[[Target], Sequence[str]],
+        *,
+        concurrency: int,
+    ) -> list[Polled]:
+        """Every target once, ``concurrency`` at a time (one shared HTTP client), each
+        waiting for a replica polling it right now; in the order given."""
+        workers = max(1, min(concurrency, len(targets)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="poll") as pool:
+            # interrupted (Ctrl-C, a bug), map cancels what has not started
+            turns = pool.map(lambda t: self.poll(t, keys[t.name], urls(t)), targets)
+            return [turn for turn in turns if turn is not None]
