@@ -212,10 +212,8 @@ def json_option(func: F) -> F:
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="model-monitor")
 @common
-@click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli() -> None:
     """Watch LLM providers' model lists; alert when a model appears or disappears."""
-    _ROOT_STATE[:] = [ctx.ensure_object(State)]
 
 
 def main(*, after_commit: Callable[[], None] | None = None) -> None:
@@ -223,8 +221,10 @@ def main(*, after_commit: Callable[[], None] | None = None) -> None:
     right after each poll of ``run`` or ``check`` commits (tests/e2e/launcher.py crashes
     or hangs the process there); the console script passes none, and no environment
     variable or config key sets one."""
+    # the options fill in this run's state; the handler below reads --log-level from it
+    state = State(after_commit=after_commit)
     try:
-        cli.main(prog_name="monitor", standalone_mode=False, obj=State(after_commit=after_commit))
+        cli.main(prog_name="monitor", standalone_mode=False, obj=state)
     except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
         sys.exit(EXIT_USAGE)
@@ -244,7 +244,7 @@ def main(*, after_commit: Callable[[], None] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # a bug: still one line, the traceback only when asked for
-        if _root_state().log_level == "debug":
+        if state.log_level == "debug":
             import traceback
 
             traceback.print_exc()
@@ -272,13 +272,6 @@ def _usage_message(exc: click.UsageError) -> str:
             where = named if isinstance(named, str) else "/".join(named)
             return f"{where}: {exc.message}"
     return exc.format_message()
-
-
-_ROOT_STATE: list[State] = []
-
-
-def _root_state() -> State:
-    return _ROOT_STATE[0] if _ROOT_STATE else State()
 
 
 def _state() -> State:
