@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import click
 
@@ -25,7 +24,7 @@ from monitor.cli.app import (
 )
 from monitor.cli.database import _check_target, _open_store
 from monitor.cli.render import _iso, _models, _print_json
-from monitor.config import Config, Secret, duration_seconds, verify
+from monitor.config import Config, Secret, Target, duration_seconds, verify
 
 
 @cli.command()
@@ -174,7 +173,7 @@ def config_check(online: bool) -> None:
 _KEY_FROM = {"env": "environment variable", "file": "file", "credential": "credential"}
 
 
-def _try_targets(config: Config, keys: dict[str, Secret | None]) -> Iterator[tuple[Any, str]]:
+def _try_targets(config: Config, keys: dict[str, Secret | None]) -> Iterator[tuple[Target, str]]:
     """Each target's answer to one fetch of its list (every page, no retries), as a line:
     ``key accepted, 12 models`` or ``FAILED: <reason>`` (fetch keeps keys out of it)."""
     from monitor.errors import FetchError

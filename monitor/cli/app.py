@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import click
 import structlog
@@ -278,7 +278,7 @@ def _state() -> State:
     return click.get_current_context().ensure_object(State)
 
 
-def _logging(stream: Any = None) -> None:
+def _logging(stream: TextIO | None = None) -> None:
     configure_logging(_state().log_level, stream=stream)
 
 

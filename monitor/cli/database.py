@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from monitor.cli.app import _logging, _state, parse_time, utcnow
 from monitor.config import Config
@@ -19,7 +19,7 @@ _T = TypeVar("_T")
 
 
 @contextmanager
-def _open_store(*, write: bool) -> Iterator[Any]:
+def _open_store(*, write: bool) -> Iterator[Store]:
     """The store of the configured database; writers migrate it first."""
     from sqlalchemy.engine import make_url
 
@@ -58,7 +58,7 @@ def _read_rows(
         return fetch(store, since_at)
 
 
-def _check_target(config: Config, store: Any, name: str | None) -> None:
+def _check_target(config: Config, store: Store, name: str | None) -> None:
     if name is None or any(t.name == name for t in config.targets) or store.has_target(name):
         return
     known = ", ".join(t.name for t in config.targets) or "none configured"

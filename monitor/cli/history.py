@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -36,6 +36,9 @@ from monitor.cli.render import (
 )
 from monitor.errors import ConfigError, NotFoundError
 from monitor.text import printable, shown
+
+if TYPE_CHECKING:  # the store loads SQLAlchemy: only commands that need it import it
+    from monitor.store import Store
 
 
 @cli.command()
@@ -301,7 +304,7 @@ def model_life(model_id: str, target_name: str | None, as_json: bool) -> None:
             click.echo(f"  {_iso(at)}  {what}")
 
 
-def _model_events(store: Any, target: str, model_id: str) -> list[_ModelEvent]:
+def _model_events(store: Store, target: str, model_id: str) -> list[_ModelEvent]:
     """What the change events of ``target`` say about one model, in time order (ties
     by event id)."""
     events: list[_ModelEvent] = []

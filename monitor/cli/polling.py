@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -31,10 +31,13 @@ from monitor.cli.render import (
     _snapshot_json,
     _target_event_json,
 )
-from monitor.config import Config, Secret, find_config_path, load_config, verify
+from monitor.config import Config, Secret, Target, find_config_path, load_config, verify
 from monitor.errors import ConfigError, StorageError
 from monitor.logs import configure_logging
 from monitor.text import printable
+
+if TYPE_CHECKING:  # the outbox loads apprise and the store: only when a command sends
+    from monitor.notify.outbox import RetryPolicy
 
 
 @cli.command()
@@ -105,7 +108,7 @@ def check(target_name: str | None, as_json: bool) -> None:
         outbox.deliver(due_only=False)
         after_commit = _state().after_commit  # click's context is this thread's only
 
-        def poll_one(target: Any) -> tuple[PollResult, list[Outcome]] | str:
+        def poll_one(target: Target) -> tuple[PollResult, list[Outcome]] | str:
             """What the target's poll found and the sends it made, or why it was not
             recorded: one target's trouble must not stop the others."""
             try:
@@ -165,7 +168,7 @@ def check(target_name: str | None, as_json: bool) -> None:
     sys.exit(EXIT_OK if ok else EXIT_FAILED)
 
 
-def _prepare_polling(config: Config, targets: Sequence[Any]) -> dict[str, Secret | None]:
+def _prepare_polling(config: Config, targets: Sequence[Target]) -> dict[str, Secret | None]:
     """Check what polling needs before the first poll: targets, URLs, driver, keys."""
     if not targets:
         raise ConfigError("targets: no targets configured; add a [[targets]] table")
@@ -173,7 +176,7 @@ def _prepare_polling(config: Config, targets: Sequence[Any]) -> dict[str, Secret
     return _keys(config, [t.name for t in targets])
 
 
-def retry_policy(config: Config) -> Any:
+def retry_policy(config: Config) -> RetryPolicy:
     from monitor.notify.outbox import RetryPolicy
 
     return RetryPolicy(

@@ -9,11 +9,17 @@ import json
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from monitor.text import printable, shown
+
+if TYPE_CHECKING:  # the records come with SQLAlchemy and apprise: printing loads neither
+    from monitor.notify.outbox import Outcome
+    from monitor.store import ChangeRecord, DeliveryRecord, SnapshotRecord, TargetEventRecord
+    from monitor.store.store import Redirected, Sighting
+    from monitor.worker import PollResult
 
 
 def _iso(moment: datetime) -> str:
@@ -54,7 +60,7 @@ def _json_char(char: str) -> str:
     return f"\\u{code:04x}"
 
 
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     # a provider's strings never drive the terminal: controls and bidi overrides escaped
     cells = [[("" if c is None else printable(str(c))) for c in row] for row in rows]
     widths = [len(h) for h in headers]
@@ -67,7 +73,7 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
-def _snapshot_json(s: Any) -> dict[str, Any]:
+def _snapshot_json(s: SnapshotRecord) -> dict[str, Any]:
     return {
         "id": s.id,
         "target": s.target,
@@ -80,7 +86,7 @@ def _snapshot_json(s: Any) -> dict[str, Any]:
     }
 
 
-def _target_event_json(e: Any) -> dict[str, Any]:
+def _target_event_json(e: TargetEventRecord) -> dict[str, Any]:
     return {
         "id": e.id,
         "target": e.target,
@@ -94,7 +100,7 @@ def _target_event_json(e: Any) -> dict[str, Any]:
     }
 
 
-def _change_json(c: Any) -> dict[str, Any]:
+def _change_json(c: ChangeRecord) -> dict[str, Any]:
     return {
         "id": c.id,
         "target": c.target,
@@ -107,7 +113,7 @@ def _change_json(c: Any) -> dict[str, Any]:
     }
 
 
-def _model_rows(models: Sequence[dict[str, Any]]) -> list[list[Any]]:
+def _model_rows(models: Sequence[dict[str, Any]]) -> list[list[object]]:
     rows = []
     for m in models:
         created = m.get("created")
@@ -120,7 +126,7 @@ def _model_rows(models: Sequence[dict[str, Any]]) -> list[list[Any]]:
     return rows
 
 
-def _check_line(result: Any, outcomes: Sequence[Any]) -> str:
+def _check_line(result: PollResult, outcomes: Sequence[Outcome]) -> str:
     s = result.snapshot
     if not s.ok:
         line = f"{s.target}: FAILED: {s.error}"
@@ -149,7 +155,7 @@ def _models(count: int | None) -> str:
     return f"{count} model" if count == 1 else f"{count} models"
 
 
-def _event_detail(event: Any) -> str:
+def _event_detail(event: TargetEventRecord) -> str:
     from monitor.notify.message import format_duration
 
     if event.kind == "recovered" and event.duration_s is not None:
@@ -157,18 +163,16 @@ def _event_detail(event: Any) -> str:
     return f"{event.failures} failed polls since {_iso(event.since)}: {event.error}"
 
 
-def _delivery_when(d: Any, now: datetime, configured: set[str]) -> str:
+def _delivery_when(d: DeliveryRecord, now: datetime, configured: set[str]) -> str:
     """What happened to a delivery, or what it waits for, with the time that goes with it:
     never a time in the future for something already over."""
-    from monitor.store.store import being_sent
-
     if d.status == "sent":
         return f"sent {_iso(d.sent_at)}" if d.sent_at else "sent"
     if d.status == "dead":
         given_up = _given_up_at(d, now)
         return f"gave up {_iso(given_up)}" if given_up else "gave up (time not recorded)"
-    if being_sent(d, now):
-        return f"being sent (lease until {_iso(d.lease_until)})"
+    if (lease := _held_until(d, now)) is not None:
+        return f"being sent (lease until {_iso(lease)})"
     if d.url_hash not in configured:
         return "waiting: its URL is not in the config"
     if d.next_attempt_at <= now:
@@ -176,22 +180,27 @@ def _delivery_when(d: Any, now: datetime, configured: set[str]) -> str:
     return f"next try {_iso(d.next_attempt_at)}"
 
 
-def _given_up_at(d: Any, now: datetime) -> datetime | None:
+def _given_up_at(d: DeliveryRecord, now: datetime) -> datetime | None:
     """When a dead delivery was given up: the outbox sets its next attempt to that
     moment. A row closed another way (an older 'retry --to-current') may keep a next
     attempt in the future: then the moment is not known."""
     if d.status != "dead" or d.next_attempt_at > now:
         return None
-    return d.next_attempt_at  # type: ignore[no-any-return]
+    return d.next_attempt_at
+
+
+def _held_until(d: DeliveryRecord, now: datetime) -> datetime | None:
+    """Until when a sender holds the delivery, while one does (it may be sending it)."""
+    from monitor.store.store import being_sent
+
+    return d.lease_until if being_sent(d, now) else None
 
 
 def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _delivery_json(d: Any, now: datetime, configured: set[str]) -> dict[str, Any]:
-    from monitor.store.store import being_sent
-
+def _delivery_json(d: DeliveryRecord, now: datetime, configured: set[str]) -> dict[str, Any]:
     return {
         "id": d.id,
         "target": d.target,
@@ -206,12 +215,12 @@ def _delivery_json(d: Any, now: datetime, configured: set[str]) -> dict[str, Any
         "next_attempt_at": _iso(d.next_attempt_at) if d.status == "pending" else None,
         "sent_at": _iso(d.sent_at) if d.sent_at else None,
         "given_up_at": _iso(given_up) if (given_up := _given_up_at(d, now)) else None,
-        "lease_until": _iso(d.lease_until) if being_sent(d, now) else None,
+        "lease_until": _iso(lease) if (lease := _held_until(d, now)) else None,
         "url_in_config": d.url_hash in configured,
     }
 
 
-def _skipped_line(step: Any) -> str:
+def _skipped_line(step: Redirected) -> str:
     if step.action == "already sent":
         when = f" at {_iso(step.sent_at)}" if step.sent_at else ""
         return f"delivery {step.delivery_id}: not sent to {step.url}: it got this alert{when}"
@@ -221,7 +230,7 @@ def _skipped_line(step: Any) -> str:
 _ModelEvent = tuple[datetime, int, dict[str, Any]]  # when, change event id, the JSON entry
 
 
-def _timeline(sighting: Any, events: Sequence[_ModelEvent]) -> list[tuple[datetime, str]]:
+def _timeline(sighting: Sighting, events: Sequence[_ModelEvent]) -> list[tuple[datetime, str]]:
     """One model's life on one target as (time, text) lines in time order: first seen,
     its events, last seen. At the same moment first seen comes first and last seen last;
     a model is last seen *before* the poll that found it gone."""
