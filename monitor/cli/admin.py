@@ -22,7 +22,7 @@ from monitor.cli.app import (
     log,
     utcnow,
 )
-from monitor.cli.database import _check_target, _open_store
+from monitor.cli.database import _check_target, _open_engine, _open_store
 from monitor.cli.render import _iso, _models, _print_json
 from monitor.config import Config, Secret, Target, duration_seconds, verify
 
@@ -111,8 +111,8 @@ def upgrade() -> None:
     from monitor.store.engine import current_revision
 
     _logging()
-    with _open_store(write=True) as store:
-        revision = current_revision(store.engine)
+    with _open_engine(write=True) as engine:
+        revision = current_revision(engine)
     shown = make_url(_state().config().database_url).render_as_string(hide_password=True)
     click.echo(f"database {shown} is at revision {revision} (newest)")
 

@@ -13,18 +13,21 @@ from monitor.config import Config
 from monitor.errors import NotFoundError
 
 if TYPE_CHECKING:  # the store loads SQLAlchemy: only commands that need it import it
+    from sqlalchemy import Engine
+
     from monitor.store import Store
 
 _T = TypeVar("_T")
 
 
 @contextmanager
-def _open_store(*, write: bool) -> Iterator[Store]:
-    """The store of the configured database; writers migrate it first."""
+def _open_engine(*, write: bool) -> Iterator[Engine]:
+    """An engine on the configured database at this version's schema: writers migrate
+    it first, readers refuse another revision. Disposed of on leaving."""
     from sqlalchemy.engine import make_url
 
     from monitor.redact import LOGGED
-    from monitor.store import Store, open_engine, upgrade
+    from monitor.store import open_engine, upgrade
     from monitor.store.engine import require_current
 
     config = _state().config()
@@ -40,10 +43,18 @@ def _open_store(*, write: bool) -> Iterator[Store]:
             upgrade(engine)
         else:
             require_current(engine)
-        store = Store(engine)
-        yield store
+        yield engine
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _open_store(*, write: bool) -> Iterator[Store]:
+    """The store of the configured database; writers migrate it first."""
+    from monitor.store import Store
+
+    with _open_engine(write=write) as engine:
+        yield Store(engine)
 
 
 def _read_rows(
