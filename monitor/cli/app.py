@@ -126,6 +126,9 @@ def utcnow() -> datetime:
 
 @dataclass
 class State:
+    """One run of the command line: main() makes it, -c and --log-level fill it in
+    (on the group or the subcommand), commands read it through _state()."""
+
     config_path: str | None = None
     log_level: str = "info"
     given_level: str | None = None  # --log-level as given on the command line
@@ -209,6 +212,7 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(func)
 
 
+# its commands are added by the modules monitor/cli/__init__.py imports
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="model-monitor")
 @common

@@ -177,6 +177,8 @@ def _prepare_polling(config: Config, targets: Sequence[Target]) -> dict[str, Sec
 
 
 def retry_policy(config: Config) -> RetryPolicy:
+    """The outbox's retries as [delivery] configures them: for run, check and
+    deliveries retry."""
     from monitor.notify.outbox import RetryPolicy
 
     return RetryPolicy(
