@@ -1,0 +1,194 @@
+"""Looking after the monitor: ``config check``, ``notify-test``, ``db upgrade`` and
+``prune``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+
+import click
+
+from monitor.cli.app import (
+    EXIT_FAILED,
+    EXIT_OK,
+    cli,
+    common,
+    current_state,
+    fatal,
+    json_option,
+    log,
+    resolve_keys,
+    start_logging,
+    utcnow,
+)
+from monitor.cli.database import check_target, configured_engine, configured_store
+from monitor.cli.render import iso, models_text, print_json
+from monitor.config import Config, Secret, Target, duration_seconds, verify
+
+
+@cli.command()
+@common
+@click.option(
+    "--older-than", "older_than", metavar="AGE", required=True, help="e.g. 90d, 12w, 2160h."
+)
+@click.option("--target", "target_name", metavar="NAME", help="Only this target's snapshots.")
+@click.option("--dry-run", is_flag=True, help="Count what would go; delete nothing.")
+@json_option
+def prune(older_than: str, target_name: str | None, dry_run: bool, as_json: bool) -> None:
+    """Delete old snapshots and the model lists nobody points at any more.
+
+    Kept whatever their age: change events and the snapshots they compare, the snapshots
+    down/recovered events point at, and each target's baseline, latest and latest good
+    snapshot. Deliveries and events are never pruned.
+    """
+    start_logging()
+    age = duration_seconds(older_than)
+    if age is None or age <= 0:
+        raise click.BadParameter(
+            f"{older_than!r} is not an age like 90d", param_hint="--older-than"
+        )
+    cutoff = utcnow() - timedelta(seconds=age)
+    with configured_store(write=True) as store:
+        check_target(current_state().config(), store, target_name)
+        report = store.prune(cutoff, target=target_name, dry_run=dry_run)
+    if as_json:
+        print_json(
+            {
+                "dry_run": dry_run,
+                "older_than": iso(cutoff),
+                "snapshots": report.snapshots,
+                "model_lists": report.lists,
+                "model_objects": report.objects,
+            }
+        )
+        return
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(
+        f"{verb} {report.snapshots} snapshots taken before {iso(cutoff)}, "
+        f"{report.lists} model lists and {report.objects} model objects nobody points at"
+    )
+
+
+@cli.command("notify-test")
+@common
+@click.option("--target", "target_name", metavar="NAME", help="Only this target's URLs.")
+def notify_test(target_name: str | None) -> None:
+    """Send a test alert to every configured URL and report each result."""
+    from monitor.notify import AppriseSender, test_message
+
+    start_logging()
+    config = current_state().config()
+    verify(config)
+    urls = config.urls_for(config.target(target_name)) if target_name else config.all_urls()
+    if not urls:
+        fatal("no notification URLs configured", EXIT_FAILED, "add [notify] urls = [...]")
+    sender = AppriseSender()
+    message = test_message(target_name, utcnow())
+    failed = 0
+    for url in urls:
+        delivery = sender.send(url, message)
+        if delivery.ok:
+            click.echo(f"ok      {delivery.url} ({delivery.duration_ms} ms)")
+        else:
+            failed += 1
+            click.echo(f"FAILED  {delivery.url}: {delivery.error}")
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+@cli.group()
+@common
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command()
+@common
+def upgrade() -> None:
+    """Create or migrate the database to this version's schema."""
+    from sqlalchemy.engine import make_url
+
+    from monitor.store.engine import current_revision
+
+    start_logging()
+    with configured_engine(write=True) as engine:
+        revision = current_revision(engine)
+    shown = make_url(current_state().config().database_url).render_as_string(hide_password=True)
+    click.echo(f"database {shown} is at revision {revision} (newest)")
+
+
+@cli.group("config")
+@common
+def config_group() -> None:
+    """Configuration."""
+
+
+@config_group.command("check")
+@common
+@click.option(
+    "--online",
+    is_flag=True,
+    help="Also ask each target for its model list once, to check its key and URL "
+    "(nothing is stored).",
+)
+def config_check(online: bool) -> None:
+    """Validate the config file, notification URLs and API keys; print a summary.
+
+    Without --online a key is only found, not tried: the provider alone can say
+    whether it accepts it. Exits 1 when --online found a target that failed.
+    """
+    from sqlalchemy.engine import make_url
+
+    from monitor.store.engine import TESTED
+
+    config = current_state().config()
+    verify(config)
+    keys = resolve_keys(config, [t.name for t in config.targets])
+    click.echo(f"config {config.path}: OK")
+    url = make_url(config.database_url)
+    untested = "" if url.get_backend_name() in ("sqlite", "postgresql") else f" ({TESTED})"
+    click.echo(f"database: {url.render_as_string(hide_password=True)}{untested}")
+    click.echo(f"notification URLs: {len(config.notify_urls)}")
+    for t in config.targets:
+        key = "no key"
+        if t.api_key is not None:
+            key = f"key from {_KEY_FROM[t.api_key.kind]} {t.api_key.ref} (present, not verified)"
+        click.echo(
+            f"target {t.name}: GET {t.models_url} every {t.interval:g}s, "
+            f"timeout {t.timeout:g}s, {key}, {len(config.urls_for(t))} notification URLs"
+        )
+    if not online:
+        if config.targets:
+            click.echo(
+                "(keys are not tried; 'monitor config check --online' asks each target once)"
+            )
+        return
+    failed = 0
+    for t, outcome in _try_targets(config, keys):
+        failed += outcome.startswith("FAILED")
+        click.echo(f"target {t.name}: {outcome}")
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+_KEY_FROM = {"env": "environment variable", "file": "file", "credential": "credential"}
+
+
+def _try_targets(config: Config, keys: dict[str, Secret | None]) -> Iterator[tuple[Target, str]]:
+    """Each target's answer to one fetch of its list (every page, no retries), as a line:
+    ``key accepted, 12 models`` or ``FAILED: <reason>`` (fetch keeps keys out of it)."""
+    from monitor.errors import FetchError
+    from monitor.fetch import fetch_models, make_client
+
+    with make_client() as client:
+        for t in config.targets:
+            try:
+                fetched = fetch_models(client, t, keys[t.name])
+            except FetchError as exc:
+                yield t, f"FAILED: {exc.reason}"
+                continue
+            except Exception as exc:  # a bug met by one target: the others are still tried
+                log.exception("unexpected error asking a target", target=t.name)
+                yield t, f"FAILED: internal error: {type(exc).__name__}"
+                continue
+            answered = "key accepted" if keys[t.name] is not None else "answered"
+            yield t, f"{answered}, {models_text(len(fetched.models))}"
