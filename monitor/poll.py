@@ -322,25 +322,17 @@ def _log_result(
     target: Target, result: PollResult, duration_ms: int, notify_urls: Sequence[str]
 ) -> None:
     snapshot = result.snapshot
+    facts = {
+        "target": target.name,
+        "snapshot_id": snapshot.id,
+        "status": snapshot.http_status,
+        "duration_ms": duration_ms,
+    }
     if snapshot.ok:
-        log.info(
-            "poll ok",
-            target=target.name,
-            snapshot_id=snapshot.id,
-            status=snapshot.http_status,
-            model_count=snapshot.model_count,
-            duration_ms=duration_ms,
-            baseline=result.baseline,
-        )
+        log.info("poll ok", **facts, model_count=snapshot.model_count, baseline=result.baseline)
     else:
         log.warning(
-            "poll failed",
-            target=target.name,
-            snapshot_id=snapshot.id,
-            status=snapshot.http_status,
-            error=snapshot.error,
-            duration_ms=duration_ms,
-            consecutive_failures=result.failures,
+            "poll failed", **facts, error=snapshot.error, consecutive_failures=result.failures
         )
     change = result.change
     if change is not None:
@@ -368,29 +360,20 @@ class Polled:
     not_recorded: str | None = None  # why: the database took no write, or a bug
 
 
+@dataclass(frozen=True, kw_only=True)
 class Poller:
     """The poll sequence, the same for the daemon's jobs and ``monitor check``: take
     the target's turn among replicas → poll and record → send the alerts it queued
     (what is not sent now, the outbox retries). A poll whose alerts are recorded is
-    reported to ``observe`` before they are sent."""
+    reported to ``observe`` before they are sent. ``after_commit``: see
+    :func:`poll_target` (tests only)."""
 
-    def __init__(
-        self,
-        *,
-        store: Store,
-        client: httpx.Client,
-        outbox: Outbox,
-        now: Callable[[], datetime],
-        cache: ConditionalCache | None = None,
-        after_commit: Callable[[], None] | None = None,
-    ) -> None:
-        """``after_commit``: see :func:`poll_target` (tests only)."""
-        self._store = store
-        self._client = client
-        self._outbox = outbox
-        self._now = now
-        self._cache = cache
-        self._after_commit = after_commit
+    store: Store
+    client: httpx.Client
+    outbox: Outbox
+    now: Callable[[], datetime]
+    cache: ConditionalCache | None = None  # the daemon's: ETag / Last-Modified per target
+    after_commit: Callable[[], None] | None = None
 
     def poll(
         self,
@@ -409,20 +392,20 @@ class Poller:
         trouble is its own."""
         min_gap = target.interval * SKIP_IF_POLLED_WITHIN if scheduled else None
         try:
-            with self._store.poll_turn(
-                target.name, now=self._now(), min_gap=min_gap, wait=not scheduled
+            with self.store.poll_turn(
+                target.name, now=self.now(), min_gap=min_gap, wait=not scheduled
             ) as mine:
                 if not mine:
                     return None
                 result = poll_target(
                     target,
-                    client=self._client,
+                    client=self.client,
                     api_key=api_key,
-                    store=self._store,
+                    store=self.store,
                     notify_urls=notify_urls,
-                    now=self._now,
-                    cache=self._cache,
-                    after_commit=self._after_commit,
+                    now=self.now,
+                    cache=self.cache,
+                    after_commit=self.after_commit,
                 )
         except StorageError as exc:
             # the database is away: nothing was recorded, so nothing is lost either;
@@ -436,7 +419,7 @@ class Poller:
         if not result.delivery_ids:
             return Polled(target, result)
         try:
-            sent = self._outbox.deliver(ids=result.delivery_ids, due_only=False)
+            sent = self.outbox.deliver(ids=result.delivery_ids, due_only=False)
         except Exception:  # committed: the outbox job or the next run retries them
             log.exception("unexpected error sending alerts; they stay in the outbox")
             sent = []

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from monitor.cli.app import current_state, parse_time, start_logging, utcnow
+from monitor.cli.options import parse_time
+from monitor.cli.state import current_state, start_logging, utcnow
 from monitor.config import Config
 from monitor.errors import NotFoundError
 

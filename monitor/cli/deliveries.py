@@ -7,20 +7,9 @@ import sys
 
 import click
 
-from monitor.cli.app import (
-    DELIVERY_ID,
-    EXIT_FAILED,
-    EXIT_OK,
-    LIMIT,
-    cli,
-    common,
-    current_state,
-    fatal,
-    json_option,
-    start_logging,
-    utcnow,
-)
+from monitor.cli.app import EXIT_FAILED, EXIT_OK, cli, fatal
 from monitor.cli.database import configured_store, read_rows
+from monitor.cli.options import DELIVERY_ID, LIMIT, common, json_option
 from monitor.cli.render import (
     delivery_json,
     delivery_when,
@@ -30,6 +19,7 @@ from monitor.cli.render import (
     short,
     skipped_line,
 )
+from monitor.cli.state import current_state, start_logging, utcnow
 from monitor.config import verify
 from monitor.errors import ConfigError, NotFoundError
 

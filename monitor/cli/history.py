@@ -9,19 +9,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from monitor.cli.app import (
-    LIMIT,
-    SNAPSHOT_ID,
-    cli,
-    common,
-    current_state,
-    event_filters,
-    json_option,
-    parse_time,
-    start_logging,
-    utcnow,
-)
+from monitor.cli.app import cli
 from monitor.cli.database import check_target, configured_store, read_rows
+from monitor.cli.options import LIMIT, SNAPSHOT_ID, common, event_filters, json_option, parse_time
 from monitor.cli.render import (
     change_json,
     event_detail,
@@ -34,6 +24,7 @@ from monitor.cli.render import (
     target_event_json,
     timeline,
 )
+from monitor.cli.state import current_state, start_logging, utcnow
 from monitor.errors import ConfigError, NotFoundError
 from monitor.text import printable, shown
 

@@ -8,19 +8,9 @@ from collections.abc import Sequence
 
 import click
 
-from monitor.cli.app import (
-    EXIT_FAILED,
-    EXIT_OK,
-    cli,
-    common,
-    current_state,
-    fatal,
-    json_option,
-    resolve_keys,
-    start_logging,
-    utcnow,
-)
+from monitor.cli.app import EXIT_FAILED, EXIT_OK, cli, fatal, resolve_keys
 from monitor.cli.database import configured_store
+from monitor.cli.options import common, json_option
 from monitor.cli.render import (
     change_json,
     check_line,
@@ -28,6 +18,7 @@ from monitor.cli.render import (
     snapshot_json,
     target_event_json,
 )
+from monitor.cli.state import current_state, start_logging, utcnow
 from monitor.config import Config, Secret, Target, find_config_path, load_config, verify
 from monitor.errors import ConfigError
 from monitor.logs import configure_logging

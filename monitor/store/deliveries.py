@@ -52,11 +52,7 @@ class DeliveryQueue(Sessions):
             return rows, total
 
     def delivery(self, delivery_id: int) -> DeliveryRecord:
-        with self._read() as session:
-            row = session.get(schema.DeliveryRow, delivery_id)
-            if row is None:
-                raise NotFoundError(f"no delivery with id {delivery_id}")
-            return delivery_record(row)
+        return self._get(schema.DeliveryRow, delivery_id, "delivery", delivery_record)
 
     def claim_deliveries(
         self,

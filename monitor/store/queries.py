@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import exists, func, select
 
-from monitor.errors import NotFoundError
 from monitor.store import schema
 from monitor.store.records import (
     ChangeRecord,
@@ -19,7 +18,7 @@ from monitor.store.records import (
     TargetEventRecord,
 )
 from monitor.store.rows import change_record, field_changes, snapshot_record, target_event_record
-from monitor.store.sql import Sessions, covers, latest_good, newest_first, with_members
+from monitor.store.sql import Sessions, covers, latest_good, with_members
 
 
 class Queries(Sessions):
@@ -29,16 +28,10 @@ class Queries(Sessions):
         self, *, target: str | None = None, limit: int | None = None, since: datetime | None = None
     ) -> list[SnapshotRecord]:
         """Polls, newest first."""
-        query = newest_first(schema.Snapshot, schema.Snapshot.fetched_at, target, since, limit)
-        with self._read() as session:
-            return [snapshot_record(row) for row in session.scalars(query)]
+        return self._newest(schema.Snapshot.fetched_at, snapshot_record, (target, since, limit))
 
     def snapshot(self, snapshot_id: int) -> SnapshotRecord:
-        with self._read() as session:
-            row = session.get(schema.Snapshot, snapshot_id)
-            if row is None:
-                raise NotFoundError(f"no snapshot with id {snapshot_id}")
-            return snapshot_record(row)
+        return self._get(schema.Snapshot, snapshot_id, "snapshot", snapshot_record)
 
     def models(self, snapshot: SnapshotRecord) -> list[dict[str, Any]]:
         """The model objects of a snapshot, sorted by ID (empty for a failed poll), their
@@ -68,11 +61,7 @@ class Queries(Sessions):
         self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
     ) -> list[ChangeRecord]:
         """Change events, newest first."""
-        query = newest_first(
-            schema.ChangeEvent, schema.ChangeEvent.detected_at, target, since, limit
-        )
-        with self._read() as session:
-            return [change_record(row) for row in session.scalars(query)]
+        return self._newest(schema.ChangeEvent.detected_at, change_record, (target, since, limit))
 
     def has_target(self, target: str) -> bool:
         """Whether any poll of ``target`` was ever stored."""
@@ -83,9 +72,7 @@ class Queries(Sessions):
         self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
     ) -> list[TargetEventRecord]:
         """Down and recovered events, newest first."""
-        query = newest_first(schema.TargetEvent, schema.TargetEvent.at, target, since, limit)
-        with self._read() as session:
-            return [target_event_record(row) for row in session.scalars(query)]
+        return self._newest(schema.TargetEvent.at, target_event_record, (target, since, limit))
 
     def model_sightings(self, model_id: str, target: str | None = None) -> list[Sighting]:
         """Per target, the first and last good poll whose list held ``model_id``, and

@@ -1,42 +1,50 @@
-"""Records from rows, and a target's alert state to and from its row: one explicit
-function each, so renaming a column or a field is a type error here, not a silent
-mismatch."""
+"""Records from rows, and a target's alert state to and from its row.
+
+The records mirror their tables and are read column by column of the same name. The
+alert state (:class:`monitor.alerts.TargetState`) is the state machine's own value,
+not a mirror of the table: it is read and written field by field, so a field without
+a column is a type error here rather than an attribute silently set on a row and lost.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 from monitor.alerts import TargetState
 from monitor.diff import FieldChange
 from monitor.store import schema
 from monitor.store.records import ChangeRecord, DeliveryRecord, SnapshotRecord, TargetEventRecord
 
+_Record = TypeVar("_Record", SnapshotRecord, TargetEventRecord, DeliveryRecord, ChangeRecord)
+
+
+def _copy(kind: type[_Record], row: schema.Base, **converted: Any) -> _Record:
+    """A record of the row's same-named columns (``converted``: those that change
+    type): these records mirror their tables, so a column renamed without its field
+    fails here, loudly, on the first read."""
+    names = [f.name for f in fields(kind) if f.name not in converted]
+    return kind(**{name: getattr(row, name) for name in names}, **converted)
+
 
 def snapshot_record(row: schema.Snapshot) -> SnapshotRecord:
-    return SnapshotRecord(
-        id=row.id,
-        target=row.target,
-        fetched_at=row.fetched_at,
-        ok=row.ok,
-        http_status=row.http_status,
-        error=row.error,
-        model_count=row.model_count,
-        duration_ms=row.duration_ms,
-        model_list_id=row.model_list_id,
-    )
+    return _copy(SnapshotRecord, row)
+
+
+def target_event_record(row: schema.TargetEvent) -> TargetEventRecord:
+    return _copy(TargetEventRecord, row)
+
+
+def delivery_record(row: schema.DeliveryRow) -> DeliveryRecord:
+    return _copy(DeliveryRecord, row)
 
 
 def change_record(row: schema.ChangeEvent) -> ChangeRecord:
-    return ChangeRecord(
-        id=row.id,
-        target=row.target,
-        detected_at=row.detected_at,
-        from_snapshot_id=row.from_snapshot_id,
-        to_snapshot_id=row.to_snapshot_id,
-        added=tuple(row.added),
-        removed=tuple(row.removed),
-        changed=field_changes(row.changed),
+    """JSON lists as tuples, watched-field changes as :class:`FieldChange` values."""
+    added, removed = tuple(row.added), tuple(row.removed)
+    return _copy(
+        ChangeRecord, row, added=added, removed=removed, changed=field_changes(row.changed)
     )
 
 
@@ -48,40 +56,6 @@ def field_changes(column: list[dict[str, Any]] | None) -> tuple[FieldChange, ...
 def changed_column(changes: Iterable[FieldChange]) -> list[dict[str, Any]]:
     """The ``change_events.changed`` JSON of watched-field changes."""
     return [c.as_json() for c in changes]
-
-
-def target_event_record(row: schema.TargetEvent) -> TargetEventRecord:
-    return TargetEventRecord(
-        id=row.id,
-        target=row.target,
-        kind=row.kind,
-        at=row.at,
-        since=row.since,
-        failures=row.failures,
-        error=row.error,
-        duration_s=row.duration_s,
-        snapshot_id=row.snapshot_id,
-    )
-
-
-def delivery_record(row: schema.DeliveryRow) -> DeliveryRecord:
-    return DeliveryRecord(
-        id=row.id,
-        target=row.target,
-        change_event_id=row.change_event_id,
-        target_event_id=row.target_event_id,
-        url_hash=row.url_hash,
-        url=row.url,
-        title=row.title,
-        body=row.body,
-        status=row.status,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        created_at=row.created_at,
-        next_attempt_at=row.next_attempt_at,
-        sent_at=row.sent_at,
-        lease_until=row.lease_until,
-    )
 
 
 def target_state(row: schema.TargetStateRow) -> TargetState:

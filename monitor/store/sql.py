@@ -4,20 +4,22 @@ latest good snapshot, a list's members)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Engine, ScalarSelect, Select, and_, insert, or_, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
-from monitor.errors import StorageError
+from monitor.errors import NotFoundError, StorageError
 from monitor.store import schema
 from monitor.store.engine import WRITE, describe_db_error
 
 CHUNK = 500  # bound on bound parameters per statement
+_Row = TypeVar("_Row", bound=schema.Base)
+_Value = TypeVar("_Value")
 
 # a model list by its id, or a scalar subquery giving one
 ListRef = int | ScalarSelect[int | None]
@@ -50,6 +52,28 @@ class Sessions:
     def _read(self) -> Iterator[Session]:
         with db_errors(), self._sessions() as session:
             yield session
+
+    def _get(
+        self, table: type[_Row], key: int, what: str, record: Callable[[_Row], _Value]
+    ) -> _Value:
+        """The record of one row by its id; NotFoundError naming ``what`` when none."""
+        with self._read() as session:
+            row = session.get(table, key)
+            if row is None:
+                raise NotFoundError(f"no {what} with id {key}")
+            return record(row)
+
+    def _newest(
+        self,
+        at: InstrumentedAttribute[datetime],
+        record: Callable[[_Row], _Value],
+        filters: tuple[str | None, datetime | None, int | None],
+    ) -> list[_Value]:
+        """Records of the rows of ``at``'s table, newest first by ``at``: ``filters``
+        are the target, a time since, and at most how many (see :func:`newest_first`)."""
+        query = newest_first(at.class_, at, *filters)
+        with self._read() as session:
+            return [record(row) for row in session.scalars(query)]
 
 
 NEWEST_FIRST = (schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
