@@ -1,7 +1,9 @@
 """The ``monitor`` command line. Thin: parse options, call the core, print.
 
-:mod:`~monitor.cli.app` holds the group and what every command shares; the
-commands, grouped by what a user does, are in :mod:`~monitor.cli.history`,
+:mod:`~monitor.cli.app` holds the group and its one way to fail,
+:mod:`~monitor.cli.options` what the command line accepts and
+:mod:`~monitor.cli.state` what one run carries; the commands, grouped by what a
+user does, are in :mod:`~monitor.cli.history`,
 :mod:`~monitor.cli.deliveries`, :mod:`~monitor.cli.polling` and
 :mod:`~monitor.cli.admin`, and print through :mod:`~monitor.cli.render`.
 """
