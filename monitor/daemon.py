@@ -328,6 +328,10 @@ class Daemon:
 
     def start(self) -> None:
         self.prepare()
+        try:  # the answers polls before this process saw: an unchanged one is not read
+            self._conditional.load(self._store.known_answers())
+        except MonitorError as exc:
+            log.warning("answers seen before not read; every first answer is", error=str(exc))
         start = self._now()
         self._scheduler.add_job(
             self.prune,

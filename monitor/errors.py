@@ -8,7 +8,8 @@ one line and an exit code.
     ├── ConfigError              the configuration file or a value in it is invalid
     ├── FetchError               a poll failed: network, HTTP status, body, shape
     └── StorageError             the database is unreachable, uninitialised or refused a write
-        └── NotFoundError        a snapshot or target named by the user does not exist
+        ├── NotFoundError        a snapshot or target named by the user does not exist
+        └── ListGoneError        an answer seen before points at a list no longer stored
 
 A notification that fails is not an error here: the sender reports it as a failed
 ``SendResult`` (monitor.notify), and the outbox retries it.
@@ -53,3 +54,8 @@ class StorageError(MonitorError):
 
 class NotFoundError(StorageError):
     """Raised when a snapshot, target or event named on the command line does not exist."""
+
+
+class ListGoneError(StorageError):
+    """Raised when an answer recognised as seen before points at a stored list that is
+    gone (pruned): the answer must be read again to be stored."""

@@ -22,7 +22,9 @@ import httpx
 import structlog
 
 from monitor import __version__, jsonsafe
+from monitor.answers import KnownAnswer, asked_of
 from monitor.config import Secret, Target
+from monitor.diff import watch_digest
 from monitor.errors import FetchError
 from monitor.modellist import (
     VOLATILE_FIELDS,
@@ -58,11 +60,40 @@ _STATUS_REASONS = {
 
 @dataclass(frozen=True)
 class Fetched:
-    """A good answer: the status code, the list, and warnings worth logging."""
+    """A good answer: the status code, what identifies its list, and warnings worth
+    logging. ``models`` is None when the answer is the target's last one again (a 304,
+    or the same bytes): it is not parsed again, and its list is already stored."""
 
     status: int
-    models: ModelList
+    list_digest: str  # the list's digest (monitor.modellist.ModelList.digest)
+    count: int  # models in the list
+    watched: str  # the digest of what is compared: IDs and the target's watch_fields
     warnings: tuple[str, ...]
+    models: ModelList | None = None
+    known: KnownAnswer | None = None  # a new one-page answer to remember, when it is one
+
+    @property
+    def news(self) -> bool:
+        """What is known of the target's answer changed: it was read, or its validators
+        are new (then :attr:`known` is what to remember, None: nothing)."""
+        return self.models is not None or self.known is not None
+
+    @property
+    def seen(self) -> tuple[str, int] | None:
+        """For an answer not read again: its stored list's digest and size."""
+        return (self.list_digest, self.count) if self.models is None else None
+
+    @classmethod
+    def again(cls, known: KnownAnswer, status: int) -> Fetched:
+        """A known answer again: nothing to parse, its list stored already."""
+        return cls(status, known.list_digest, known.count, known.watched, known.warnings)
+
+    @classmethod
+    def parsed(
+        cls, status: int, models: ModelList, warnings: tuple[str, ...], target: Target
+    ) -> Fetched:
+        watched = watch_digest(((m.id, m.data) for m in models.models), target.watch_fields)
+        return cls(status, models.digest, len(models), watched, warnings, models)
 
 
 def make_client() -> httpx.Client:
@@ -74,39 +105,32 @@ def make_client() -> httpx.Client:
     )
 
 
-@dataclass(frozen=True)
-class KnownAnswer:
-    """The last one-page answer of a target: what identifies it, and the list it held."""
-
-    etag: bytes | None  # as sent (header bytes go back as they came, whatever they hold)
-    last_modified: bytes | None
-    body_digest: bytes  # the answer's bytes: the same bytes again need no parsing
-    models: ModelList
-    warnings: tuple[str, ...]
-    asked: bytes  # what was asked (URL, kind, headers, key): after a reload that changed
-    # any of it, the entry no longer describes the target's answer
-
-
 class ConditionalCache:
     """Per target, the last one-page answer: its ``ETag``/``Last-Modified``, so the next
     poll can ask "changed since?" and a ``304 Not Modified`` reuses that list; and a
-    digest of its bytes, so an identical answer is not parsed and hashed again. One
-    process's memory: a restart simply starts with a full answer."""
+    digest of its bytes, so an identical answer is not parsed and hashed again. Loaded
+    from the database at start (:meth:`monitor.store.Store.known_answers`), so a new
+    process recognises an unchanged answer too."""
 
-    def __init__(self) -> None:
-        self._entries: dict[str, KnownAnswer] = {}
+    def __init__(self, known: dict[str, KnownAnswer] | None = None) -> None:
+        self._entries: dict[str, KnownAnswer] = dict(known or {})
         self._lock = threading.Lock()
 
     def get(self, target: str) -> KnownAnswer | None:
         with self._lock:
             return self._entries.get(target)
 
-    def put(self, target: str, validator: KnownAnswer | None) -> None:
+    def load(self, known: dict[str, KnownAnswer]) -> None:
+        """Add what the database remembers (what this process knows already wins)."""
         with self._lock:
-            if validator is None:
+            self._entries = {**known, **self._entries}
+
+    def put(self, target: str, known: KnownAnswer | None) -> None:
+        with self._lock:
+            if known is None:
                 self._entries.pop(target, None)
             else:
-                self._entries[target] = validator
+                self._entries[target] = known
 
 
 def fetch_models(
@@ -123,9 +147,7 @@ def fetch_models(
     redact = _redactor(api_key.reveal() if api_key is not None else "")
     headers: dict[str, str | bytes] = {**dict(target.headers), **_auth_headers(target, api_key)}
     url, params = target.models_url, _first_params(target)
-    asked = hashlib.blake2b(
-        repr((url, target.kind, sorted(headers.items()))).encode(), digest_size=16
-    ).digest()
+    asked = asked_of(target)
     known = cache.get(target.name) if cache is not None else None
     if known is not None and known.asked != asked:
         known = None
@@ -142,18 +164,19 @@ def fetch_models(
         got = _get(client, url, params, headers, target, redact, budget)
         if got is None:  # 304: the list of the answer those validators came with
             assert known is not None
-            return Fetched(status=304, models=known.models, warnings=known.warnings)
+            return Fetched.again(known, 304)
         body, content_type, validator = got
         body_digest = hashlib.blake2b(body, digest_size=16).digest()
         if page == 0:
             headers.pop("If-None-Match", None)
             headers.pop("If-Modified-Since", None)
             if known is not None and known.body_digest == body_digest:
-                if cache is not None and validator != (known.etag, known.last_modified):
-                    cache.put(
-                        target.name, replace(known, etag=validator[0], last_modified=validator[1])
+                if validator != (known.etag, known.last_modified):
+                    fresh = replace(known, etag=validator[0], last_modified=validator[1])
+                    return _remembered(
+                        cache, target, replace(Fetched.again(fresh, 200), known=fresh)
                     )
-                return Fetched(status=200, models=known.models, warnings=known.warnings)
+                return Fetched.again(known, 200)
         budget -= len(body)
         document, noted = _json(body, content_type, redact)
         notes += noted
@@ -161,16 +184,21 @@ def fetch_models(
         following = _next_page(target, document, url, redact)
         if following is None:
             checked, warnings = _checked(entries, redact)
-            warnings = notes + warnings
-            models = ModelList.from_models(checked)
-            if cache is not None:  # only a one-page answer can be known as a whole
-                cache.put(
-                    target.name,
-                    KnownAnswer(*validator, body_digest, models, warnings, asked)
-                    if page == 0
-                    else None,
-                )
-            return Fetched(status=200, models=models, warnings=warnings)
+            fetched = Fetched.parsed(200, ModelList.from_models(checked), notes + warnings, target)
+            if page > 0:  # only a one-page answer can be known as a whole
+                return _remembered(cache, target, fetched)
+            etag, last_modified = validator
+            remember = KnownAnswer(
+                asked,
+                etag,
+                last_modified,
+                body_digest,
+                fetched.list_digest,
+                fetched.count,
+                fetched.watched,
+                fetched.warnings,
+            )
+            return _remembered(cache, target, replace(fetched, known=remember))
         url, params = following
         cursor = url + "?" + "&".join(f"{k}={v}" for k, v in sorted(params.items()))
         if cursor in seen:
@@ -178,6 +206,14 @@ def fetch_models(
             raise FetchError(f"pagination repeats itself (cursor {shown})", status=200)
         seen.add(cursor)
     raise FetchError(f"more than {MAX_PAGES} pages of models; stopped", status=200)
+
+
+def _remembered(cache: ConditionalCache | None, target: Target, fetched: Fetched) -> Fetched:
+    """``fetched``, its :attr:`Fetched.known` now the cache's entry for the target (the
+    poll forgets it again if the answer cannot be stored)."""
+    if cache is not None:
+        cache.put(target.name, fetched.known)
+    return fetched
 
 
 @functools.lru_cache(maxsize=256)

@@ -22,10 +22,9 @@ import structlog
 
 from monitor.alerts import Decision, Policy, Poll, step
 from monitor.config import Secret, Target
-from monitor.diff import ModelDiff, diff_lists, diff_models, watch_digest
-from monitor.errors import FetchError, StorageError
-from monitor.fetch import ConditionalCache, fetch_with_retries
-from monitor.modellist import ModelList
+from monitor.diff import ModelDiff, diff_lists, diff_models
+from monitor.errors import FetchError, ListGoneError, StorageError
+from monitor.fetch import ConditionalCache, Fetched, fetch_with_retries
 from monitor.notify import Message, change_message, down_message, recovered_message
 from monitor.notify.outbox import Outbox, Outcome, url_refs
 from monitor.store import (
@@ -47,26 +46,23 @@ SKIP_IF_POLLED_WITHIN = 0.8
 
 @dataclass(frozen=True)
 class Answer:
-    """What asking the provider gave, as the decision needs it: a list (and the digest
-    of what is compared: IDs and watched fields), or why there is none."""
+    """What asking the provider gave, as the decision needs it: a good answer (its
+    list, or the digest of a list stored already) or why there is none."""
 
     at: datetime  # when the poll started
     duration_ms: int
     status: int | None  # HTTP status, when there was one
-    models: ModelList | None = None  # None: a failed poll
-    digest: str | None = None
+    fetched: Fetched | None = None  # None: a failed poll
     error: str | None = None
 
-    @classmethod
-    def good(
-        cls, target: Target, models: ModelList, *, at: datetime, duration_ms: int, status: int
-    ) -> Answer:
-        digest = watch_digest(((m.id, m.data) for m in models.models), target.watch_fields)
-        return cls(at, duration_ms, status, models, digest)
+    @property
+    def digest(self) -> str | None:
+        """What is compared: the IDs, and the watched fields (None: a failed poll)."""
+        return self.fetched.watched if self.fetched is not None else None
 
     def failed(self, error: str) -> Answer:
         """The same poll, failed with ``error`` (the status stays)."""
-        return replace(self, models=None, digest=None, error=error)
+        return replace(self, fetched=None, error=error)
 
 
 @dataclass(frozen=True)
@@ -88,7 +84,7 @@ class Plan:
 
     ok: bool
     error: str | None  # the stored error of a failed poll
-    models: ModelList | None  # stored with the snapshot: good polls only
+    listed: Fetched | None  # the answer whose list the snapshot points at: good polls only
     events: tuple[TargetEventPlan, ...]  # recovered, then down
     compare_with: int | None  # a confirmed change: the baseline snapshot to compare with
     baseline: bool  # the target's first good poll: stored, not compared
@@ -113,7 +109,7 @@ def decide(target: Target, stored: StoredState, answer: Answer) -> Plan:
     poll = Poll(
         at=answer.at,
         digest=answer.digest,
-        count=len(answer.models) if answer.models is not None else 0,
+        count=answer.fetched.count if answer.fetched is not None else 0,
         error=answer.error,
     )
     stale = stored.updated_at is not None and stored.updated_at > answer.at
@@ -146,11 +142,11 @@ def decide(target: Target, stored: StoredState, answer: Answer) -> Plan:
         events.append(
             TargetEventPlan("down", down.since, message, failures=down.failures, error=down.error)
         )
-    compare = decision.changed and answer.models is not None
+    compare = decision.changed and answer.fetched is not None
     return Plan(
         ok=decision.ok,
         error=decision.error,
-        models=answer.models if decision.ok else None,
+        listed=answer.fetched if decision.ok else None,
         events=tuple(events),
         compare_with=stored.confirmed_snapshot_id if compare else None,
         baseline=decision.baseline,
@@ -191,8 +187,11 @@ def record(store: Store, target: Target, answer: Answer, notify_urls: Sequence[s
             http_status=answer.status,
             error=plan.error,
             duration_ms=answer.duration_ms,
-            models=plan.models,
+            models=plan.listed.models if plan.listed is not None else None,
+            seen=plan.listed.seen if plan.listed is not None else None,
         )
+        if answer.fetched is not None and answer.fetched.news:
+            tx.save_known_answer(target.name, answer.fetched.known)
         messages: list[tuple[ChangeRecord | TargetEventRecord, Message]] = []
         for event in plan.events:
             written = tx.add_target_event(
@@ -207,8 +206,8 @@ def record(store: Store, target: Target, answer: Answer, notify_urls: Sequence[s
             )
             messages.append((written, event.message))
         change = None
-        if plan.compare_with is not None and plan.models is not None:
-            diff = _compare(tx, target, plan.compare_with, plan.models)
+        if plan.compare_with is not None:
+            diff = _compare(tx, target, plan.compare_with, snapshot.id)
             if diff:
                 change = tx.add_change(
                     target=target.name,
@@ -247,12 +246,13 @@ def record(store: Store, target: Target, answer: Answer, notify_urls: Sequence[s
     )
 
 
-def _compare(tx: Transaction, target: Target, baseline_id: int, models: ModelList) -> ModelDiff:
-    """The confirmed baseline's list against this one: IDs, and the watched fields."""
+def _compare(tx: Transaction, target: Target, baseline_id: int, snapshot_id: int) -> ModelDiff:
+    """The confirmed baseline's list against this poll's, as stored: IDs, and the
+    watched fields (read back only when a change is confirmed: most polls have none)."""
     if target.watch_fields:
-        current = {m.id: m.data for m in models.models}
-        return diff_lists(tx.snapshot_models(baseline_id), current, target.watch_fields)
-    return diff_models(tx.snapshot_model_ids(baseline_id), models.ids)
+        previous, current = tx.snapshot_models(baseline_id), tx.snapshot_models(snapshot_id)
+        return diff_lists(previous, current, target.watch_fields)
+    return diff_models(tx.snapshot_model_ids(baseline_id), tx.snapshot_model_ids(snapshot_id))
 
 
 def poll_target(
@@ -274,28 +274,20 @@ def poll_target(
 
     ``after_commit`` runs right after the poll's transaction commits, before anything
     is logged or sent: a seam for tests that crash or hang a process there."""
-    started = time.monotonic()
     at = now()
+    answer = _ask(target, client, api_key, at=at, now=now, sleep=sleep, cache=cache)
     try:
-        fetched = fetch_with_retries(client, target, api_key, sleep=sleep, now=now, cache=cache)
-    except FetchError as exc:
-        fetched, error = None, exc
-    except Exception as exc:  # a bug met by some answer: a failed poll, not silence
-        log.exception("unexpected error fetching; recorded as a failed poll", target=target.name)
-        fetched, error = None, FetchError(f"internal error: {type(exc).__name__}")
-    duration_ms = int((time.monotonic() - started) * 1000)
-    if fetched is not None:
-        for warning in fetched.warnings:
-            log.warning("model list warning", target=target.name, warning=warning)
-        answer = Answer.good(
-            target, fetched.models, at=at, duration_ms=duration_ms, status=fetched.status
-        )
-    else:
-        answer = Answer(at, duration_ms, error.status, error=error.reason)
-    try:
-        result = record(store, target, answer, notify_urls)
+        try:
+            result = record(store, target, answer, notify_urls)
+        except ListGoneError:
+            # an answer seen before whose list was pruned since: read it again, whole
+            log.info("answer seen before, its list no longer stored: reading it again")
+            if cache is not None:
+                cache.put(target.name, None)
+            answer = _ask(target, client, api_key, at=at, now=now, sleep=sleep, cache=None)
+            result = record(store, target, answer, notify_urls)
     except Exception as exc:
-        if fetched is None:
+        if answer.fetched is None:
             raise  # even a failed poll cannot be written: the database is away
         # the list could not be compared or stored (a database refusing a value, a
         # bug): the poll is recorded as failed, so it counts toward "down"
@@ -309,13 +301,41 @@ def poll_target(
             log.exception(
                 "unexpected error recording a poll; recorded as failed", target=target.name
             )
-        if cache is not None:  # the cached answer is the one that could not be stored
+        if cache is not None:  # the answer is the one that could not be stored
             cache.put(target.name, None)
         result = record(store, target, answer.failed(reason), notify_urls)
     if after_commit is not None:
         after_commit()
-    _log_result(target, result, duration_ms, notify_urls)
+    _log_result(target, result, answer.duration_ms, notify_urls)
     return result
+
+
+def _ask(
+    target: Target,
+    client: httpx.Client,
+    api_key: Secret | None,
+    *,
+    at: datetime,
+    now: Callable[[], datetime],
+    sleep: Callable[[float], None],
+    cache: ConditionalCache | None,
+) -> Answer:
+    """The provider's answer, good or failed: never raises."""
+    started = time.monotonic()
+    try:
+        fetched = fetch_with_retries(client, target, api_key, sleep=sleep, now=now, cache=cache)
+    except FetchError as exc:
+        return Answer(at, _ms_since(started), exc.status, error=exc.reason)
+    except Exception as exc:  # a bug met by some answer: a failed poll, not silence
+        log.exception("unexpected error fetching; recorded as a failed poll", target=target.name)
+        return Answer(at, _ms_since(started), None, error=f"internal error: {type(exc).__name__}")
+    for warning in fetched.warnings:
+        log.warning("model list warning", target=target.name, warning=warning)
+    return Answer(at, _ms_since(started), fetched.status, fetched)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
 
 
 def _log_result(

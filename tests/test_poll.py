@@ -19,7 +19,7 @@ from servers import SEED_KEY, ProviderServer
 from monitor.alerts import EMPTY_LIST_ERROR, TargetState
 from monitor.config import Secret, Target
 from monitor.errors import StorageError
-from monitor.fetch import ConditionalCache
+from monitor.fetch import ConditionalCache, Fetched
 from monitor.modellist import ModelList
 from monitor.poll import Answer, decide, poll_target
 from monitor.store import Store, StoredState
@@ -37,7 +37,7 @@ DOWN_SINCE = T0 - timedelta(minutes=10)
 
 
 def good(lst: ModelList, at: datetime = T1) -> Answer:
-    return Answer.good(WATCHED, lst, at=at, duration_ms=5, status=200)
+    return Answer(at, 5, 200, Fetched.parsed(200, lst, (), WATCHED))
 
 
 def failed(at: datetime = T1) -> Answer:
@@ -100,7 +100,7 @@ def test_decide(
     seen = {
         "ok": plan.ok,
         "error": plan.error,
-        "stored": plan.models is not None and plan.models is answer.models,
+        "stored": plan.listed is not None and plan.listed is answer.fetched,
         "baseline": plan.baseline,
         "rebase": plan.rebase,
         "compare_with": plan.compare_with,

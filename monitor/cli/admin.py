@@ -181,4 +181,4 @@ def _try_targets(config: Config, keys: dict[str, Secret | None]) -> Iterator[tup
                 yield t, f"FAILED: internal error: {type(exc).__name__}"
                 continue
             answered = "key accepted" if keys[t.name] is not None else "answered"
-            yield t, f"{answered}, {models_text(len(fetched.models))}"
+            yield t, f"{answered}, {models_text(fetched.count)}"

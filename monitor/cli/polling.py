@@ -74,7 +74,7 @@ def check(target_name: str | None, as_json: bool) -> None:
     ``[defaults] max_concurrency`` at a time and reported in config order. Exits 0
     when every poll was good, 1 when any failed.
     """
-    from monitor.fetch import make_client
+    from monitor.fetch import ConditionalCache, make_client
     from monitor.notify import AppriseSender
     from monitor.notify.outbox import Outbox, describe_unrecorded
     from monitor.poll import Poller
@@ -88,7 +88,13 @@ def check(target_name: str | None, as_json: bool) -> None:
         outbox = Outbox.for_config(config, store, AppriseSender(), now=utcnow)
         outbox.deliver(due_only=False)
         poller = Poller(
-            store=store, client=client, outbox=outbox, now=utcnow, after_commit=state.after_commit
+            store=store,
+            client=client,
+            outbox=outbox,
+            now=utcnow,
+            # answers seen by earlier runs: an unchanged one is recognised, not read
+            cache=ConditionalCache(store.known_answers()),
+            after_commit=state.after_commit,
         )
         # the daemon's pool size: one shared HTTP client, the engine's pool sized for it
         polled = poller.poll_each(

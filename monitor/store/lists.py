@@ -137,6 +137,10 @@ class ListWriter:
         )
         return list_id
 
+    def find(self, digest: str) -> int | None:
+        """The id of the stored list with this digest, if there is one."""
+        return self._find_list(digest)
+
     def _find_list(self, digest: str) -> int | None:
         list_id: int | None = self._session.scalar(
             select(schema.ModelListRow.id).where(schema.ModelListRow.digest == digest)

@@ -11,7 +11,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from monitor.alerts import TargetState
+from monitor.answers import KnownAnswer
 from monitor.diff import FieldChange
+from monitor.errors import ListGoneError
 from monitor.modellist import ModelList, ids_digest
 from monitor.store import schema
 from monitor.store.lists import ListWriter
@@ -29,6 +31,7 @@ from monitor.store.rows import (
     snapshot_record,
     target_event_record,
     target_state,
+    write_known_answer,
     write_target_state,
 )
 from monitor.store.sql import ListRef, latest_good, list_of, with_members
@@ -79,12 +82,20 @@ class Transaction:
         error: str | None,
         duration_ms: int | None,
         models: ModelList | None,
+        seen: tuple[str, int] | None = None,
     ) -> SnapshotRecord:
-        list_id = (
-            ListWriter(self._session).store(models, fetched_at, target)
-            if models is not None
-            else None
-        )
+        """A poll; a good one with ``models`` (stored, the first time), or with ``seen``,
+        the digest and size of a list stored already (ListGoneError when it is not)."""
+        list_id: int | None = None
+        count: int | None = None
+        if models is not None:
+            list_id = ListWriter(self._session).store(models, fetched_at, target)
+            count = len(models)
+        elif seen is not None:
+            list_digest, count = seen
+            list_id = ListWriter(self._session).find(list_digest)
+            if list_id is None:
+                raise ListGoneError(f"list {list_digest[:12]} is no longer stored")
         row = schema.Snapshot(
             target=target,
             fetched_at=fetched_at,
@@ -92,7 +103,7 @@ class Transaction:
             http_status=http_status,
             error=error,
             duration_ms=duration_ms,
-            model_count=len(models) if models is not None else None,
+            model_count=count,
             model_list_id=list_id,
         )
         self._session.add(row)
@@ -154,6 +165,18 @@ class Transaction:
         write_target_state(row, state)
         row.confirmed_snapshot_id = confirmed_snapshot_id
         row.updated_at = now
+
+    def save_known_answer(self, target: str, known: KnownAnswer | None) -> None:
+        """Remember the target's last one-page answer (None: forget it)."""
+        row = self._session.get(schema.KnownAnswerRow, target)
+        if known is None:
+            if row is not None:
+                self._session.delete(row)
+            return
+        if row is None:
+            row = schema.KnownAnswerRow(target=target)
+            self._session.add(row)
+        write_known_answer(row, known)
 
     def add_target_event(
         self,

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import exists, func, select
 
+from monitor.answers import KnownAnswer
 from monitor.store import schema
 from monitor.store.records import (
     ChangeRecord,
@@ -17,7 +18,13 @@ from monitor.store.records import (
     SnapshotRecord,
     TargetEventRecord,
 )
-from monitor.store.rows import change_record, field_changes, snapshot_record, target_event_record
+from monitor.store.rows import (
+    change_record,
+    field_changes,
+    known_answer,
+    snapshot_record,
+    target_event_record,
+)
 from monitor.store.sql import Sessions, covers, latest_good, with_members
 
 
@@ -73,6 +80,12 @@ class Queries(Sessions):
     ) -> list[TargetEventRecord]:
         """Down and recovered events, newest first."""
         return self._newest(schema.TargetEvent.at, target_event_record, (target, since, limit))
+
+    def known_answers(self) -> dict[str, KnownAnswer]:
+        """Each target's last one-page answer, by digests (see :mod:`monitor.answers`)."""
+        with self._read() as session:
+            rows = session.scalars(select(schema.KnownAnswerRow))
+            return {row.target: known_answer(row) for row in rows}
 
     def model_sightings(self, model_id: str, target: str | None = None) -> list[Sighting]:
         """Per target, the first and last good poll whose list held ``model_id``, and

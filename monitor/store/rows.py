@@ -13,6 +13,7 @@ from dataclasses import fields
 from typing import Any, TypeVar
 
 from monitor.alerts import TargetState
+from monitor.answers import KnownAnswer
 from monitor.diff import FieldChange
 from monitor.store import schema
 from monitor.store.records import ChangeRecord, DeliveryRecord, SnapshotRecord, TargetEventRecord
@@ -80,3 +81,27 @@ def write_target_state(row: schema.TargetStateRow, state: TargetState) -> None:
     row.failing_since = state.failing_since
     row.last_error = state.last_error
     row.down_alerted_at = state.down_alerted_at
+
+
+def known_answer(row: schema.KnownAnswerRow) -> KnownAnswer:
+    return KnownAnswer(
+        asked=row.asked,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        body_digest=row.body_digest,
+        list_digest=row.list_digest,
+        count=row.model_count,
+        watched=row.watched,
+        warnings=tuple(row.warnings),
+    )
+
+
+def write_known_answer(row: schema.KnownAnswerRow, known: KnownAnswer) -> None:
+    row.asked = known.asked
+    row.etag = known.etag
+    row.last_modified = known.last_modified
+    row.body_digest = known.body_digest
+    row.list_digest = known.list_digest
+    row.model_count = known.count
+    row.watched = known.watched
+    row.warnings = list(known.warnings)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -322,3 +323,20 @@ class DeliveryRow(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class KnownAnswerRow(Base):
+    """The last one-page answer of a target, by digests (see :mod:`monitor.answers`):
+    a new process recognises the same answer again without reading it."""
+
+    __tablename__ = "known_answers"
+
+    target: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asked: Mapped[bytes] = mapped_column(LargeBinary(16))
+    etag: Mapped[bytes | None] = mapped_column(LargeBinary)
+    last_modified: Mapped[bytes | None] = mapped_column(LargeBinary)
+    body_digest: Mapped[bytes] = mapped_column(LargeBinary(16))
+    list_digest: Mapped[str] = mapped_column(String(64))
+    model_count: Mapped[int] = mapped_column(Integer)
+    watched: Mapped[str] = mapped_column(String(64))
+    warnings: Mapped[list[str]] = mapped_column(JsonDocument())

@@ -1,0 +1,33 @@
+"""What a target answered last, kept by digests only, so the same answer again is
+recognised without reading it: by its validators (a ``304 Not Modified``) or by the
+digest of its bytes. Kept in memory by :class:`monitor.fetch.ConditionalCache` and in
+the database (``known_answers``), so a new process recognises it too. Pure values."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from monitor.config import Target
+
+
+@dataclass(frozen=True)
+class KnownAnswer:
+    """The last one-page answer of a target, by digests only (nothing the size of its
+    list): what identifies it, and what its list was."""
+
+    asked: bytes  # what was asked (URL, kind, watched fields): another question, another
+    # answer. Neither the key nor the headers: validators and bytes identify the answer
+    etag: bytes | None  # as sent (header bytes go back as they came, whatever they hold)
+    last_modified: bytes | None
+    body_digest: bytes  # the answer's bytes: the same bytes again need no parsing
+    list_digest: str
+    count: int
+    watched: str
+    warnings: tuple[str, ...]
+
+
+def asked_of(target: Target) -> bytes:
+    """What identifies the question a target asks (see :attr:`KnownAnswer.asked`)."""
+    question = (target.models_url, target.kind, tuple(target.watch_fields))
+    return hashlib.blake2b(repr(question).encode(), digest_size=16).digest()
