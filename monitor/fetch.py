@@ -101,12 +101,12 @@ class ConditionalCache:
         with self._lock:
             return self._entries.get(target)
 
-    def put(self, target: str, validator: KnownAnswer | None) -> None:
+    def put(self, target: str, known: KnownAnswer | None) -> None:
         with self._lock:
-            if validator is None:
+            if known is None:
                 self._entries.pop(target, None)
             else:
-                self._entries[target] = validator
+                self._entries[target] = known
 
 
 def fetch_models(

@@ -11,7 +11,6 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 
 from monitor.errors import NotFoundError
 from monitor.store import schema
-from monitor.store.polls import Transaction
 from monitor.store.records import DeliveryRecord, Redirected, being_sent
 from monitor.store.rows import delivery_record
 from monitor.store.sql import Sessions
@@ -190,16 +189,13 @@ class DeliveryQueue(Sessions):
                     _reopen(mine[0], now)
                     steps.append(Redirected(shown, mine[0].id, "reopened"))
                 else:
-                    (new_id,) = Transaction(session).add_deliveries(
-                        target=row.target,
-                        urls=[(url_hash, shown)],
-                        title=row.title,
-                        body=row.body,
-                        now=now,
-                        change_event_id=row.change_event_id,
-                        target_event_id=row.target_event_id,
+                    alert = schema.Alert(
+                        row.target, row.title, row.body, row.change_event_id, row.target_event_id
                     )
-                    steps.append(Redirected(shown, new_id, "new"))
+                    new = schema.DeliveryRow.pending(alert, (url_hash, shown), now)
+                    session.add(new)
+                    session.flush()
+                    steps.append(Redirected(shown, new.id, "new"))
             if row.url_hash not in current:
                 ids = ", ".join(str(s.delivery_id) for s in steps)
                 row.status = "dead"

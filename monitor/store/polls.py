@@ -193,22 +193,8 @@ class Transaction:
         target_event_id: int | None = None,
     ) -> list[int]:
         """One pending delivery per ``(url_hash, redacted_url)``; returns their ids."""
-        rows = [
-            schema.DeliveryRow(
-                target=target,
-                change_event_id=change_event_id,
-                target_event_id=target_event_id,
-                url_hash=url_hash,
-                url=shown,
-                title=title,
-                body=body,
-                status="pending",
-                attempts=0,
-                created_at=now,
-                next_attempt_at=now,
-            )
-            for url_hash, shown in urls
-        ]
+        alert = schema.Alert(target, title, body, change_event_id, target_event_id)
+        rows = [schema.DeliveryRow.pending(alert, url, now) for url in urls]
         self._session.add_all(rows)
         self._session.flush()
         return [row.id for row in rows]
