@@ -226,13 +226,7 @@ def record(
             delivery_id
             for event, message in messages
             for delivery_id in tx.add_deliveries(
-                target=target.name,
-                urls=refs,
-                title=message.title,
-                body=message.body,
-                now=answer.at,
-                change_event_id=event.id if isinstance(event, ChangeRecord) else None,
-                target_event_id=None if isinstance(event, ChangeRecord) else event.id,
+                event, refs, title=message.title, body=message.body, now=answer.at
             )
         ]
         if not plan.stale:

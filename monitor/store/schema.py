@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -322,27 +322,3 @@ class DeliveryRow(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    @classmethod
-    def pending(cls, alert: Alert, url: tuple[str, str], now: datetime) -> DeliveryRow:
-        """A new delivery of ``alert`` to ``url`` (``(hash, redacted)``), due now."""
-        url_hash, shown = url
-        return cls(
-            **alert._asdict(),
-            url_hash=url_hash,
-            url=shown,
-            status="pending",
-            attempts=0,
-            created_at=now,
-            next_attempt_at=now,
-        )
-
-
-class Alert(NamedTuple):
-    """What every delivery of one alert shares."""
-
-    target: str
-    title: str
-    body: str
-    change_event_id: int | None
-    target_event_id: int | None
