@@ -11,7 +11,10 @@ default (32) unless given.
 
 from __future__ import annotations
 
+import json
+import resource
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -20,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import monitor_command, monitor_env, table, verdict, write_config
-from bench.provider import ProviderProcess
+from bench.provider import REPO, ProviderProcess
 from bench.queries import postgres_available, postgres_database
 
 # the daemon polls 500 targets every 5 s and keeps that schedule (benchmark 4): 100 polls/s
 GOAL_POLLS_PER_SECOND = 100.0
+GOAL_CHECK_CPU = 1.5  # an unchanged check's CPU per target over a bare client's
 
 
 def check_config(
@@ -44,12 +48,12 @@ def check_config(
     )
 
 
-def timed_check(config: Path, root: Path) -> tuple[float, int, str]:
+def timed_check(config: Path, root: Path, *args: str) -> tuple[float, int, str]:
     """Seconds, exit code and the last stderr line of one ``monitor check``."""
     env = monitor_env()
     started = time.perf_counter()
     proc = subprocess.run(
-        [*monitor_command(), "-c", str(config), "--log-level", "warning", "check"],
+        [*monitor_command(), "-c", str(config), "--log-level", "warning", "check", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -72,13 +76,60 @@ def _database(kind: str, root: Path, postgres: str | None) -> Iterator[str]:
         yield url
 
 
+def _children() -> tuple[float, float]:
+    """CPU seconds and peak RSS (MB) of the children waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def cpu_per_target(provider: ProviderProcess, targets: int, shape: str) -> dict[str, Any]:
+    """An unchanged ``monitor check`` over ``targets`` lists of ``shape``: its CPU per
+    target, its start-up apart (a run of one target), against a bare sync client."""
+    with tempfile.TemporaryDirectory(prefix="bench-check-cpu-") as tmp:
+        root = Path(tmp)
+        names = [(f"t{i:05d}", provider.url(shape, "0", f"t{i:05d}")) for i in range(targets)]
+        config = write_config(root, f"sqlite:///{root / 'monitor.db'}", names, concurrency=None)
+        timed_check(config, root)  # the baselines
+        cpu0, _ = _children()
+        one = timed_check(config, root, "--target", names[0][0])
+        cpu1, _ = _children()
+        steady = timed_check(config, root)
+        cpu2, hwm = _children()
+        urls = root / "urls.txt"
+        urls.write_text("\n".join(f"{u}/models" for _, u in names))
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.bare", str(urls)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=True,
+            timeout=600,
+        )
+    bare = json.loads(out.stdout.strip().splitlines()[-1])
+    startup = cpu1 - cpu0
+    return {
+        "targets": targets,
+        "shape": shape,
+        "startup_cpu_s": startup,
+        "check_cpu_s": cpu2 - cpu1,
+        "check_s": steady[0],
+        "codes": [one[1], steady[1]],
+        "hwm_mb": hwm,
+        "per_target_ms": 1000 * (cpu2 - cpu1 - startup) / max(1, targets - 1),
+        "bare_per_target_ms": 1000 * bare["cpu_s"] / targets,
+        "bare_startup_cpu_s": bare["startup_cpu_s"],
+    }
+
+
 def run(
     *,
     sizes: Sequence[tuple[int, int]] = ((1_000, 0), (10_000, 0), (1_000, 50)),
     postgres: str | None = None,
     concurrency: int | None = None,
+    cpu: Sequence[tuple[int, str]] = ((150, "or400"),),
 ) -> dict[str, Any]:
-    """``sizes``: (targets, the provider's latency in ms) pairs."""
+    """``sizes``: (targets, the provider's latency in ms) pairs; ``cpu``: (targets,
+    shape) pairs for :func:`cpu_per_target`."""
     kinds = ["sqlite"]
     skipped = None
     if postgres:
@@ -106,8 +157,10 @@ def run(
                         "errors": [t for (_, code, t) in (first, steady) if code != 0],
                     }
                 )
+        per_target = [cpu_per_target(provider, count, shape) for count, shape in cpu]
     return {
         "rows": rows,
+        "cpu": per_target,
         "concurrency": concurrency or 32,
         "postgres_skipped": skipped if postgres else "not asked for",
     }
@@ -147,6 +200,39 @@ def report(r: dict[str, Any]) -> str:
             ],
         ),
     ]
+    if r.get("cpu"):
+        lines += [
+            "",
+            "CPU of an unchanged `monitor check` (children's `getrusage`), per target, with the "
+            "process's start-up (imports, config, migrations check: a run of one target) "
+            "apart, against a bare sync `httpx.Client` doing the same GETs and `json.loads`:",
+            "",
+            table(
+                [
+                    "targets",
+                    "check CPU ms/target",
+                    "bare ms/target",
+                    "ratio",
+                    "start-up CPU",
+                    "bare start-up",
+                    "wall",
+                    "peak RSS",
+                ],
+                [
+                    (
+                        f"{c['targets']} x {c['shape']}",
+                        f"{c['per_target_ms']:.2f}",
+                        f"{c['bare_per_target_ms']:.2f}",
+                        f"{_check_ratio(c):.2f}x",
+                        f"{c['startup_cpu_s']:.2f} s",
+                        f"{c['bare_startup_cpu_s']:.2f} s",
+                        f"{c['check_s']:.1f} s",
+                        f"{c['hwm_mb']:.0f} MB",
+                    )
+                    for c in r["cpu"]
+                ],
+            ),
+        ]
     errors = [e for row in r["rows"] for e in row["errors"]]
     if errors:
         lines += ["", "Errors: " + "; ".join(f"`{e}`" for e in errors[:3])]
@@ -156,7 +242,15 @@ def report(r: dict[str, Any]) -> str:
 
 
 def goals(r: dict[str, Any]) -> list[tuple[str, str, str]]:
-    out = []
+    out = [
+        (
+            f"5. Unchanged `monitor check` CPU per target / bare client, "
+            f"{c['targets']} x {c['shape']}",
+            f"{_check_ratio(c):.2f}x (start-up {c['startup_cpu_s']:.2f} s CPU apart)",
+            f"≤ {GOAL_CHECK_CPU}x: {verdict(_check_ratio(c) <= GOAL_CHECK_CPU)}",
+        )
+        for c in r.get("cpu", [])
+    ]
     for row in r["rows"]:
         rate = row["targets"] / row["steady_s"]
         ok = rate >= GOAL_POLLS_PER_SECOND and row["codes"] == [0, 0]
@@ -169,3 +263,7 @@ def goals(r: dict[str, Any]) -> list[tuple[str, str, str]]:
             )
         )
     return out
+
+
+def _check_ratio(c: dict[str, Any]) -> float:
+    return float(c["per_target_ms"] / c["bare_per_target_ms"])

@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import check, cpu, queries, schedule, storage
+from bench import check, cpu, process, queries, schedule, storage
 from bench.common import machine, table
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("cpu", "bytes", "queries", "schedule", "check")
+BENCHMARKS = ("cpu", "bytes", "queries", "schedule", "check", "process")
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "full": {
@@ -32,13 +32,15 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "queries": {"sizes": (10_000, 100_000, 1_000_000), "runs": 30},
         "schedule": {"targets": 500, "interval": 5.0, "window": 60.0},
         "check": {"sizes": ((1_000, 0), (10_000, 0), (1_000, 50))},
+        "process": {},
     },
     "quick": {
         "cpu": {"requests": 155, "big_requests": 31, "repeat": 1, "warm": 50},
         "bytes": {"unchanged": 200, "changed": 20, "big_unchanged": 40, "long_run": 600},
         "queries": {"sizes": (10_000, 100_000), "runs": 10},
         "schedule": {"targets": 100, "interval": 5.0, "window": 15.0},
-        "check": {"sizes": ((200, 0), (200, 50))},
+        "check": {"sizes": ((200, 0), (200, 50)), "cpu": ((75, "or400"),)},
+        "process": {"workloads": ("150 x or400, 3 s", "150 x seed4, 3 s"), "scale": 0.5},
     },
     "tiny": {
         "cpu": {
@@ -52,7 +54,8 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "bytes": {"unchanged": 8, "changed": 2, "big_unchanged": 2, "long_run": 4},
         "queries": {"sizes": (1_000,), "targets": 10, "runs": 3, "budget": 1.0},
         "schedule": {"targets": 5, "interval": 1.0, "window": 2.0},
-        "check": {"sizes": ((3, 0), (3, 20))},
+        "check": {"sizes": ((3, 0), (3, 20)), "cpu": ((3, "or400"),)},
+        "process": {"workloads": ("150 x seed4, 3 s",), "scale": 0.02},
     },
 }
 
@@ -62,6 +65,7 @@ MODULES: dict[str, Any] = {
     "queries": queries,
     "schedule": schedule,
     "check": check,
+    "process": process,
 }
 
 

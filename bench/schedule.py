@@ -69,7 +69,7 @@ def _knows_max_concurrency() -> bool:
     return True
 
 
-def _proc_status(pid: int) -> dict[str, int]:
+def proc_status(pid: int) -> dict[str, int]:
     """VmHWM and VmRSS in KB."""
     out = {}
     try:
@@ -82,7 +82,7 @@ def _proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-def _proc_cpu(pid: int) -> float:
+def proc_cpu(pid: int) -> float:
     """utime + stime of a process, seconds."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -148,10 +148,10 @@ def run(
                 while time.monotonic() < up + spread + window + 0.5:
                     if proc.poll() is not None:
                         raise RuntimeError("the daemon exited:\n" + log_path.read_text()[-2000:])
-                    peak_rss = max(peak_rss, _proc_status(proc.pid).get("VmRSS", 0))
+                    peak_rss = max(peak_rss, proc_status(proc.pid).get("VmRSS", 0))
                     time.sleep(0.5)
-                status = _proc_status(proc.pid)
-                cpu_s = _proc_cpu(proc.pid)
+                status = proc_status(proc.pid)
+                cpu_s = proc_cpu(proc.pid)
                 wall_s = time.monotonic() - up
                 proc.send_signal(signal.SIGTERM)
                 code = proc.wait(timeout=30)

@@ -57,7 +57,7 @@ class Scenario:
     long_run: int = 0  # alternating changes of the long-run phase
 
 
-class Poller:
+class StoragePoller:
     def __init__(self, provider: ProviderProcess, scenario: Scenario, root: Path) -> None:
         from monitor.config import Target
         from monitor.fetch import make_client
@@ -158,7 +158,7 @@ def _new_content(shape: str, old_rev: str, new_rev: str) -> int:
 
 
 def run_scenario(provider: ProviderProcess, scenario: Scenario, root: Path) -> dict[str, Any]:
-    poller = Poller(provider, scenario, root)
+    poller = StoragePoller(provider, scenario, root)
     try:
         for target in poller.targets:  # the baselines
             poller.poll(target)

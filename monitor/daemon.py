@@ -131,7 +131,7 @@ class Daemon:
     # -- jobs ------------------------------------------------------------------
 
     def poll(self, name: str) -> None:
-        """One scheduled poll; any error is logged here and never reaches the scheduler."""
+        """One scheduled poll (see :class:`Poller`); no error reaches the scheduler."""
         with self._lock:
             target = next((t for t in self._config.targets if t.name == name), None)
             key = self._keys.get(name)
@@ -152,8 +152,9 @@ class Daemon:
                 self._inflight.pop(name, None)
             if polled is None:
                 log.debug("poll skipped: another process has it or just did it")
-            elif polled.not_recorded is not None:
-                log.error("poll not recorded", error=polled.not_recorded)
+            elif polled.result is None:
+                if not polled.bug:  # a bug is logged where it happened, with its traceback
+                    log.error("poll not recorded", error=polled.not_recorded)
                 self.metrics.polls.labels(name, "error").inc()
             self._count(polled.sent if polled is not None else ())
 

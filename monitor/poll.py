@@ -12,7 +12,7 @@ are passed in.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -23,7 +23,7 @@ import structlog
 from monitor.alerts import Decision, Policy, Poll, step
 from monitor.config import Secret, Target
 from monitor.diff import ModelDiff, diff_lists, diff_models
-from monitor.errors import FetchError, ListGoneError, StorageError
+from monitor.errors import FetchError, ListGoneError, MonitorError, StorageError
 from monitor.fetch import ConditionalCache, Fetched, fetch_with_retries
 from monitor.notify import Message, change_message, down_message, recovered_message
 from monitor.notify.outbox import Outbox, Outcome, url_refs
@@ -173,10 +173,12 @@ class PollResult:
         return self.snapshot.ok
 
 
-def record(store: Store, target: Target, answer: Answer, notify_urls: Sequence[str]) -> PollResult:
+def record(
+    store: Store, target: Target, answer: Answer, refs: Sequence[tuple[str, str]]
+) -> PollResult:
     """Decide what the poll means and write it, in one transaction: the target's state
-    is read under its lock, so two processes recording the same target take turns."""
-    refs = url_refs(notify_urls)  # parsed once per URL, never under the write lock
+    is read under its lock, so two processes recording the same target take turns.
+    ``refs``: the notification URLs as deliveries name them (``(hash, redacted)``)."""
     with store.transaction() as tx:
         stored = tx.target_state(target.name)
         plan = decide(target, stored, answer)
@@ -223,13 +225,7 @@ def record(store: Store, target: Target, answer: Answer, notify_urls: Sequence[s
             delivery_id
             for event, message in messages
             for delivery_id in tx.add_deliveries(
-                target=target.name,
-                urls=refs,
-                title=message.title,
-                body=message.body,
-                now=answer.at,
-                change_event_id=event.id if isinstance(event, ChangeRecord) else None,
-                target_event_id=None if isinstance(event, ChangeRecord) else event.id,
+                event, refs, title=message.title, body=message.body, now=answer.at
             )
         ]
         if not plan.stale:
@@ -266,6 +262,7 @@ def poll_target(
     sleep: Callable[[float], None] = time.sleep,
     cache: ConditionalCache | None = None,
     after_commit: Callable[[], None] | None = None,
+    refs: Callable[[Sequence[str]], list[tuple[str, str]]] = url_refs,
 ) -> PollResult:
     """Poll one target and record it. Whatever the provider sends, the poll is
     recorded: good, or failed with a reason that counts toward "down". Only a
@@ -273,19 +270,22 @@ def poll_target(
     was recorded.
 
     ``after_commit`` runs right after the poll's transaction commits, before anything
-    is logged or sent: a seam for tests that crash or hang a process there."""
+    is logged or sent: a seam for tests that crash or hang a process there. ``refs``
+    names the notification URLs as deliveries do (:meth:`Outbox.refs` keeps them parsed
+    once per config); they are worked out before the transaction, never under its lock."""
     at = now()
     answer = _ask(target, client, api_key, at=at, now=now, sleep=sleep, cache=cache)
+    notify = refs(notify_urls)
     try:
         try:
-            result = record(store, target, answer, notify_urls)
+            result = record(store, target, answer, notify)
         except ListGoneError:
             # an answer seen before whose list was pruned since: read it again, whole
             log.info("answer seen before, its list no longer stored: reading it again")
             if cache is not None:
                 cache.put(target.name, None)
             answer = _ask(target, client, api_key, at=at, now=now, sleep=sleep, cache=None)
-            result = record(store, target, answer, notify_urls)
+            result = record(store, target, answer, notify)
     except Exception as exc:
         if answer.fetched is None:
             raise  # even a failed poll cannot be written: the database is away
@@ -303,7 +303,7 @@ def poll_target(
             )
         if cache is not None:  # the answer is the one that could not be stored
             cache.put(target.name, None)
-        result = record(store, target, answer.failed(reason), notify_urls)
+        result = record(store, target, answer.failed(reason), notify)
     if after_commit is not None:
         after_commit()
     _log_result(target, result, answer.duration_ms, notify_urls)
@@ -375,18 +375,19 @@ class Polled:
     or why nothing was recorded."""
 
     target: Target
-    result: PollResult | None  # None: not recorded
+    result: PollResult | None  # None: not recorded (then not_recorded says why)
     sent: tuple[Outcome, ...] = ()
-    not_recorded: str | None = None  # why: the database took no write, or a bug
+    not_recorded: str | None = None  # the database took no write, or a bug
+    bug: bool = False  # not recorded because of a bug (logged with its traceback)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Poller:
     """The poll sequence, the same for the daemon's jobs and ``monitor check``: take
     the target's turn among replicas → poll and record → send the alerts it queued
-    (what is not sent now, the outbox retries). A poll whose alerts are recorded is
-    reported to ``observe`` before they are sent. ``after_commit``: see
-    :func:`poll_target` (tests only)."""
+    (what is not sent now, the outbox retries). Each recorded poll is reported to
+    ``observe`` before its alerts are sent. ``after_commit``: see :func:`poll_target`
+    (tests only)."""
 
     store: Store
     client: httpx.Client
@@ -426,14 +427,16 @@ class Poller:
                     now=self.now,
                     cache=self.cache,
                     after_commit=self.after_commit,
+                    refs=self.outbox.refs,
                 )
-        except StorageError as exc:
+        except MonitorError as exc:
             # the database is away: nothing was recorded, so nothing is lost either;
             # the next poll after it is back compares with the last stored list
             return Polled(target, None, not_recorded=str(exc))
         except Exception as exc:  # a bug past what poll_target records itself
             log.exception("unexpected error in poll, not recorded", target=target.name)
-            return Polled(target, None, not_recorded=f"internal error: {type(exc).__name__}")
+            reason = f"internal error: {type(exc).__name__}"
+            return Polled(target, None, not_recorded=reason, bug=True)
         if observe is not None:
             observe(result)
         if not result.delivery_ids:
@@ -441,22 +444,30 @@ class Poller:
         try:
             sent = self.outbox.deliver(ids=result.delivery_ids, due_only=False)
         except Exception:  # committed: the outbox job or the next run retries them
-            log.exception("unexpected error sending alerts; they stay in the outbox")
+            log.exception(
+                "unexpected error sending alerts; they stay in the outbox", target=target.name
+            )
             sent = []
         return Polled(target, result, tuple(sent))
 
     def poll_each(
         self,
         targets: Sequence[Target],
-        keys: dict[str, Secret | None],
+        keys: Mapping[str, Secret | None],
         urls: Callable[[Target], Sequence[str]],
         *,
         concurrency: int,
     ) -> list[Polled]:
         """Every target once, ``concurrency`` at a time (one shared HTTP client), each
-        waiting for a replica polling it right now; in the order given."""
+        waiting for a replica polling it right now (so every turn is this process's);
+        in the order given."""
+
+        def turn(target: Target) -> Polled:
+            polled = self.poll(target, keys[target.name], urls(target))
+            assert polled is not None  # an unscheduled poll waits for its turn
+            return polled
+
         workers = max(1, min(concurrency, len(targets)))
         with ThreadPoolExecutor(workers, thread_name_prefix="poll") as pool:
             # interrupted (Ctrl-C, a bug), map cancels what has not started
-            turns = pool.map(lambda t: self.poll(t, keys[t.name], urls(t)), targets)
-            return [turn for turn in turns if turn is not None]
+            return list(pool.map(turn, targets))

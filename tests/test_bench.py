@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.append(str(REPO))  # last: the installed monitor package still wins
 
-from bench import check, cpu, queries, run, schedule, storage  # noqa: E402
+from bench import check, cpu, process, queries, run, schedule, storage  # noqa: E402
 
 TINY = run.SIZES["tiny"]
 
@@ -150,8 +150,11 @@ def test_check_is_timed_over_many_targets_with_and_without_latency() -> None:
     for row in results["rows"]:
         assert row["codes"] == [0, 0], row["errors"]
         assert 0 < row["steady_s"] < 60 and 0 < row["first_s"] < 60
-    assert "## 5." in check.report(results)
-    assert len(check.goals(results)) == 2
+    (cpu_row,) = results["cpu"]
+    assert cpu_row["codes"] == [0, 0] and cpu_row["startup_cpu_s"] > 0
+    assert math.isfinite(cpu_row["per_target_ms"]) and cpu_row["bare_per_target_ms"] > 0
+    assert "## 5." in check.report(results) and "bare sync" in check.report(results)
+    assert len(check.goals(results)) == 3
 
 
 def test_one_command_prints_a_markdown_report(
@@ -178,3 +181,14 @@ def test_the_report_refreshes_only_between_the_markers(tmp_path: Path) -> None:
     plain = tmp_path / "plain.md"
     run.write_report(plain, "figures")
     assert plain.read_text() == "figures\n"
+
+
+def test_the_whole_daemon_process_is_measured_against_a_bare_client() -> None:
+    results = process.run(**TINY["process"])
+    (workload,) = results.values()
+    daemon, bare = workload["daemon"], workload["bare"]
+    assert daemon["polls"] > 0 and bare["polls"] > 0 and daemon["failed"] == 0
+    assert daemon["cpu_s"] > 0 and bare["cpu_s"] > 0
+    assert 10 < daemon["hwm_mb"] < 1000 and daemon["ready_s"] > 0
+    assert "## 6." in process.report(results)
+    assert any("CPU per poll" in goal for goal, _, _ in process.goals(results))

@@ -42,7 +42,7 @@ def target(provider: ProviderServer) -> Target:
     return make_target(provider.base_url)
 
 
-class Poller:
+class RetryingFetcher:
     """Calls fetch_with_retries with a recording sleep and a fixed clock."""
 
     def __init__(self, client: httpx.Client) -> None:
@@ -61,15 +61,15 @@ class Poller:
 
 
 @pytest.fixture
-def poll(client: httpx.Client) -> Poller:
-    return Poller(client)
+def poll(client: httpx.Client) -> RetryingFetcher:
+    return RetryingFetcher(client)
 
 
 # -- transient failures are retried ---------------------------------------------
 
 
 def test_two_server_errors_then_the_list_is_a_good_poll(
-    provider: ProviderServer, target: Target, poll: Poller
+    provider: ProviderServer, target: Target, poll: RetryingFetcher
 ) -> None:
     provider.queue = [error(500), error(502)]
     fetched = poll(target)
@@ -81,7 +81,7 @@ def test_two_server_errors_then_the_list_is_a_good_poll(
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 599], ids=lambda s: f"HTTP-{s}")
 def test_every_5xx_is_retried(
-    provider: ProviderServer, target: Target, poll: Poller, status: int
+    provider: ProviderServer, target: Target, poll: RetryingFetcher, status: int
 ) -> None:
     provider.queue = [error(status)]
     assert sorted(m.id for m in poll(target).models.models) == SEED_IDS
@@ -90,7 +90,7 @@ def test_every_5xx_is_retried(
 
 
 def test_a_5xx_that_lasts_fails_the_poll_after_all_tries(
-    provider: ProviderServer, target: Target, poll: Poller
+    provider: ProviderServer, target: Target, poll: RetryingFetcher
 ) -> None:
     provider.queue = [error(500), error(503), error(500, "still broken")]
     exc = poll.fails(target)
@@ -109,7 +109,11 @@ def test_a_5xx_that_lasts_fails_the_poll_after_all_tries(
     ],
 )
 def test_retries_sets_how_many_extra_tries(
-    provider: ProviderServer, target: Target, poll: Poller, retries: int, sleeps: list[float]
+    provider: ProviderServer,
+    target: Target,
+    poll: RetryingFetcher,
+    retries: int,
+    sleeps: list[float],
 ) -> None:
     provider.answer = error(503)
     exc = poll.fails(dataclasses.replace(target, retries=retries))
@@ -118,7 +122,9 @@ def test_retries_sets_how_many_extra_tries(
     assert len(provider.requests) == retries + 1
 
 
-def test_a_timeout_is_retried(provider: ProviderServer, target: Target, poll: Poller) -> None:
+def test_a_timeout_is_retried(
+    provider: ProviderServer, target: Target, poll: RetryingFetcher
+) -> None:
     # the first answer stalls far past the timeout; the retry, answered at once, has the
     # whole second to arrive (the test does not wait for the stalled answer)
     provider.queue = [Answer(delay=30)]
@@ -128,14 +134,18 @@ def test_a_timeout_is_retried(provider: ProviderServer, target: Target, poll: Po
     assert len(provider.requests) == 2
 
 
-def test_a_refused_connection_is_tried_retries_plus_one_times(target: Target, poll: Poller) -> None:
+def test_a_refused_connection_is_tried_retries_plus_one_times(
+    target: Target, poll: RetryingFetcher
+) -> None:
     nothing_there = dataclasses.replace(target, base_url=f"http://127.0.0.1:{free_port()}/v1")
     exc = poll.fails(nothing_there)
     assert exc.reason == "connection refused"
     assert poll.sleeps == [0.5, 1.0]  # three tries, two waits
 
 
-def test_a_refused_connection_with_no_retries_fails_at_once(target: Target, poll: Poller) -> None:
+def test_a_refused_connection_with_no_retries_fails_at_once(
+    target: Target, poll: RetryingFetcher
+) -> None:
     nothing_there = dataclasses.replace(
         target, base_url=f"http://127.0.0.1:{free_port()}/v1", retries=0
     )
@@ -167,7 +177,7 @@ def test_a_refused_connection_with_no_retries_fails_at_once(target: Target, poll
     ],
 )
 def test_permanent_failures_are_not_retried(
-    provider: ProviderServer, target: Target, poll: Poller, answer: Answer, reason: str
+    provider: ProviderServer, target: Target, poll: RetryingFetcher, answer: Answer, reason: str
 ) -> None:
     provider.queue = [answer]  # a second request would get the good list
     assert reason in poll.fails(target).reason
@@ -175,7 +185,9 @@ def test_permanent_failures_are_not_retried(
     assert len(provider.requests) == 1
 
 
-def test_a_wrong_key_is_not_retried(provider: ProviderServer, target: Target, poll: Poller) -> None:
+def test_a_wrong_key_is_not_retried(
+    provider: ProviderServer, target: Target, poll: RetryingFetcher
+) -> None:
     exc = poll.fails(target, Secret("dos_sk_wrong"))
     assert exc.status == 401
     assert poll.sleeps == []
@@ -201,7 +213,7 @@ def test_a_wrong_key_is_not_retried(provider: ProviderServer, target: Target, po
     ],
 )
 def test_a_429_is_retried_after_its_retry_after(
-    provider: ProviderServer, target: Target, poll: Poller, retry_after: str, waited: float
+    provider: ProviderServer, target: Target, poll: RetryingFetcher, retry_after: str, waited: float
 ) -> None:
     provider.queue = [error(429, "slow down", **{"Retry-After": retry_after})]
     assert sorted(m.id for m in poll(target).models.models) == SEED_IDS
@@ -225,7 +237,7 @@ def test_a_429_is_retried_after_its_retry_after(
     ],
 )
 def test_a_429_without_a_short_retry_after_fails_at_once(
-    provider: ProviderServer, target: Target, poll: Poller, headers: dict[str, str]
+    provider: ProviderServer, target: Target, poll: RetryingFetcher, headers: dict[str, str]
 ) -> None:
     provider.queue = [error(429, "slow down", **headers)]
     exc = poll.fails(target)
@@ -236,7 +248,7 @@ def test_a_429_without_a_short_retry_after_fails_at_once(
 
 
 def test_a_429_on_the_last_try_fails_the_poll(
-    provider: ProviderServer, target: Target, poll: Poller
+    provider: ProviderServer, target: Target, poll: RetryingFetcher
 ) -> None:
     provider.answer = error(429, "slow down", **{"Retry-After": "1"})
     exc = poll.fails(target)
@@ -246,7 +258,7 @@ def test_a_429_on_the_last_try_fails_the_poll(
 
 
 def test_5xx_and_429_share_the_tries(
-    provider: ProviderServer, target: Target, poll: Poller
+    provider: ProviderServer, target: Target, poll: RetryingFetcher
 ) -> None:
     provider.queue = [error(502), error(429, "slow down", **{"Retry-After": "4"})]
     assert sorted(m.id for m in poll(target).models.models) == SEED_IDS

@@ -192,10 +192,12 @@ def test_an_identical_answer_is_not_parsed_again(
     plain = target(scripted.base + "/v1", "openai")
     first = fetch_models(client, plain, None, cache)
     again = fetch_models(client, plain, None, cache)
-    assert again.models is first.models  # reused, not rebuilt
+    assert first.models is not None and again.models is None  # recognised, not read again
+    assert (again.list_digest, again.count) == (first.list_digest, 2)
     assert again.warnings == first.warnings and len(first.warnings) == 1
     models.append({"id": "c"})
     changed = fetch_models(client, plain, None, cache)
+    assert changed.models is not None
     assert [m.id for m in changed.models.models] == ["a", "b", "c"]
 
 

@@ -13,15 +13,19 @@ import httpx
 import pytest
 import structlog
 from builders import make_target, models
-from fakes import PollRefusingStore
+from fakes import FakeSender, PollRefusingStore
 from servers import SEED_KEY, ProviderServer
+from sqlalchemy import text
 
 from monitor.alerts import EMPTY_LIST_ERROR, TargetState
 from monitor.config import Secret, Target
 from monitor.errors import StorageError
 from monitor.fetch import ConditionalCache, Fetched
 from monitor.modellist import ModelList
-from monitor.poll import Answer, decide, poll_target
+from monitor.notify.message import Message
+from monitor.notify.outbox import Outbox
+from monitor.notify.send import SendResult
+from monitor.poll import Answer, Poller, PollResult, decide, poll_target
 from monitor.store import Store, StoredState
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -291,3 +295,159 @@ def test_a_database_that_takes_no_write_raises_and_records_nothing(
             now=lambda: T0,
         )
     assert store.history() == []
+
+
+def test_a_bug_working_out_what_is_compared_is_a_failed_poll(
+    provider: ProviderServer, store: Store, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The digest of the watched fields is taken of a provider's values: a bug met there
+    is this poll's failure, recorded and counted toward "down", not a poll left out."""
+    import monitor.fetch
+
+    def bug(*_: object) -> str:
+        raise RuntimeError("a bug in the digest")
+
+    monkeypatch.setattr(monitor.fetch, "watch_digest", bug)
+    with structlog.testing.capture_logs() as logs:
+        result = poll(provider, store, client, T0)
+    assert not result.ok and result.failures == 1
+    assert result.snapshot.error == "internal error: RuntimeError"
+    assert [s.error for s in store.history()] == ["internal error: RuntimeError"]
+    assert any(e["log_level"] == "error" and "exc_info" in e for e in logs)
+
+
+# -- the Poller: turn, poll, deliver -----------------------------------------------------
+
+
+class RaisingSender(FakeSender):
+    def send(self, url: str, message: Message) -> SendResult:
+        super().send(url, message)
+        raise RuntimeError("a bug in a sender")
+
+
+def poller(store: Store, client: httpx.Client, sender: FakeSender, at: datetime) -> Poller:
+    outbox = Outbox(store, sender, [HOOK], now=lambda: at)
+    return Poller(store=store, client=client, outbox=outbox, now=lambda: at)
+
+
+HOOK = "json://127.0.0.1:9/"
+KEY = Secret(SEED_KEY)
+
+
+def test_the_poller_polls_records_and_sends_what_the_poll_queued(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    sender, seen = FakeSender(), []
+    dos = target(provider)
+
+    def observe(result: PollResult) -> None:  # the poll is seen before its alerts go
+        seen.append((result.snapshot.id, len(sender.calls)))
+
+    first = poller(store, client, sender, T0).poll(dos, Secret(SEED_KEY), [HOOK], observe=observe)
+    assert first is not None and first.result is not None and first.result.baseline
+    provider.set_ids(["dos-ai", "kimi-k2"])
+    later = poller(store, client, sender, T0 + timedelta(minutes=1))
+    second = later.poll(dos, Secret(SEED_KEY), [HOOK], observe=observe)
+    assert second is not None and second.result is not None
+    assert second.result.change is not None
+    assert [(o.delivery.url, o.ok) for o in second.sent] == [("json://127.0.0.1:9/", True)]
+    assert seen == [(first.result.snapshot.id, 0), (second.result.snapshot.id, 0)]
+    assert sender.urls == [HOOK]
+
+
+def test_a_scheduled_poll_leaves_a_target_polled_moments_ago(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    dos = target(provider)  # every 60 s: a scheduled poll skips it for 48 s after a poll
+    assert poller(store, client, FakeSender(), T0).poll(dos, KEY, []) is not None
+    soon = poller(store, client, FakeSender(), T0 + timedelta(seconds=30))
+    assert soon.poll(dos, KEY, [], scheduled=True) is None
+    assert soon.poll(dos, KEY, []) is not None  # asked for (monitor check): polled
+    later = poller(store, client, FakeSender(), T0 + timedelta(seconds=90))
+    assert later.poll(dos, KEY, [], scheduled=True) is not None
+    assert [s.ok for s in store.history()] == [True, True, True]
+
+
+def test_a_poll_the_database_does_not_take_is_reported_not_recorded(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    away = PollRefusingStore(store, away=True)
+    polled = poller(away, client, FakeSender(), T0).poll(target(provider), None, [])
+    assert polled is not None and polled.result is None and not polled.bug
+    assert polled.not_recorded == "database error: connection refused"
+
+
+def test_a_bug_past_the_poll_is_reported_not_recorded_and_logged_once(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    class BuggyTurns(Store):
+        def poll_turn(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("a bug in taking turns")
+
+    with structlog.testing.capture_logs() as logs:
+        polled = poller(BuggyTurns(store.engine), client, FakeSender(), T0).poll(
+            target(provider), None, []
+        )
+    assert polled is not None and polled.result is None and polled.bug
+    assert polled.not_recorded == "internal error: RuntimeError"
+    assert [e["event"] for e in logs if "exc_info" in e] == [
+        "unexpected error in poll, not recorded"
+    ]
+
+
+def test_a_sender_that_raises_leaves_the_poll_recorded_and_its_alert_pending(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    dos = target(provider)
+    assert poller(store, client, FakeSender(), T0).poll(dos, KEY, [HOOK]) is not None
+    provider.set_ids(["dos-ai", "kimi-k2"])
+    with structlog.testing.capture_logs() as logs:
+        polled = poller(store, client, RaisingSender(), T0 + timedelta(minutes=1)).poll(
+            dos, KEY, [HOOK]
+        )
+    assert polled is not None and polled.result is not None and polled.result.change
+    assert polled.sent == ()
+    assert store.count_pending() == 1  # the outbox job (or the next run) sends it
+    (logged,) = [e for e in logs if "exc_info" in e]
+    assert logged["event"].startswith("unexpected error sending alerts")
+    assert logged["target"] == "dos-ai"
+
+
+# -- answers seen before -----------------------------------------------------------------
+
+
+def test_a_new_process_recognises_an_unchanged_answer_without_reading_it(
+    provider: ProviderServer, store: Store, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an answer was is kept in the database by digests: the next process (a
+    `monitor check` run, a restarted daemon) stores the same answer again by pointing at
+    its list, without parsing it or building a model object."""
+    first = poll(provider, store, client, T0, cache=ConditionalCache())
+    assert set(store.known_answers()) == {"dos-ai"}
+    built: list[object] = []
+    monkeypatch.setattr(ModelList, "from_models", lambda *a: built.append(a))
+    fresh = ConditionalCache(store.known_answers())  # a new process
+    again = poll(provider, store, client, T0 + timedelta(minutes=1), cache=fresh)
+    assert built == []  # nothing read
+    assert again.ok and again.change is None
+    assert again.snapshot.model_list_id == first.snapshot.model_list_id
+    assert again.snapshot.model_count == first.snapshot.model_count == 4
+
+
+def test_an_answer_seen_before_whose_list_is_gone_is_read_again(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    first = poll(provider, store, client, T0, cache=ConditionalCache())
+    with store.engine.begin() as connection:  # as if its list had been pruned since
+        connection.execute(text("UPDATE known_answers SET list_digest = :d"), {"d": "0" * 64})
+    with structlog.testing.capture_logs() as logs:
+        again = poll(
+            provider,
+            store,
+            client,
+            T0 + timedelta(minutes=1),
+            cache=ConditionalCache(store.known_answers()),
+        )
+    assert again.ok and again.snapshot.model_list_id == first.snapshot.model_list_id
+    assert any("reading it again" in e["event"] for e in logs)
+    assert store.known_answers()["dos-ai"].list_digest != "0" * 64

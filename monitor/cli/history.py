@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
@@ -27,9 +26,6 @@ from monitor.cli.render import (
 from monitor.cli.state import current_state, start_logging, utcnow
 from monitor.errors import ConfigError, NotFoundError
 from monitor.text import printable, shown
-
-if TYPE_CHECKING:  # the store loads SQLAlchemy: only commands that need it import it
-    pass
 
 
 @cli.command()

@@ -26,7 +26,6 @@ What can still produce a duplicate, and how long:
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import threading
 import time
@@ -51,13 +50,9 @@ def url_hash(url: str) -> str:
 
 
 def url_refs(urls: Iterable[str]) -> list[tuple[str, str]]:
-    """``(hash, redacted)`` pairs for :meth:`Transaction.add_deliveries`."""
-    return [_url_ref(u) for u in urls]
-
-
-@functools.lru_cache(maxsize=4096)
-def _url_ref(url: str) -> tuple[str, str]:
-    return url_hash(url), redact_url(url)  # apprise parses the URL: once per URL
+    """``(hash, redacted)`` pairs for :meth:`Transaction.add_deliveries` (apprise
+    parses each URL: :meth:`Outbox.refs` keeps the configured ones parsed)."""
+    return [(url_hash(u), redact_url(u)) for u in urls]
 
 
 URL_GONE = (
@@ -135,6 +130,7 @@ class Outbox:
         self._sender = sender
         self._now = now
         self._urls: Mapping[str, str] = {}
+        self._refs: Mapping[str, tuple[str, str]] = {}
         self.policy = policy or RetryPolicy()
         self.configure(urls, self.policy)
         self._held: dict[int, Unrecorded] = {}  # by delivery id, under _lock
@@ -157,7 +153,13 @@ class Outbox:
     def configure(self, urls: Sequence[str], policy: RetryPolicy) -> None:
         """The URLs and policy of a reloaded config; outcomes not recorded yet stay."""
         self._urls = {url_hash(u): u for u in urls}
+        self._refs = dict(zip(urls, url_refs(urls), strict=True))
         self.policy = policy
+
+    def refs(self, urls: Sequence[str]) -> list[tuple[str, str]]:
+        """:func:`url_refs` of ``urls``; those of the config parsed once, at configure."""
+        known = self._refs
+        return [known.get(u) or (url_hash(u), redact_url(u)) for u in urls]
 
     def reload(self, config: Config) -> None:
         """Switch to a reloaded config's URLs and retry settings."""

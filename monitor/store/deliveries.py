@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from monitor.errors import NotFoundError
 from monitor.store import schema
-from monitor.store.polls import Transaction
 from monitor.store.records import DeliveryRecord, Redirected, being_sent
 from monitor.store.rows import delivery_record
 from monitor.store.sql import Sessions
@@ -190,7 +190,8 @@ class DeliveryQueue(Sessions):
                     _reopen(mine[0], now)
                     steps.append(Redirected(shown, mine[0].id, "reopened"))
                 else:
-                    (new_id,) = Transaction(session).add_deliveries(
+                    (new_id,) = queue(
+                        session,
                         target=row.target,
                         urls=[(url_hash, shown)],
                         title=row.title,
@@ -261,3 +262,36 @@ def _reopen(row: schema.DeliveryRow, now: datetime) -> None:
     row.attempts = 0
     row.next_attempt_at = now
     row.lease_until = None
+
+
+def queue(
+    session: Session,
+    target: str,
+    urls: Sequence[tuple[str, str]],
+    title: str,
+    body: str,
+    now: datetime,
+    change_event_id: int | None = None,
+    target_event_id: int | None = None,
+) -> list[int]:
+    """Queue an alert: one pending delivery per ``(url_hash, redacted_url)``, due now,
+    in ``session``'s transaction; their ids."""
+    rows = [
+        schema.DeliveryRow(
+            target=target,
+            change_event_id=change_event_id,
+            target_event_id=target_event_id,
+            url_hash=url_hash,
+            url=shown,
+            title=title,
+            body=body,
+            status="pending",
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for url_hash, shown in urls
+    ]
+    session.add_all(rows)
+    session.flush()
+    return [row.id for row in rows]

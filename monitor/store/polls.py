@@ -16,6 +16,7 @@ from monitor.diff import FieldChange
 from monitor.errors import ListGoneError
 from monitor.modellist import ModelList, ids_digest
 from monitor.store import schema
+from monitor.store.deliveries import queue
 from monitor.store.lists import ListWriter
 from monitor.store.locks import lock_key
 from monitor.store.records import (
@@ -206,32 +207,15 @@ class Transaction:
 
     def add_deliveries(
         self,
-        *,
-        target: str,
+        about: ChangeRecord | TargetEventRecord,
         urls: Sequence[tuple[str, str]],
+        *,
         title: str,
         body: str,
         now: datetime,
-        change_event_id: int | None = None,
-        target_event_id: int | None = None,
     ) -> list[int]:
-        """One pending delivery per ``(url_hash, redacted_url)``; returns their ids."""
-        rows = [
-            schema.DeliveryRow(
-                target=target,
-                change_event_id=change_event_id,
-                target_event_id=target_event_id,
-                url_hash=url_hash,
-                url=shown,
-                title=title,
-                body=body,
-                status="pending",
-                attempts=0,
-                created_at=now,
-                next_attempt_at=now,
-            )
-            for url_hash, shown in urls
-        ]
-        self._session.add_all(rows)
-        self._session.flush()
-        return [row.id for row in rows]
+        """The alert about a change or down/recovered event this poll wrote: one pending
+        delivery per ``(url_hash, redacted_url)``; their ids."""
+        change = about.id if isinstance(about, ChangeRecord) else None
+        event = None if isinstance(about, ChangeRecord) else about.id
+        return queue(self._session, about.target, urls, title, body, now, change, event)

@@ -35,7 +35,7 @@ class Queries(Sessions):
         self, *, target: str | None = None, limit: int | None = None, since: datetime | None = None
     ) -> list[SnapshotRecord]:
         """Polls, newest first."""
-        return self._newest(schema.Snapshot.fetched_at, snapshot_record, (target, since, limit))
+        return self._newest(schema.Snapshot, snapshot_record, (target, since, limit))
 
     def snapshot(self, snapshot_id: int) -> SnapshotRecord:
         return self._get(schema.Snapshot, snapshot_id, "snapshot", snapshot_record)
@@ -68,7 +68,7 @@ class Queries(Sessions):
         self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
     ) -> list[ChangeRecord]:
         """Change events, newest first."""
-        return self._newest(schema.ChangeEvent.detected_at, change_record, (target, since, limit))
+        return self._newest(schema.ChangeEvent, change_record, (target, since, limit))
 
     def has_target(self, target: str) -> bool:
         """Whether any poll of ``target`` was ever stored."""
@@ -79,7 +79,7 @@ class Queries(Sessions):
         self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
     ) -> list[TargetEventRecord]:
         """Down and recovered events, newest first."""
-        return self._newest(schema.TargetEvent.at, target_event_record, (target, since, limit))
+        return self._newest(schema.TargetEvent, target_event_record, (target, since, limit))
 
     def known_answers(self) -> dict[str, KnownAnswer]:
         """Each target's last one-page answer, by digests (see :mod:`monitor.answers`)."""

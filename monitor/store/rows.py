@@ -1,9 +1,11 @@
 """Records from rows, and a target's alert state to and from its row.
 
-The records mirror their tables and are read column by column of the same name. The
-alert state (:class:`monitor.alerts.TargetState`) is the state machine's own value,
-not a mirror of the table: it is read and written field by field, so a field without
-a column is a type error here rather than an attribute silently set on a row and lost.
+The records mirror their tables and are read column by column of the same name (a
+column renamed without its field fails on the first read). The alert state
+(:class:`monitor.alerts.TargetState`) is the state machine's own value, not a mirror
+of the table: it is read and written field by field, named here, never by copying
+attributes onto a row (where a field without a column would be set and lost);
+``tests/store/test_polls.py`` checks every field survives the round trip.
 """
 
 from __future__ import annotations

@@ -9,7 +9,17 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, ScalarSelect, Select, and_, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Insert,
+    ScalarSelect,
+    Select,
+    and_,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
@@ -19,6 +29,13 @@ from monitor.store.engine import WRITE, describe_db_error
 
 CHUNK = 500  # bound on bound parameters per statement
 _Row = TypeVar("_Row", bound=schema.Base)
+Timed = TypeVar("Timed", schema.Snapshot, schema.ChangeEvent, schema.TargetEvent)
+# what each timed table is ordered by
+TIME_OF: dict[type[schema.Base], InstrumentedAttribute[datetime]] = {
+    schema.Snapshot: schema.Snapshot.fetched_at,
+    schema.ChangeEvent: schema.ChangeEvent.detected_at,
+    schema.TargetEvent: schema.TargetEvent.at,
+}
 _Value = TypeVar("_Value")
 
 # a model list by its id, or a scalar subquery giving one
@@ -65,13 +82,13 @@ class Sessions:
 
     def _newest(
         self,
-        at: InstrumentedAttribute[datetime],
-        record: Callable[[_Row], _Value],
+        table: type[Timed],
+        record: Callable[[Timed], _Value],
         filters: tuple[str | None, datetime | None, int | None],
     ) -> list[_Value]:
-        """Records of the rows of ``at``'s table, newest first by ``at``: ``filters``
-        are the target, a time since, and at most how many (see :func:`newest_first`)."""
-        query = newest_first(at.class_, at, *filters)
+        """Records of a timed table's rows, newest first: ``filters`` are the target, a
+        time since, and at most how many (see :func:`newest_first`)."""
+        query = newest_first(table, *filters)
         with self._read() as session:
             return [record(row) for row in session.scalars(query)]
 
@@ -80,10 +97,11 @@ NEWEST_FIRST = (schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
 
 
 def newest_first(
-    table: Any, at: Any, target: str | None, since: datetime | None, limit: int | None
+    table: type[Timed], target: str | None, since: datetime | None, limit: int | None
 ) -> Select[Any]:
     """Rows of a table of timed rows (snapshots, events), newest first, optionally of
     one target, since a time, at most ``limit``."""
+    at = TIME_OF[table]
     query = select(table)
     if target is not None:
         query = query.where(table.target == target)
@@ -134,7 +152,7 @@ def with_members(query: Select[Any], list_id: ListRef) -> Select[Any]:
     )
 
 
-def insert_skipping_existing(session: Session, table: type[schema.Base], key: str) -> Any:
+def insert_skipping_existing(session: Session, table: type[schema.Base], key: str) -> Insert:
     """``INSERT … ON CONFLICT (key) DO NOTHING`` for the session's database."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":

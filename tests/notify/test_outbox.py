@@ -70,14 +70,7 @@ def queue_alert(store: Store, urls: Sequence[str], at: datetime = T0) -> list[in
             added=["deepseek-v3"],
             removed=[],
         )
-        return tx.add_deliveries(
-            target="dos-ai",
-            urls=url_refs(urls),
-            title=TITLE,
-            body=BODY,
-            now=at,
-            change_event_id=change.id,
-        )
+        return tx.add_deliveries(change, url_refs(urls), title=TITLE, body=BODY, now=at)
 
 
 # -- sending ------------------------------------------------------------------------
@@ -345,15 +338,8 @@ def test_the_outbox_never_sends_an_alert_twice_to_one_url_whatever_made_the_rows
     is finished unsent once the first one went: at most one send per event and URL."""
     (first,) = queue_alert(store, [HOOK_A])
     with store.transaction() as tx:
-        change_id = store.delivery(first).change_event_id
-        (second,) = tx.add_deliveries(
-            target="dos-ai",
-            urls=url_refs([HOOK_A]),
-            title=TITLE,
-            body=BODY,
-            now=T0,
-            change_event_id=change_id,
-        )
+        (change,) = [c for c in store.changes() if c.id == store.delivery(first).change_event_id]
+        (second,) = tx.add_deliveries(change, url_refs([HOOK_A]), title=TITLE, body=BODY, now=T0)
     outbox = Outbox(store, sender, [HOOK_A], now=clock)
 
     outcomes = outbox.deliver()

@@ -1,0 +1,279 @@
+"""Benchmark 6: what a user pays, the whole ``monitor run`` process on its schedule,
+against a bare asyncio httpx client (GET + ``json.loads``) polling the same targets on
+the same schedule, side by side in one run.
+
+For each workload (targets x list shape, interval) the real console script runs as a
+subprocess on a fresh SQLite database against one provider process (pre-encoded bodies);
+then :mod:`bench.bare` polls the same URLs. Both are measured the same way over the same
+window, after a warm-up in which every target was polled at least once (so what is
+measured is the steady state: unchanged answers):
+
+- CPU per poll: the process's own CPU time in the window (``/proc/PID/stat`` for the
+  daemon, ``time.process_time`` for the bare client) over the polls it completed in it
+  (the daemon's counted from the database);
+- peak RSS: ``VmHWM`` of the daemon (its whole life), ``ru_maxrss`` of the bare client;
+- start-up: from spawning ``monitor run`` to its "daemon started" log line (READY), and
+  the CPU it took;
+- on time: the share of polls that came within the interval plus the daemon's jitter
+  (5 %, at most 5 s) plus 1 s of the target's previous poll.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.common import median, monitor_command, monitor_env, table, verdict, write_config
+from bench.models import body
+from bench.provider import REPO, ProviderProcess
+from bench.schedule import FIRST_RUN_SPREAD, JITTER, proc_cpu, proc_status
+
+# (name, targets, shape, interval s, window s, rounds of warm-up)
+WORKLOADS = {
+    "150 x or400, 3 s": (150, "or400", 3.0, 30.0),
+    "150 x seed4, 3 s": (150, "seed4", 3.0, 30.0),
+    "1000 x or400, 60 s": (1000, "or400", 60.0, 180.0),
+}
+GOAL_RSS_150 = 100.0
+GOAL_RSS_1000 = 120.0
+GOAL_CPU_BIG = 1.2
+GOAL_CPU_SMALL = 1.5
+GOAL_READY_S = 5.0
+GOAL_ON_TIME = 0.99
+
+
+def _urls(provider: ProviderProcess, shape: str, targets: int) -> list[tuple[str, str]]:
+    return [(f"t{i:04d}", provider.url(shape, "0", f"t{i:04d}")) for i in range(targets)]
+
+
+def _warmup(targets: int, interval: float) -> float:
+    """Seconds until every target was polled once and its cache is warm."""
+    return FIRST_RUN_SPREAD * targets + 1.5 * interval
+
+
+def run_daemon(
+    provider: ProviderProcess, targets: int, shape: str, interval: float, window: float
+) -> dict[str, Any]:
+    from monitor.store import Store, open_engine
+
+    with tempfile.TemporaryDirectory(prefix="bench-process-") as tmp:
+        root = Path(tmp)
+        db = root / "monitor.db"
+        config = write_config(
+            root,
+            f"sqlite:///{db}",
+            _urls(provider, shape, targets),
+            concurrency=32,
+            interval=interval,
+        )
+        log_path = root / "daemon.log"
+        with open(log_path, "w") as log:
+            spawned = time.monotonic()
+            proc = subprocess.Popen(
+                [*monitor_command(), "-c", str(config), "run"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=monitor_env(),
+                cwd=root,
+            )
+            try:
+                while "daemon started" not in log_path.read_text(errors="replace"):
+                    if proc.poll() is not None or time.monotonic() > spawned + 120:
+                        raise RuntimeError("no start:\n" + log_path.read_text()[-2000:])
+                    time.sleep(0.02)
+                ready_s = time.monotonic() - spawned
+                ready_cpu = proc_cpu(proc.pid)
+                time.sleep(_warmup(targets, interval))
+                cpu0, provider0, t0 = proc_cpu(proc.pid), proc_cpu(provider.pid), _now()
+                time.sleep(window)
+                cpu1, provider1, t1 = proc_cpu(proc.pid), proc_cpu(provider.pid), _now()
+                hwm_mb = proc_status(proc.pid).get("VmHWM", 0) / 1024
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        engine = open_engine(f"sqlite:///{db}", create=False)
+        try:
+            polls = Store(engine).history()
+        finally:
+            engine.dispose()
+        size_mb = db.stat().st_size / 1e6
+    in_window = [p for p in polls if t0 <= p.fetched_at < t1]
+    return {
+        "ready_s": ready_s,
+        "ready_cpu_s": ready_cpu,
+        "cpu_s": cpu1 - cpu0,
+        "provider_cpu_s": provider1 - provider0,
+        "polls": len(in_window),
+        "failed": sum(1 for p in in_window if not p.ok),
+        "hwm_mb": hwm_mb,
+        "on_time": _on_time(polls, interval, t0, t1),
+        "db_mb": size_mb,
+    }
+
+
+def _on_time(polls: list[Any], interval: float, t0: datetime, t1: datetime) -> float:
+    """Share of the window's polls that came within interval + jitter + 1 s of the
+    target's previous poll."""
+    late_after = timedelta(seconds=interval + min(interval * JITTER, 5.0) + 1.0)
+    last: dict[str, datetime] = {}
+    counted = on_time = 0
+    for p in sorted(polls, key=lambda p: p.fetched_at):
+        before = last.get(p.target)
+        last[p.target] = p.fetched_at
+        if before is not None and t0 <= p.fetched_at < t1:
+            counted += 1
+            on_time += p.fetched_at - before <= late_after
+    return on_time / counted if counted else float("nan")
+
+
+def run_bare(
+    provider: ProviderProcess, targets: int, shape: str, interval: float, window: float
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-bare-") as tmp:
+        urls = Path(tmp) / "urls.txt"
+        urls.write_text("\n".join(f"{u}/models" for _, u in _urls(provider, shape, targets)))
+        timing = (interval, _warmup(targets, interval), window)
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.bare", str(urls), *map(str, timing)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=True,
+            timeout=_warmup(targets, interval) + window + 120,
+        )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run(*, workloads: tuple[str, ...] = tuple(WORKLOADS), scale: float = 1.0) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with ProviderProcess() as provider:
+        for name in workloads:
+            targets, shape, interval, window = WORKLOADS[name]
+            targets = max(2, int(targets * scale))
+            window = max(2 * interval, window * scale)
+            daemon = run_daemon(provider, targets, shape, interval, window)
+            bare = run_bare(provider, targets, shape, interval, window)
+            results[name] = {
+                "targets": targets,
+                "shape": shape,
+                "bytes": len(body(shape)),
+                "interval": interval,
+                "window": window,
+                "daemon": daemon,
+                "bare": bare,
+            }
+    return results
+
+
+def _ms(r: dict[str, Any]) -> float:
+    return 1000 * r["cpu_s"] / r["polls"] if r["polls"] else float("nan")
+
+
+def ratio(w: dict[str, Any]) -> float:
+    return _ms(w["daemon"]) / _ms(w["bare"])
+
+
+def report(results: dict[str, Any]) -> str:
+    rows = []
+    for name, w in results.items():
+        d, b = w["daemon"], w["bare"]
+        rows.append(
+            (
+                name,
+                f"{w['bytes'] / 1000:,.0f} KB",
+                f"{d['polls']:,} / {b['polls']:,}",
+                f"{_ms(d):.2f} / {_ms(b):.2f}",
+                f"{ratio(w):.2f}x",
+                f"{d['hwm_mb']:.0f} / {b['hwm_mb']:.0f} MB",
+                f"{d['ready_s']:.1f} s ({d['ready_cpu_s']:.1f} s CPU)",
+                f"{100 * d['on_time']:.1f} %",
+                f"{d['provider_cpu_s'] / max(1, d['polls']) * 1000:.2f}",
+            )
+        )
+    return "\n".join(
+        [
+            "## 6. The whole `monitor run` process against a bare async client",
+            "",
+            "Same targets, same schedule, one provider process; the window starts once every "
+            "target was polled (its answer known), so the polls measured are unchanged "
+            "answers, as most are. *daemon / bare* in each cell.",
+            "",
+            table(
+                [
+                    "workload",
+                    "list",
+                    "polls in window",
+                    "CPU ms/poll",
+                    "daemon / bare",
+                    "peak RSS",
+                    "daemon READY after",
+                    "polls on time",
+                    "provider CPU ms/poll",
+                ],
+                rows,
+            ),
+        ]
+    )
+
+
+def goals(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
+    for name, w in results.items():
+        d = w["daemon"]
+        big = w["shape"].startswith("or")
+        cpu_goal = GOAL_CPU_BIG if big else GOAL_CPU_SMALL
+        out.append(
+            (
+                f"6. CPU per poll of `monitor run` / bare async client, {name}",
+                f"{ratio(w):.2f}x",
+                f"≤ {cpu_goal}x: {verdict(ratio(w) <= cpu_goal)}",
+            )
+        )
+        rss_goal = GOAL_RSS_1000 if w["targets"] >= 1000 else GOAL_RSS_150
+        out.append(
+            (
+                f"6. Peak RSS of `monitor run`, {name}",
+                f"{d['hwm_mb']:.0f} MB",
+                f"≤ {rss_goal:.0f} MB: {verdict(d['hwm_mb'] <= rss_goal)}",
+            )
+        )
+        if w["targets"] >= 1000:
+            out.append(
+                (
+                    f"6. Polls on time / READY, {name}",
+                    f"{100 * d['on_time']:.1f} %, READY {d['ready_s']:.1f} s",
+                    f"≥ 99 %, ≤ {GOAL_READY_S:g} s: "
+                    + verdict(d["on_time"] >= GOAL_ON_TIME and d["ready_s"] <= GOAL_READY_S),
+                )
+            )
+    big = [w for w in results.values() if w["shape"].startswith("or") and w["targets"] < 1000]
+    small = [w for w in results.values() if w["shape"].startswith("seed")]
+    if big and small:
+        a, b = big[0]["daemon"]["hwm_mb"], small[0]["daemon"]["hwm_mb"]
+        out.append(
+            (
+                "6. Peak RSS, big lists vs 4-model lists (150 targets)",
+                f"{a:.0f} vs {b:.0f} MB ({100 * (a / b - 1):+.0f} %)",
+                f"within 15 %: {verdict(a <= 1.15 * b)}",
+            )
+        )
+    return out
+
+
+__all__ = ["goals", "median", "report", "run"]
