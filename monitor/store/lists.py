@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor.modellist import ModelList
@@ -142,9 +142,8 @@ class ListWriter:
         return self._find_list(digest)
 
     def _find_list(self, digest: str) -> int | None:
-        list_id: int | None = self._session.scalar(
-            select(schema.ModelListRow.id).where(schema.ModelListRow.digest == digest)
-        )
+        # on every poll's path: a statement built once, on the session's connection
+        list_id: int | None = self._session.connection().execute(_FIND, {"digest": digest}).scalar()
         return list_id
 
     def _list_id(self, digest: str) -> int:
@@ -172,3 +171,6 @@ class ListWriter:
                 ).all()
             )
         return found
+
+
+_FIND = select(schema.ModelListRow.id).where(schema.ModelListRow.digest == bindparam("digest"))

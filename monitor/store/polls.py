@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Connection, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from monitor.alerts import TargetState
@@ -32,8 +32,8 @@ from monitor.store.rows import (
     snapshot_record,
     target_event_record,
     target_state,
+    target_state_columns,
     write_known_answer,
-    write_target_state,
 )
 from monitor.store.sql import ListRef, latest_good, list_of, with_members
 
@@ -44,6 +44,13 @@ class Transaction:
 
     def __init__(self, session: Session) -> None:
         self._session = session
+
+    @property
+    def _core(self) -> Connection:
+        """The transaction's connection, for the statements every poll runs: Core, no
+        ORM unit of work (ORM objects added before are flushed first)."""
+        self._session.flush()
+        return self._session.connection()
 
     def latest_good(self, target: str) -> Baseline | None:
         row = self._session.execute(
@@ -97,19 +104,19 @@ class Transaction:
             list_id = ListWriter(self._session).find(list_digest)
             if list_id is None:
                 raise ListGoneError(f"list {list_digest[:12]} is no longer stored")
-        row = schema.Snapshot(
-            target=target,
-            fetched_at=fetched_at,
-            ok=ok,
-            http_status=http_status,
-            error=error,
-            duration_ms=duration_ms,
-            model_count=count,
-            model_list_id=list_id,
-        )
-        self._session.add(row)
-        self._session.flush()
-        return snapshot_record(row)
+        values: dict[str, Any] = {
+            "target": target,
+            "fetched_at": fetched_at,
+            "ok": ok,
+            "http_status": http_status,
+            "error": error,
+            "duration_ms": duration_ms,
+            "model_count": count,
+            "model_list_id": list_id,
+        }
+        # Core on the session's connection, not the ORM: every poll does it
+        snapshot_id = self._core.execute(_ADD_SNAPSHOT, values).scalar_one()
+        return SnapshotRecord(id=snapshot_id, **values)
 
     def add_change(
         self,
@@ -146,7 +153,7 @@ class Transaction:
             self._session.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("state:" + target)}
             )
-        row = self._session.get(schema.TargetStateRow, target)
+        row = self._core.execute(_STATE, {"target": target}).first()
         if row is not None:
             return StoredState(target_state(row), row.confirmed_snapshot_id, row.updated_at)
         baseline = self.latest_good(target)
@@ -159,13 +166,15 @@ class Transaction:
     def save_target_state(
         self, target: str, state: TargetState, confirmed_snapshot_id: int | None, now: datetime
     ) -> None:
-        row = self._session.get(schema.TargetStateRow, target)
-        if row is None:
-            row = schema.TargetStateRow(target=target)
-            self._session.add(row)
-        write_target_state(row, state)
-        row.confirmed_snapshot_id = confirmed_snapshot_id
-        row.updated_at = now
+        values = {
+            **target_state_columns(state),
+            "confirmed_snapshot_id": confirmed_snapshot_id,
+            "updated_at": now,
+            "state_of": target,
+        }
+        if self._core.execute(_SAVE_STATE, values).rowcount == 0:  # its first poll
+            values["target"] = values.pop("state_of")
+            self._core.execute(insert(schema.TargetStateRow), values)
 
     def save_known_answer(self, target: str, known: KnownAnswer | None) -> None:
         """Remember the target's last one-page answer (None: forget it)."""
@@ -219,3 +228,25 @@ class Transaction:
         change = about.id if isinstance(about, ChangeRecord) else None
         event = None if isinstance(about, ChangeRecord) else about.id
         return queue(self._session, about.target, urls, title, body, now, change, event)
+
+
+# the statements every poll runs, built once
+_STATE_COLUMNS = (*target_state_columns(TargetState()), "confirmed_snapshot_id", "updated_at")
+_STATE = select(*schema.TargetStateRow.__table__.columns).where(
+    schema.TargetStateRow.target == bindparam("target")
+)
+_SAVE_STATE = (
+    update(schema.TargetStateRow)
+    .where(schema.TargetStateRow.target == bindparam("state_of"))
+    .values(
+        {
+            column: bindparam(column)
+            for column in (
+                *target_state_columns(TargetState()),
+                "confirmed_snapshot_id",
+                "updated_at",
+            )
+        }
+    )
+)
+_ADD_SNAPSHOT = insert(schema.Snapshot).returning(schema.Snapshot.id)

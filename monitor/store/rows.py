@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any, TypeVar
 
+from sqlalchemy import Row
+
 from monitor.alerts import TargetState
 from monitor.answers import KnownAnswer
 from monitor.diff import FieldChange
@@ -61,7 +63,7 @@ def changed_column(changes: Iterable[FieldChange]) -> list[dict[str, Any]]:
     return [c.as_json() for c in changes]
 
 
-def target_state(row: schema.TargetStateRow) -> TargetState:
+def target_state(row: schema.TargetStateRow | Row[Any]) -> TargetState:
     return TargetState(
         confirmed_digest=row.confirmed_digest,
         confirmed_count=row.confirmed_count,
@@ -74,15 +76,18 @@ def target_state(row: schema.TargetStateRow) -> TargetState:
     )
 
 
-def write_target_state(row: schema.TargetStateRow, state: TargetState) -> None:
-    row.confirmed_digest = state.confirmed_digest
-    row.confirmed_count = state.confirmed_count
-    row.candidate_digest = state.candidate_digest
-    row.candidate_seen = state.candidate_seen
-    row.failures = state.failures
-    row.failing_since = state.failing_since
-    row.last_error = state.last_error
-    row.down_alerted_at = state.down_alerted_at
+def target_state_columns(state: TargetState) -> dict[str, Any]:
+    """The ``target_states`` columns that hold ``state``."""
+    return {
+        "confirmed_digest": state.confirmed_digest,
+        "confirmed_count": state.confirmed_count,
+        "candidate_digest": state.candidate_digest,
+        "candidate_seen": state.candidate_seen,
+        "failures": state.failures,
+        "failing_since": state.failing_since,
+        "last_error": state.last_error,
+        "down_alerted_at": state.down_alerted_at,
+    }
 
 
 def known_answer(row: schema.KnownAnswerRow) -> KnownAnswer:
