@@ -25,6 +25,7 @@ class KnownAnswer:
     count: int
     watched: str
     warnings: tuple[str, ...]
+    private: bool = False  # the validators echo the key: kept in memory, never stored
 
 
 def asked_of(target: Target) -> bytes:

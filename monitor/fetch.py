@@ -172,7 +172,12 @@ def fetch_models(
             headers.pop("If-Modified-Since", None)
             if known is not None and known.body_digest == body_digest:
                 if validator != (known.etag, known.last_modified):
-                    fresh = replace(known, etag=validator[0], last_modified=validator[1])
+                    fresh = replace(
+                        known,
+                        etag=validator[0],
+                        last_modified=validator[1],
+                        private=_echo_secrets(validator, redact),
+                    )
                     return _remembered(
                         cache, target, replace(Fetched.again(fresh, 200), known=fresh)
                     )
@@ -197,6 +202,7 @@ def fetch_models(
                 fetched.count,
                 fetched.watched,
                 fetched.warnings,
+                private=_echo_secrets(validator, redact),
             )
             return _remembered(cache, target, replace(fetched, known=remember))
         url, params = following
@@ -214,6 +220,13 @@ def _remembered(cache: ConditionalCache | None, target: Target, fetched: Fetched
     if cache is not None:
         cache.put(target.name, fetched.known)
     return fetched
+
+
+def _echo_secrets(validators: tuple[bytes | None, bytes | None], redact: Redactor) -> bool:
+    """Whether an answer's validators (ETag, Last-Modified) hold the key."""
+    return any(
+        v is not None and redact(v.decode("latin-1")) != v.decode("latin-1") for v in validators
+    )
 
 
 @functools.lru_cache(maxsize=256)
