@@ -3,6 +3,7 @@ real provider and database."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,6 +16,7 @@ import structlog
 from builders import make_target, models
 from fakes import FakeSender, PollRefusingStore
 from servers import SEED_KEY, ProviderServer
+from servers import Answer as ServerAnswer
 from sqlalchemy import text
 
 from monitor.alerts import EMPTY_LIST_ERROR, TargetState
@@ -451,3 +453,16 @@ def test_an_answer_seen_before_whose_list_is_gone_is_read_again(
     assert again.ok and again.snapshot.model_list_id == first.snapshot.model_list_id
     assert any("reading it again" in e["event"] for e in logs)
     assert store.known_answers()["dos-ai"].list_digest != "0" * 64
+
+
+def test_validators_that_echo_the_key_are_remembered_but_never_stored(
+    provider: ProviderServer, store: Store, client: httpx.Client
+) -> None:
+    document = json.dumps({"data": [{"id": "a", "object": "model"}]}).encode()
+    provider.answer = ServerAnswer(200, document, headers={"ETag": f'"{SEED_KEY}"'})
+    cache = ConditionalCache()
+    assert poll(provider, store, client, T0, cache=cache).ok
+    known = cache.get("dos-ai")
+    assert known is not None and known.etag == f'"{SEED_KEY}"'.encode()  # asked with it next
+    stored = store.known_answers()["dos-ai"]
+    assert (stored.etag, stored.body_digest) == (None, known.body_digest)
