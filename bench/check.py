@@ -12,7 +12,7 @@ default (32) unless given.
 from __future__ import annotations
 
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -50,20 +50,30 @@ def check_config(
 
 def timed_check(config: Path, root: Path, *args: str) -> tuple[float, int, str]:
     """Seconds, exit code and the last stderr line of one ``monitor check``."""
-    env = monitor_env()
+    seconds, code, tail, _, _ = measured_check(config, root, *args)
+    return seconds, code, tail
+
+
+def measured_check(config: Path, root: Path, *args: str) -> tuple[float, int, str, float, float]:
+    """:func:`timed_check`, with the process's own CPU seconds and peak RSS (MB), from
+    ``wait4`` (this child alone)."""
     started = time.perf_counter()
-    proc = subprocess.run(
-        [*monitor_command(), "-c", str(config), "--log-level", "warning", "check", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=root,
-        stdin=subprocess.DEVNULL,
-        timeout=3600,
-    )
-    elapsed = time.perf_counter() - started
-    tail = (proc.stderr.strip().splitlines() or [""])[-1]
-    return elapsed, proc.returncode, tail
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [*monitor_command(), "-c", str(config), "--log-level", "warning", "check", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=monitor_env(),
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        elapsed = time.perf_counter() - started
+        err.seek(0)
+        lines = err.read().decode(errors="replace").strip().splitlines()
+    cpu = usage.ru_utime + usage.ru_stime
+    return elapsed, proc.returncode, (lines or [""])[-1], cpu, usage.ru_maxrss / 1024
 
 
 @contextmanager
@@ -76,12 +86,6 @@ def _database(kind: str, root: Path, postgres: str | None) -> Iterator[str]:
         yield url
 
 
-def _children() -> tuple[float, float]:
-    """CPU seconds and peak RSS (MB) of the children waited for so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
 def cpu_per_target(provider: ProviderProcess, targets: int, shape: str) -> dict[str, Any]:
     """An unchanged ``monitor check`` over ``targets`` lists of ``shape``: its CPU per
     target, its start-up apart (a run of one target), against a bare sync client."""
@@ -90,11 +94,8 @@ def cpu_per_target(provider: ProviderProcess, targets: int, shape: str) -> dict[
         names = [(f"t{i:05d}", provider.url(shape, "0", f"t{i:05d}")) for i in range(targets)]
         config = write_config(root, f"sqlite:///{root / 'monitor.db'}", names, concurrency=None)
         timed_check(config, root)  # the baselines
-        cpu0, _ = _children()
-        one = timed_check(config, root, "--target", names[0][0])
-        cpu1, _ = _children()
-        steady = timed_check(config, root)
-        cpu2, hwm = _children()
+        one = measured_check(config, root, "--target", names[0][0])
+        steady = measured_check(config, root)
         urls = root / "urls.txt"
         urls.write_text("\n".join(f"{u}/models" for _, u in names))
         out = subprocess.run(
@@ -106,16 +107,16 @@ def cpu_per_target(provider: ProviderProcess, targets: int, shape: str) -> dict[
             timeout=600,
         )
     bare = json.loads(out.stdout.strip().splitlines()[-1])
-    startup = cpu1 - cpu0
+    startup, cpu = one[3], steady[3]
     return {
         "targets": targets,
         "shape": shape,
         "startup_cpu_s": startup,
-        "check_cpu_s": cpu2 - cpu1,
+        "check_cpu_s": cpu,
         "check_s": steady[0],
         "codes": [one[1], steady[1]],
-        "hwm_mb": hwm,
-        "per_target_ms": 1000 * (cpu2 - cpu1 - startup) / max(1, targets - 1),
+        "hwm_mb": steady[4],
+        "per_target_ms": 1000 * (cpu - startup) / max(1, targets - 1),
         "bare_per_target_ms": 1000 * bare["cpu_s"] / targets,
         "bare_startup_cpu_s": bare["startup_cpu_s"],
     }
@@ -203,7 +204,7 @@ def report(r: dict[str, Any]) -> str:
     if r.get("cpu"):
         lines += [
             "",
-            "CPU of an unchanged `monitor check` (children's `getrusage`), per target, with the "
+            "CPU of an unchanged `monitor check` (its own, from `wait4`), per target, with the "
             "process's start-up (imports, config, migrations check: a run of one target) "
             "apart, against a bare sync `httpx.Client` doing the same GETs and `json.loads`:",
             "",

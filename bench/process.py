@@ -11,7 +11,7 @@ measured is the steady state: unchanged answers):
 - CPU per poll: the process's own CPU time in the window (``/proc/PID/stat`` for the
   daemon, ``time.process_time`` for the bare client) over the polls it completed in it
   (the daemon's counted from the database);
-- peak RSS: ``VmHWM`` of the daemon (its whole life), ``ru_maxrss`` of the bare client;
+- peak RSS: ``VmHWM`` of each process (its whole life);
 - start-up: from spawning ``monitor run`` to its "daemon started" log line (READY), and
   the CPU it took;
 - on time: the share of polls that came within the interval plus the daemon's jitter
