@@ -25,6 +25,7 @@ from typing import Any
 from bench.common import monitor_command, monitor_env, table, verdict, write_config
 from bench.provider import REPO, ProviderProcess
 from bench.queries import postgres_available, postgres_database
+from bench.schedule import proc_status
 
 # the daemon polls 500 targets every 5 s and keeps that schedule (benchmark 4): 100 polls/s
 GOAL_POLLS_PER_SECOND = 100.0
@@ -55,9 +56,11 @@ def timed_check(config: Path, root: Path, *args: str) -> tuple[float, int, str]:
 
 
 def measured_check(config: Path, root: Path, *args: str) -> tuple[float, int, str, float, float]:
-    """:func:`timed_check`, with the process's own CPU seconds and peak RSS (MB), from
-    ``wait4`` (this child alone)."""
+    """:func:`timed_check`, with the process's own CPU seconds (``wait4``: this child
+    alone) and peak RSS in MB (``VmHWM``, read while it runs: ``ru_maxrss`` would keep
+    what the forked child held before ``exec``)."""
     started = time.perf_counter()
+    hwm = 0
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
             [*monitor_command(), "-c", str(config), "--log-level", "warning", "check", *args],
@@ -67,13 +70,18 @@ def measured_check(config: Path, root: Path, *args: str) -> tuple[float, int, st
             cwd=root,
             stdin=subprocess.DEVNULL,
         )
-        _, status, usage = os.wait4(proc.pid, 0)
+        while True:
+            hwm = max(hwm, proc_status(proc.pid).get("VmHWM", 0))
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(0.01)
         proc.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.perf_counter() - started
         err.seek(0)
         lines = err.read().decode(errors="replace").strip().splitlines()
     cpu = usage.ru_utime + usage.ru_stime
-    return elapsed, proc.returncode, (lines or [""])[-1], cpu, usage.ru_maxrss / 1024
+    return elapsed, proc.returncode, (lines or [""])[-1], cpu, hwm / 1024
 
 
 @contextmanager
