@@ -309,7 +309,7 @@ _PHASES = {
     ("daemon.py", "poll"): "Daemon.poll",
     ("poll.py", "poll"): "  Poller.poll (turn, poll, send)",
     ("locks.py", "poll_turn"): "  Store.poll_turn (is it this process's turn?)",
-    ("locks.py", "last_poll_at"): "    of which Store.last_poll_at (a query in its own session)",
+    ("locks.py", "_last_poll_at"): "    of which the last poll's time (one driver-level query)",
     ("poll.py", "poll_target"): "  poll_target",
     ("fetch.py", "fetch_models"): "    fetch_models (HTTP GET, read, parse, digests)",
     ("fetch.py", "parse_models"): "      of which parse_models (JSON)",

@@ -39,7 +39,7 @@ class ListWriter:
         row lock (SQLite writers are serialized already).
         """
         session = self._session
-        list_id = self._find_list(models.digest)
+        list_id = self.find(models.digest)
         if list_id is not None:
             return list_id
         digests = [m.digest for m in models.models]
@@ -139,16 +139,13 @@ class ListWriter:
 
     def find(self, digest: str) -> int | None:
         """The id of the stored list with this digest, if there is one."""
-        return self._find_list(digest)
-
-    def _find_list(self, digest: str) -> int | None:
         # on every poll's path: a statement built once, on the session's connection
         list_id: int | None = self._session.connection().execute(_FIND, {"digest": digest}).scalar()
         return list_id
 
     def _list_id(self, digest: str) -> int:
         """The id of a list another process has just stored."""
-        list_id = self._find_list(digest)
+        list_id = self.find(digest)
         assert list_id is not None
         return list_id
 

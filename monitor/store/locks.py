@@ -38,11 +38,6 @@ class PollLocks(Sessions):
             )
             return {target: at for target, at in rows}
 
-    def last_poll_at(self, target: str) -> datetime | None:
-        """When ``target`` was last polled (by any process)."""
-        with db_errors(), self.engine.connect() as connection:
-            return _last_poll_at(connection, target)
-
     @contextmanager
     def poll_turn(
         self, target: str, *, now: datetime, min_gap: float | None = None, wait: bool = False
