@@ -90,6 +90,7 @@ class Daemon:
     ) -> None:
         """``after_commit``: see :func:`monitor.poll.poll_target` (tests only)."""
         self._config = config
+        self._targets = {t.name: t for t in config.targets}  # each poll looks its target up
         self._keys = keys
         self._store = store
         self._now = now
@@ -133,7 +134,7 @@ class Daemon:
     def poll(self, name: str) -> None:
         """One scheduled poll (see :class:`Poller`); no error reaches the scheduler."""
         with self._lock:
-            target = next((t for t in self._config.targets if t.name == name), None)
+            target = self._targets.get(name)
             key = self._keys.get(name)
             urls = self._config.urls_for(target) if target else ()
         if target is None:
@@ -373,6 +374,7 @@ class Daemon:
             log.warning("metrics.listen changed: restart the daemon to move the metrics server")
         with self._lock:
             self._config, self._keys = config, keys
+            self._targets = new
             # the same outbox: outcomes the database has not recorded yet stay with it
             self._outbox.reload(config)
         now = self._now()

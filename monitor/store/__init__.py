@@ -35,6 +35,7 @@ from monitor.store.records import (
     TargetEventRecord,
 )
 from monitor.store.retention import Retention
+from monitor.store.sql import db_errors
 
 
 class Store(Queries, DeliveryQueue, PollLocks, Retention):
@@ -44,9 +45,18 @@ class Store(Queries, DeliveryQueue, PollLocks, Retention):
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        """One poll's writes, committed together (rolled back on any error)."""
-        with self._write() as session:
-            yield Transaction(session)
+        """One poll's writes, committed together (rolled back on any error). A plain
+        connection: an ORM session joins it only for the writes that need one (a
+        change, an event, an alert, a new list), not for a poll that changed nothing."""
+        tx: Transaction | None = None
+        try:
+            with db_errors(), self._writer.begin() as connection:
+                tx = Transaction(connection)
+                yield tx
+                tx.flush()
+        finally:
+            if tx is not None:
+                tx.close()
 
     def ping(self) -> bool:
         """Whether the database answers."""

@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor.modellist import ModelList
 from monitor.store import schema
+from monitor.store.driver import Statement
 from monitor.store.sql import CHUNK, insert_skipping_existing, latest_good
 
 # a lineage takes new lists while its spans stay within twice the list's size plus this
@@ -39,7 +40,7 @@ class ListWriter:
         row lock (SQLite writers are serialized already).
         """
         session = self._session
-        list_id = self.find(models.digest)
+        list_id = find_list(self._session.connection(), models.digest)
         if list_id is not None:
             return list_id
         digests = [m.digest for m in models.models]
@@ -137,15 +138,9 @@ class ListWriter:
         )
         return list_id
 
-    def find(self, digest: str) -> int | None:
-        """The id of the stored list with this digest, if there is one."""
-        # on every poll's path: a statement built once, on the session's connection
-        list_id: int | None = self._session.connection().execute(_FIND, {"digest": digest}).scalar()
-        return list_id
-
     def _list_id(self, digest: str) -> int:
         """The id of a list another process has just stored."""
-        list_id = self.find(digest)
+        list_id = find_list(self._session.connection(), digest)
         assert list_id is not None
         return list_id
 
@@ -170,4 +165,13 @@ class ListWriter:
         return found
 
 
-_FIND = select(schema.ModelListRow.id).where(schema.ModelListRow.digest == bindparam("digest"))
+def find_list(connection: Connection, digest: str) -> int | None:
+    """The id of the stored list with this digest, if there is one (on every poll's
+    path: on the driver, see :mod:`monitor.store.driver`)."""
+    list_id: int | None = _FIND.scalar(connection, {"digest": digest})
+    return list_id
+
+
+_FIND = Statement(
+    select(schema.ModelListRow.id).where(schema.ModelListRow.digest == bindparam("digest"))
+)

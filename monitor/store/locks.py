@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StorageError
 from monitor.store import schema
+from monitor.store.driver import Statement
 from monitor.store.engine import describe_db_error
 from monitor.store.sql import Sessions, db_errors
 
@@ -53,9 +54,10 @@ class PollLocks(Sessions):
         """
         connection = None
         locked = False
-        key = lock_key("poll:" + target)
+        key = 0
         try:
             if self.engine.dialect.name == "postgresql":
+                key = lock_key("poll:" + target)
                 connection = self.engine.connect()
                 sql = "SELECT pg_advisory_lock(%s)" if wait else "SELECT pg_try_advisory_lock(%s)"
                 result = connection.exec_driver_sql(sql, (key,)).scalar()
@@ -65,11 +67,10 @@ class PollLocks(Sessions):
                     yield False
                     return
             if min_gap is not None:
-                if connection is None:
-                    with self.engine.connect() as reader:
-                        last = _last_poll_at(reader, target)
+                if connection is None:  # SQLite: a read outside any transaction
+                    last = _LAST_POLL.scalar_unpooled(self.engine, {"target": target})
                 else:
-                    last = _last_poll_at(connection, target)
+                    last = _LAST_POLL.scalar(connection, {"target": target})
                 if last is not None and (now - last).total_seconds() < min_gap:
                     yield False
                     return
@@ -87,17 +88,11 @@ class PollLocks(Sessions):
                     connection.invalidate()  # the server went away; so did the lock
 
 
-def _last_poll_at(connection: Connection, target: str) -> datetime | None:
-    """The newest poll time of ``target``. On every scheduled poll's path, so one
-    statement in the driver's own words: no SQL is compiled or cached per poll (its
-    index: ``ix_snapshots_target_fetched_at``)."""
-    dialect = connection.dialect
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    value = connection.exec_driver_sql(
-        f"SELECT fetched_at FROM snapshots WHERE target = {mark} ORDER BY fetched_at DESC LIMIT 1",
-        (target,),
-    ).scalar()
-    return _FETCHED_AT.process_result_value(value, dialect)
-
-
-_FETCHED_AT = schema.UTCDateTime()
+# on every scheduled poll's path, so on the driver (its index:
+# ``ix_snapshots_target_fetched_at``)
+_LAST_POLL = Statement(
+    select(schema.Snapshot.fetched_at)
+    .where(schema.Snapshot.target == bindparam("target"))
+    .order_by(schema.Snapshot.fetched_at.desc())
+    .limit(1)
+)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, text, update
+from sqlalchemy import BigInteger, Connection, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from monitor.alerts import TargetState
@@ -17,7 +17,8 @@ from monitor.errors import ListGoneError
 from monitor.modellist import ModelList, ids_digest
 from monitor.store import schema
 from monitor.store.deliveries import queue
-from monitor.store.lists import ListWriter
+from monitor.store.driver import Statement
+from monitor.store.lists import ListWriter, find_list
 from monitor.store.locks import lock_key
 from monitor.store.records import (
     Baseline,
@@ -40,17 +41,37 @@ from monitor.store.sql import ListRef, latest_good, list_of, with_members
 
 class Transaction:
     """The writes of one poll, which commit together: its snapshot (and list), its
-    change or down/recovered event, their deliveries and the target's alert state."""
+    change or down/recovered event, their deliveries and the target's alert state.
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
+    It runs on one connection in one transaction. The statements every poll runs go
+    to the driver directly (:mod:`monitor.store.driver`); an ORM session joins the
+    transaction only when a write needs one."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._orm: Session | None = None
+
+    @property
+    def _session(self) -> Session:
+        if self._orm is None:
+            self._orm = Session(bind=self._connection, expire_on_commit=False)
+        return self._orm
 
     @property
     def _core(self) -> Connection:
-        """The transaction's connection, for the statements every poll runs: Core, no
-        ORM unit of work (ORM objects added before are flushed first)."""
-        self._session.flush()
-        return self._session.connection()
+        """The transaction's connection, for the statements every poll runs (ORM objects
+        added before are flushed first)."""
+        self.flush()
+        return self._connection
+
+    def flush(self) -> None:
+        """Send what the ORM session holds (before the transaction commits)."""
+        if self._orm is not None:
+            self._orm.flush()
+
+    def close(self) -> None:
+        if self._orm is not None:
+            self._orm.close()
 
     def latest_good(self, target: str) -> Baseline | None:
         row = self._session.execute(
@@ -101,7 +122,7 @@ class Transaction:
             count = len(models)
         elif seen is not None:
             list_digest, count = seen
-            list_id = ListWriter(self._session).find(list_digest)
+            list_id = find_list(self._core, list_digest)
             if list_id is None:
                 raise ListGoneError(f"list {list_digest[:12]} is no longer stored")
         values: dict[str, Any] = {
@@ -114,8 +135,8 @@ class Transaction:
             "model_count": count,
             "model_list_id": list_id,
         }
-        # Core on the session's connection, not the ORM: every poll does it
-        snapshot_id = self._core.execute(_ADD_SNAPSHOT, values).scalar_one()
+        # on the driver: every poll does it
+        snapshot_id = _ADD_SNAPSHOT.scalar(self._core, values)
         return SnapshotRecord(id=snapshot_id, **values)
 
     def add_change(
@@ -149,11 +170,9 @@ class Transaction:
 
         A target polled before alert state was kept starts from its latest good poll.
         """
-        if self._session.get_bind().dialect.name == "postgresql":
-            self._session.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key("state:" + target)}
-            )
-        row = self._core.execute(_STATE, {"target": target}).first()
+        if self._connection.dialect.name == "postgresql":
+            _STATE_LOCK.first(self._core, {"key": lock_key("state:" + target)})
+        row = _STATE.first(self._core, {"target": target})
         if row is not None:
             return StoredState(target_state(row), row.confirmed_snapshot_id, row.updated_at)
         baseline = self.latest_good(target)
@@ -172,7 +191,7 @@ class Transaction:
             "updated_at": now,
             "state_of": target,
         }
-        if self._core.execute(_SAVE_STATE, values).rowcount == 0:  # its first poll
+        if _SAVE_STATE.rowcount(self._core, values) == 0:  # its first poll
             values["target"] = values.pop("state_of")
             self._core.execute(insert(schema.TargetStateRow), values)
 
@@ -230,12 +249,14 @@ class Transaction:
         return queue(self._session, about.target, urls, title, body, now, change, event)
 
 
-# the statements every poll runs, built once
-_STATE_COLUMNS = (*target_state_columns(TargetState()), "confirmed_snapshot_id", "updated_at")
-_STATE = select(*schema.TargetStateRow.__table__.columns).where(
-    schema.TargetStateRow.target == bindparam("target")
+# the statements every poll runs, built once, run on the driver
+_STATE_LOCK = Statement(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
+_STATE = Statement(
+    select(*schema.TargetStateRow.__table__.columns).where(
+        schema.TargetStateRow.target == bindparam("target")
+    )
 )
-_SAVE_STATE = (
+_SAVE_STATE = Statement(
     update(schema.TargetStateRow)
     .where(schema.TargetStateRow.target == bindparam("state_of"))
     .values(
@@ -249,4 +270,14 @@ _SAVE_STATE = (
         }
     )
 )
-_ADD_SNAPSHOT = insert(schema.Snapshot).returning(schema.Snapshot.id)
+_ADD_SNAPSHOT = Statement(
+    insert(schema.Snapshot)
+    .values(
+        {
+            column.name: bindparam(column.name)
+            for column in schema.Snapshot.__table__.columns
+            if column.name != "id"
+        }
+    )
+    .returning(schema.Snapshot.id)
+)

@@ -58,7 +58,8 @@ class Sessions:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._writers = sessionmaker(engine.execution_options(**WRITE), expire_on_commit=False)
+        self._writer = engine.execution_options(**WRITE)  # SQLite: BEGIN IMMEDIATE
+        self._writers = sessionmaker(self._writer, expire_on_commit=False)
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
