@@ -9,7 +9,9 @@ A list is named by its shape and size (``seed4``, ``or400``) and a revision ``"A
 pool of IDs, so going from revision A to A+1 removes one model and adds one; ``B``
 changes the window's first model (its prompt price; ``owned_by`` in the seed shape): a
 metadata-only change. A trailing ``e`` (``"0e"``) makes the provider send an ``ETag``
-and answer ``304 Not Modified`` to a matching ``If-None-Match``.
+and answer ``304 Not Modified`` to a matching ``If-None-Match``; a trailing ``c``
+(``"0c"``) makes it answer the next revision at every request (see
+:mod:`bench.provider`).
 """
 
 from __future__ import annotations

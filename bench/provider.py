@@ -4,7 +4,8 @@
 first line of stdout, and serves until its stdin closes. ``GET /{shape}/{rev}/{any
 path}/models`` answers the list ``shape`` at revision ``rev`` (see :mod:`bench.models`),
 e.g. ``/seed4/0/t17/v1/models`` (``/seed4/0e/...``: with an ``ETag``, and ``304`` to a
-matching ``If-None-Match``); anything else is a 404. ``?hold=SECONDS`` answers after
+matching ``If-None-Match``; ``/or400/0c/t17/...``: a changed list at every request, the
+revision counting up from 0 per path); anything else is a 404. ``?hold=SECONDS`` answers after
 a pause (to open many connections at once); a leading ``/waitMS`` segment
 (``/wait50/seed4/0/t17/v1/models``) too, as a provider's latency. Stdlib only, HTTP/1.1 keep-alive.
 """
@@ -33,6 +34,17 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024  # 500 targets may connect at once
 
 
+_revisions: dict[str, int] = {}
+_revisions_lock = threading.Lock()
+
+
+def _next_revision(path: str, start: int) -> str:
+    """The next revision of a changing list (``.../0c/...``): one model replaced per request."""
+    with _revisions_lock:
+        rev = _revisions[path] = _revisions.get(path, start - 1) + 1
+    return str(rev)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # as a real server: no Nagle stall between the headers and the body (40 ms per answer
@@ -52,7 +64,10 @@ class _Handler(BaseHTTPRequestHandler):
         status, payload, etag = 404, NOT_FOUND, None
         if len(parts) >= 4 and parts[-1] == "models":
             with contextlib.suppress(ValueError):  # an unknown shape: 404
-                status, payload = 200, body(parts[1], parts[2])
+                rev = parts[2]
+                if rev.endswith("c"):  # changing: the next revision at every request
+                    rev = _next_revision(path, int(rev[:-1]))
+                status, payload = 200, body(parts[1], rev)
                 if parts[2].endswith("e"):  # revalidation: ETag, 304 when it matches
                     etag = f'"{parts[1]}-{parts[2]}"'
                     if self.headers.get("If-None-Match") == etag:

@@ -40,7 +40,12 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "queries": {"sizes": (10_000, 100_000), "runs": 10},
         "schedule": {"targets": 100, "interval": 5.0, "window": 15.0},
         "check": {"sizes": ((200, 0), (200, 50)), "cpu": ((75, "or400"),)},
-        "process": {"workloads": ("150 x or400, 3 s", "150 x seed4, 3 s"), "scale": 0.5},
+        "process": {
+            "workloads": ("150 x or400, 3 s", "150 x seed4, 3 s", "150 x or400 changing, 3 s"),
+            "scale": 0.5,
+            "check_targets": 100,
+            "check_interval": 10.0,
+        },
     },
     "tiny": {
         "cpu": {
@@ -55,7 +60,12 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "queries": {"sizes": (1_000,), "targets": 10, "runs": 3, "budget": 1.0},
         "schedule": {"targets": 5, "interval": 1.0, "window": 2.0},
         "check": {"sizes": ((3, 0), (3, 20)), "cpu": ((3, "or400"),)},
-        "process": {"workloads": ("150 x seed4, 3 s",), "scale": 0.02},
+        "process": {
+            "workloads": ("150 x seed4, 3 s", "150 x or400 changing, 3 s"),
+            "scale": 0.02,
+            "check_targets": 3,
+            "check_interval": 2.0,
+        },
     },
 }
 

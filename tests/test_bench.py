@@ -185,10 +185,23 @@ def test_the_report_refreshes_only_between_the_markers(tmp_path: Path) -> None:
 
 def test_the_whole_daemon_process_is_measured_against_a_bare_client() -> None:
     results = process.run(**TINY["process"])
-    (workload,) = results.values()
-    daemon, bare = workload["daemon"], workload["bare"]
-    assert daemon["polls"] > 0 and bare["polls"] > 0 and daemon["failed"] == 0
-    assert daemon["cpu_s"] > 0 and bare["cpu_s"] > 0
-    assert 10 < daemon["hwm_mb"] < 1000 and daemon["ready_s"] > 0
+    workloads = results["workloads"]
+    assert set(workloads) == set(TINY["process"]["workloads"])
+    for workload in workloads.values():
+        daemon, bare = workload["daemon"], workload["bare"]
+        assert daemon["polls"] > 0 and bare["polls"] > 0 and daemon["failed"] == 0
+        assert daemon["cpu_s"] > 0 and bare["cpu_s"] > 0
+        assert 10 < daemon["hwm_mb"] < 1000 and daemon["ready_s"] > 0
+    unchanged, changing = workloads["150 x seed4, 3 s"], workloads["150 x or400 changing, 3 s"]
+    assert unchanged["daemon"]["changes"] == 0
+    # every poll of the changing list is a change, stored as what is new in it
+    assert changing["daemon"]["changes"] == changing["daemon"]["polls"]
+    assert changing["daemon"]["bytes_per_poll"] > unchanged["daemon"]["bytes_per_poll"]
+    check = results["check"]
+    assert check["codes"] == [0, 0] and check["targets"] == 3
+    assert check["check_s"] > 0 and check["round_s"] > 0 and check["round_cpu_s"] > 0
     assert "## 6." in process.report(results)
-    assert any("CPU per poll" in goal for goal, _, _ in process.goals(results))
+    goals = [goal for goal, _, _ in process.goals(results)]
+    assert any("CPU per poll" in goal for goal in goals)
+    assert any("changed poll" in goal for goal in goals)
+    assert any("one daemon round" in goal for goal in goals)
