@@ -3,16 +3,19 @@
 A poll that changed nothing runs five short statements. Through SQLAlchemy each one
 costs about 100 µs of Python (the compiled cache, parameter building, the execution
 context, a result object): more than SQLite takes to run it. A :class:`Statement` is a
-Core statement compiled once per dialect and run on the DBAPI connection underneath a
-SQLAlchemy connection, so inside its transaction, with every parameter and result
-column passed through its type's own bind and result processors: the driver receives
-and hands back the same values SQLAlchemy would. Driver errors leave as SQLAlchemy's
-``DBAPIError`` (so :func:`monitor.store.sql.db_errors` describes them), and a lost
-server connection is invalidated, as SQLAlchemy itself would do.
+Core statement compiled once per dialect and driver, and run on the DBAPI connection
+underneath a SQLAlchemy connection, so inside its transaction. Every parameter and
+result column goes through its type's own bind and result processors (a parameter
+without a value is an error, as in SQLAlchemy; None is passed as NULL without its
+processor, which is what the column types used here do with it). Errors leave as
+SQLAlchemy's: a driver error as ``DBAPIError``, a value a processor refuses as
+``StatementError``, so :func:`monitor.store.sql.db_errors` describes them; a
+connection the server dropped is invalidated, so the pool does not hand it out again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
@@ -21,32 +24,33 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, ReturnsRows
 
 _Processor = Callable[[Any], Any] | None
+_REQUIRED = object()  # a parameter with no value of its own in the statement
 
 
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
     names: tuple[str, ...]  # the parameters, in the order a positional driver takes them
-    defaults: tuple[Any, ...]  # the values bound in the statement (a LIMIT's)
+    defaults: tuple[Any, ...]  # the values bound in the statement (a LIMIT's), or _REQUIRED
     positional: bool
     binds: tuple[_Processor, ...]
     results: tuple[_Processor, ...]
     row: Any  # a namedtuple class over the result columns' names
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        given = (
-            values.get(name, default)
-            for name, default in zip(self.names, self.defaults, strict=True)
-        )
-        processed = [
-            value if process is None or value is None else process(value)
-            for value, process in zip(given, self.binds, strict=True)
-        ]
+        processed = []
+        for name, default, process in zip(self.names, self.defaults, self.binds, strict=True):
+            value = values.get(name, default)
+            if value is _REQUIRED:
+                raise StatementError(
+                    f"a value is required for bind parameter {name!r}", self.sql, None, None
+                )
+            processed.append(value if process is None or value is None else process(value))
         return processed if self.positional else dict(zip(self.names, processed, strict=True))
 
     def result(self, raw: Sequence[Any]) -> Any:
@@ -62,7 +66,7 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(by_name)
     params = [by_name[name] for name in names]
     binds = tuple(param.type.dialect_impl(dialect).bind_processor(dialect) for param in params)
-    defaults = tuple(param.effective_value for param in params)
+    defaults = tuple(_REQUIRED if param.required else param.effective_value for param in params)
     columns = list(statement.exported_columns) if isinstance(statement, ReturnsRows) else []
     results = tuple(
         column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
@@ -76,21 +80,22 @@ class Statement:
 
     def __init__(self, statement: ClauseElement) -> None:
         self._statement = statement
-        self._by_dialect: dict[str, _Compiled] = {}
+        self._by_dialect: dict[tuple[str, str], _Compiled] = {}
         self._lock = threading.Lock()
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
-        compiled = self._by_dialect.get(dialect.name)
+        key = (dialect.name, dialect.driver)  # placeholders and casts differ by driver
+        compiled = self._by_dialect.get(key)
         if compiled is None:
             with self._lock:
-                compiled = self._by_dialect.get(dialect.name)
+                compiled = self._by_dialect.get(key)
                 if compiled is None:
-                    compiled = self._by_dialect[dialect.name] = _compile(self._statement, dialect)
+                    compiled = self._by_dialect[key] = _compile(self._statement, dialect)
         return compiled
 
     def first(self, connection: Connection, values: Mapping[str, Any]) -> Any | None:
         """The first row (a named tuple), or None."""
-        rows = self._run(connection.connection.dbapi_connection, connection, values, fetch=1)
+        rows = self._run(connection, values, fetch=1)
         return rows[0] if rows else None
 
     def scalar(self, connection: Connection, values: Mapping[str, Any]) -> Any:
@@ -100,46 +105,70 @@ class Statement:
 
     def rowcount(self, connection: Connection, values: Mapping[str, Any]) -> int:
         """How many rows the statement touched (an UPDATE's)."""
-        count: int = self._run(connection.connection.dbapi_connection, connection, values)
+        count: int = self._run(connection, values)
         return count
 
-    def scalar_unpooled(self, engine: Engine, values: Mapping[str, Any]) -> Any:
-        """:meth:`scalar` on a pooled driver connection of its own, outside any
-        transaction of SQLAlchemy's (a read that needs none: no BEGIN, no ROLLBACK)."""
-        raw = engine.raw_connection()
+    def scalar_outside_transaction(self, engine: Engine, values: Mapping[str, Any]) -> Any:
+        """:meth:`scalar` on a connection of the pool, with no transaction begun (a read
+        that needs none, on SQLite: no BEGIN, no ROLLBACK, no SQLAlchemy connection)."""
+        dialect = engine.dialect
         try:
-            rows = self._run(raw.dbapi_connection, None, values, fetch=1, dialect=engine.dialect)
-        except DBAPIError as exc:
-            if engine.dialect.is_disconnect(exc.orig, raw.dbapi_connection, None):  # type: ignore[arg-type]
-                raw.invalidate()
-            raise
+            raw = engine.raw_connection()
+        except dialect.loaded_dbapi.Error as exc:  # the pool does not translate these
+            raise DBAPIError.instance(
+                None, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
+            ) from exc
+        try:
+            assert raw.dbapi_connection is not None
+            rows = self._execute(raw.dbapi_connection, dialect, values, 1, raw.invalidate)
         finally:
             raw.close()
         return rows[0][0] if rows else None
 
     def _run(
+        self, connection: Connection, values: Mapping[str, Any], *, fetch: int | None = None
+    ) -> Any:
+        dbapi_connection = connection.connection.dbapi_connection
+        assert dbapi_connection is not None  # a connection SQLAlchemy has open
+        return self._execute(
+            dbapi_connection, connection.dialect, values, fetch, connection.invalidate
+        )
+
+    def _execute(
         self,
         dbapi_connection: Any,
-        connection: Connection | None,
+        dialect: Dialect,
         values: Mapping[str, Any],
-        *,
-        fetch: int | None = None,
-        dialect: Dialect | None = None,
+        fetch: int | None,
+        invalidate: Callable[[BaseException], None],
     ) -> Any:
-        dialect = dialect if dialect is not None else connection.dialect  # type: ignore[union-attr]
         compiled = self._compiled(dialect)
-        parameters = compiled.parameters(values)
-        cursor = dbapi_connection.cursor()
         try:
+            parameters = compiled.parameters(values)
+        except StatementError:
+            raise
+        except Exception as exc:  # a value the column's type refuses (a naive datetime)
+            raise StatementError(str(exc), compiled.sql, None, exc) from exc
+        cursor = None
+        try:
+            cursor = dbapi_connection.cursor()
             cursor.execute(compiled.sql, parameters)
             if fetch is None:
                 return cursor.rowcount
             return [compiled.result(raw) for raw in cursor.fetchmany(fetch)]
         except dialect.loaded_dbapi.Error as exc:
-            if connection is not None and dialect.is_disconnect(exc, dbapi_connection, cursor):
-                connection.invalidate()
+            lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
+            if lost:
+                invalidate(exc)
             raise DBAPIError.instance(
-                compiled.sql, parameters, exc, dialect.loaded_dbapi.Error
+                compiled.sql,
+                parameters,
+                exc,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=dialect,
             ) from exc
         finally:
-            cursor.close()
+            if cursor is not None:
+                with contextlib.suppress(Exception):  # as SQLAlchemy closes its cursors
+                    cursor.close()

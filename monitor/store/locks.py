@@ -55,32 +55,32 @@ class PollLocks(Sessions):
         connection = None
         locked = False
         key = 0
+        last: datetime | None = None
         try:
             if self.engine.dialect.name == "postgresql":
                 key = lock_key("poll:" + target)
                 connection = self.engine.connect()
                 sql = "SELECT pg_advisory_lock(%s)" if wait else "SELECT pg_try_advisory_lock(%s)"
                 result = connection.exec_driver_sql(sql, (key,)).scalar()
-                connection.commit()  # the lock is the session's: no transaction left open
                 locked = wait or bool(result)
+                if locked and min_gap is not None:
+                    last = _LAST_POLL.scalar(connection, {"target": target})
+                connection.commit()  # the lock is the session's: no transaction left open
                 if not locked:
                     yield False
                     return
-            if min_gap is not None:
-                if connection is None:  # SQLite: a read outside any transaction
-                    last = _LAST_POLL.scalar_unpooled(self.engine, {"target": target})
-                else:
-                    last = _LAST_POLL.scalar(connection, {"target": target})
-                if last is not None and (now - last).total_seconds() < min_gap:
-                    yield False
-                    return
+            elif min_gap is not None:  # SQLite: a read outside any transaction
+                last = _LAST_POLL.scalar_outside_transaction(self.engine, {"target": target})
+            if min_gap is not None and last is not None and (now - last).total_seconds() < min_gap:
+                yield False
+                return
             yield True
         except SQLAlchemyError as exc:
             raise StorageError(f"database error: {describe_db_error(exc)}") from None
         finally:
             if connection is not None:
                 try:
-                    if locked:
+                    if locked and not connection.invalidated:  # else the lock died with it
                         connection.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (key,))
                         connection.commit()
                     connection.close()

@@ -45,7 +45,8 @@ class Transaction:
 
     It runs on one connection in one transaction. The statements every poll runs go
     to the driver directly (:mod:`monitor.store.driver`); an ORM session joins the
-    transaction only when a write needs one."""
+    transaction only when something needs one: a write of a change, an event, an
+    alert, a new list or a new answer, or a read of a stored list to compare."""
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection

@@ -5,7 +5,9 @@ dropped in the middle of a poll is not handed to the next one."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -14,7 +16,7 @@ from builders import models, record_poll
 from sqlalchemy import event
 
 from monitor.errors import StorageError
-from monitor.store import Store
+from monitor.store import Store, open_engine, upgrade
 
 T0 = datetime(2026, 2, 1, 9, 30, 12, 345678, tzinfo=UTC)
 
@@ -88,6 +90,33 @@ def test_a_driver_error_is_a_storage_error_naming_it_and_nothing_is_half_written
         record_poll(tx, "dos-ai", T0 + timedelta(minutes=1), models("a"))
         assert tx.target_state("dos-ai").state.confirmed_count == 1
     assert len(store.history()) == 2
+
+
+def test_a_value_the_column_refuses_is_a_storage_error(store: Store) -> None:
+    naive = datetime(2026, 2, 1, 9, 30)
+    with pytest.raises(StorageError, match="naive datetime"), store.transaction() as tx:
+        record_poll(tx, "dos-ai", naive, models("a"))
+    assert store.history() == []
+
+
+def test_a_sqlite_database_gone_from_under_the_daemon_is_a_storage_error(tmp_path: Path) -> None:
+    """The turn read opens its own connection: a database that cannot be opened any more
+    is the same StorageError the poll's transaction gives, not a driver traceback."""
+    folder = tmp_path / "data"
+    engine = open_engine(f"sqlite:///{folder / 'monitor.db'}", create=True)
+    upgrade(engine)
+    store = Store(engine)
+    engine.dispose()  # no connection kept open
+    shutil.rmtree(folder)
+    try:
+        gone = pytest.raises(StorageError, match="unable to open database file")
+        with gone, store.poll_turn("dos-ai", now=T0, min_gap=10.0):
+            pass
+        gone = pytest.raises(StorageError, match="unable to open database file")
+        with gone, store.transaction() as tx:
+            tx.target_state("dos-ai")
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.postgres
