@@ -12,9 +12,10 @@ import click
 from monitor.cli.app import EXIT_FAILED, EXIT_OK, cli, fatal, log, resolve_keys
 from monitor.cli.database import check_target, configured_engine, configured_store
 from monitor.cli.options import common, json_option
-from monitor.cli.render import iso, models_text, print_json
+from monitor.cli.render import models_text, print_json
 from monitor.cli.state import current_state, start_logging, utcnow
 from monitor.config import Config, Secret, Target, duration_seconds, verify
+from monitor.views import iso
 
 
 @cli.command()

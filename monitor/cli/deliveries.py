@@ -10,18 +10,11 @@ import click
 from monitor.cli.app import EXIT_FAILED, EXIT_OK, cli, fatal
 from monitor.cli.database import configured_store, read_rows
 from monitor.cli.options import DELIVERY_ID, LIMIT, common, json_option
-from monitor.cli.render import (
-    delivery_json,
-    delivery_when,
-    iso,
-    print_json,
-    print_table,
-    short,
-    skipped_line,
-)
+from monitor.cli.render import delivery_when, print_json, print_table, short, skipped_line
 from monitor.cli.state import current_state, start_logging, utcnow
 from monitor.config import verify
 from monitor.errors import ConfigError, NotFoundError
+from monitor.views import delivery_json, iso
 
 
 @cli.group(invoke_without_command=True)

@@ -11,21 +11,20 @@ import click
 from monitor.cli.app import cli
 from monitor.cli.database import check_target, configured_store, read_rows
 from monitor.cli.options import LIMIT, SNAPSHOT_ID, common, event_filters, json_option, parse_time
-from monitor.cli.render import (
-    change_json,
-    event_detail,
-    iso,
-    model_event_json,
-    model_rows,
-    print_json,
-    print_table,
-    snapshot_json,
-    target_event_json,
-    timeline,
-)
+from monitor.cli.render import event_detail, model_rows, print_json, print_table, timeline
 from monitor.cli.state import current_state, start_logging, utcnow
 from monitor.errors import ConfigError, NotFoundError
 from monitor.text import printable, shown
+from monitor.views import (
+    change_json,
+    diff_view,
+    iso,
+    model_json,
+    models_view,
+    snapshot_json,
+    snapshot_view,
+    target_event_json,
+)
 
 
 @cli.command()
@@ -69,18 +68,15 @@ def show(snapshot_id: int, as_json: bool) -> None:
     """The models in one snapshot."""
     start_logging()
     with configured_store(write=False) as store:
-        snapshot = store.snapshot(snapshot_id)
-        models = store.models(snapshot)
+        view = snapshot_view(store, snapshot_id)
     if as_json:
-        print_json({**snapshot_json(snapshot), "models": models})
+        print_json(view)
         return
-    state = "ok" if snapshot.ok else f"FAILED: {printable(snapshot.error or '')}"
-    click.echo(
-        f"snapshot {snapshot.id} of {snapshot.target} at {iso(snapshot.fetched_at)}: {state}"
-    )
-    if snapshot.ok:
-        click.echo(f"{len(models)} models")
-        print_table(["ID", "OWNED BY", "CREATED"], model_rows(models))
+    state = "ok" if view["ok"] else f"FAILED: {printable(view['error'] or '')}"
+    click.echo(f"snapshot {view['id']} of {view['target']} at {view['fetched_at']}: {state}")
+    if view["ok"]:
+        click.echo(f"{len(view['models'])} models")
+        print_table(["ID", "OWNED BY", "CREATED"], model_rows(view["models"]))
 
 
 @cli.command()
@@ -129,18 +125,15 @@ def models(target_name: str | None, at: str | None, as_json: bool) -> None:
                 names = ", ".join(t.name for t in config.targets) or "none"
                 raise ConfigError(f"--target: pick one of the configured targets ({names})")
             target_name = config.targets[0].name
-        snapshot = store.models_at(target_name, when)
-        if snapshot is None:
-            raise NotFoundError(f"no good poll of {target_name!r} at or before {iso(when)}")
-        found = store.models(snapshot)
+        view = models_view(store, target_name, when)
+        polled = store.snapshot(view["snapshot_id"]).fetched_at
     if as_json:
-        print_json(
-            {"target": target_name, "at": iso(when), "snapshot_id": snapshot.id, "models": found}
-        )
+        print_json(view)
         return
+    found = view["models"]
     click.echo(
         f"{target_name}: {len(found)} models at {iso(when)} "
-        f"(snapshot {snapshot.id}, polled {iso(snapshot.fetched_at)})"
+        f"(snapshot {view['snapshot_id']}, polled {iso(polled)})"
     )
     print_table(["ID", "OWNED BY", "CREATED"], model_rows(found))
 
@@ -152,37 +145,23 @@ def models(target_name: str | None, at: str | None, as_json: bool) -> None:
 @json_option
 def diff(snapshot_a: int, snapshot_b: int, as_json: bool) -> None:
     """Models added and removed between two snapshots (A, then B)."""
-    from monitor.diff import diff_models
+    from monitor.diff import ModelDiff
 
     start_logging()
     with configured_store(write=False) as store:
-        lists = []
-        for snapshot_id in (snapshot_a, snapshot_b):
-            snapshot = store.snapshot(snapshot_id)
-            if not snapshot.ok:
-                raise NotFoundError(
-                    f"snapshot {snapshot_id} is a failed poll ({snapshot.error}); it has no models"
-                )
-            lists.append((snapshot, frozenset(m["id"] for m in store.models(snapshot))))
-    (a, ids_a), (b, ids_b) = lists
-    result = diff_models(ids_a, ids_b)
+        view = diff_view(store, snapshot_a, snapshot_b)
     if as_json:
-        print_json(
-            {
-                "from": {"id": a.id, "target": a.target, "fetched_at": iso(a.fetched_at)},
-                "to": {"id": b.id, "target": b.target, "fetched_at": iso(b.fetched_at)},
-                "added": sorted(result.added),
-                "removed": sorted(result.removed),
-            }
-        )
+        print_json(view)
         return
+    a, b = view["from"], view["to"]
+    summary = ModelDiff(frozenset(view["added"]), frozenset(view["removed"])).summary()
     click.echo(
-        f"{a.target} #{a.id} ({iso(a.fetched_at)}) -> "
-        f"{b.target} #{b.id} ({iso(b.fetched_at)}): {result.summary()}"
+        f"{a['target']} #{a['id']} ({a['fetched_at']}) -> "
+        f"{b['target']} #{b['id']} ({b['fetched_at']}): {summary}"
     )
-    for model_id in sorted(result.added):
+    for model_id in view["added"]:
         click.echo(f"+ {shown(model_id)}")
-    for model_id in sorted(result.removed):
+    for model_id in view["removed"]:
         click.echo(f"- {shown(model_id)}")
 
 
@@ -267,21 +246,7 @@ def model_life(model_id: str, target_name: str | None, as_json: bool) -> None:
     if not lives:
         raise NotFoundError(f"no poll ever listed a model {model_id!r}")
     if as_json:
-        print_json(
-            {
-                "id": model_id,
-                "targets": [
-                    {
-                        "target": life.sighting.target,
-                        "first_seen": iso(life.sighting.first_seen),
-                        "last_seen": iso(life.sighting.last_seen),
-                        "listed_now": life.sighting.present,
-                        "events": [model_event_json(e) for e in life.events],
-                    }
-                    for life in lives
-                ],
-            }
-        )
+        print_json(model_json(model_id, lives))
         return
     for life in lives:
         state = "listed now" if life.sighting.present else "not listed now"

@@ -11,18 +11,13 @@ import click
 from monitor.cli.app import EXIT_FAILED, EXIT_OK, cli, fatal, resolve_keys
 from monitor.cli.database import configured_store
 from monitor.cli.options import common, json_option
-from monitor.cli.render import (
-    change_json,
-    check_line,
-    print_json,
-    snapshot_json,
-    target_event_json,
-)
+from monitor.cli.render import check_line, print_json
 from monitor.cli.state import current_state, start_logging, utcnow
 from monitor.config import Config, Secret, Target, find_config_path, load_config, verify
 from monitor.errors import ConfigError
 from monitor.logs import configure_logging
 from monitor.text import printable
+from monitor.views import change_json, snapshot_json, target_event_json
 
 
 @cli.command()

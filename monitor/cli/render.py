@@ -5,8 +5,6 @@ Pure: no commands, no database; a provider's strings never drive the terminal.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -14,57 +12,26 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monitor.text import printable, shown
+from monitor.views import (
+    given_up_at,
+    held_until,
+    iso,
+    json_text,
+)
 
 if TYPE_CHECKING:  # the records come with SQLAlchemy and apprise: printing loads neither
     from monitor.notify.outbox import Outcome
     from monitor.poll import PollResult
     from monitor.store import (
-        ChangeRecord,
         DeliveryRecord,
-        ModelEvent,
         ModelLife,
         Redirected,
-        SnapshotRecord,
         TargetEventRecord,
     )
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def print_json(value: Any) -> None:
     click.echo(json_text(value))
-
-
-def json_text(value: Any) -> str:
-    """Always valid JSON (a NaN stored by an older version is written as the string
-    "NaN"), and safe on a terminal: characters that are not printable are written as
-    JSON escapes (``\\u202e``), which read back as the same string."""
-    text = json.dumps(_finite(value), indent=2, ensure_ascii=False, allow_nan=False)
-    return "\n".join(
-        line if line.isprintable() else "".join(map(_json_char, line)) for line in text.split("\n")
-    )
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _json_char(char: str) -> str:
-    if char.isprintable():
-        return char
-    code = ord(char)
-    if code > 0xFFFF:  # as a surrogate pair, the way JSON spells it
-        code -= 0x10000
-        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-    return f"\\u{code:04x}"
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
@@ -78,46 +45,6 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     click.echo(line.rstrip())
     for row in cells:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-
-
-def snapshot_json(s: SnapshotRecord) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "target": s.target,
-        "fetched_at": iso(s.fetched_at),
-        "ok": s.ok,
-        "http_status": s.http_status,
-        "model_count": s.model_count if s.ok else None,
-        "error": None if s.ok else s.error,
-        "duration_ms": s.duration_ms,
-    }
-
-
-def target_event_json(e: TargetEventRecord) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "target": e.target,
-        "kind": e.kind,
-        "at": iso(e.at),
-        "since": iso(e.since),
-        "failures": e.failures,
-        "error": e.error,
-        "duration_s": e.duration_s,
-        "snapshot_id": e.snapshot_id,
-    }
-
-
-def change_json(c: ChangeRecord) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "target": c.target,
-        "detected_at": iso(c.detected_at),
-        "added": list(c.added),
-        "removed": list(c.removed),
-        "changed": [x.as_json() for x in c.changed],
-        "from_snapshot_id": c.from_snapshot_id,
-        "to_snapshot_id": c.to_snapshot_id,
-    }
 
 
 def model_rows(models: Sequence[dict[str, Any]]) -> list[list[object]]:
@@ -178,9 +105,9 @@ def delivery_when(d: DeliveryRecord, now: datetime, configured: set[str]) -> str
     if d.status == "sent":
         return f"sent {iso(d.sent_at)}" if d.sent_at else "sent"
     if d.status == "dead":
-        given_up = _given_up_at(d, now)
+        given_up = given_up_at(d, now)
         return f"gave up {iso(given_up)}" if given_up else "gave up (time not recorded)"
-    if (lease := _held_until(d, now)) is not None:
+    if (lease := held_until(d, now)) is not None:
         return f"being sent (lease until {iso(lease)})"
     if d.url_hash not in configured:
         return "waiting: its URL is not in the config"
@@ -189,42 +116,8 @@ def delivery_when(d: DeliveryRecord, now: datetime, configured: set[str]) -> str
     return f"next try {iso(d.next_attempt_at)}"
 
 
-def _given_up_at(d: DeliveryRecord, now: datetime) -> datetime | None:
-    """When a dead delivery was given up: the outbox sets its next attempt to that
-    moment. A row closed another way (an older 'retry --to-current') may keep a next
-    attempt in the future: then the moment is not known."""
-    if d.status != "dead" or d.next_attempt_at > now:
-        return None
-    return d.next_attempt_at
-
-
-def _held_until(d: DeliveryRecord, now: datetime) -> datetime | None:
-    """Until when a sender holds the delivery, while one does (it may be sending it)."""
-    return d.lease_until if d.being_sent(now) else None
-
-
 def short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def delivery_json(d: DeliveryRecord, now: datetime, configured: set[str]) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "target": d.target,
-        "change_event_id": d.change_event_id,
-        "target_event_id": d.target_event_id,
-        "url": d.url,
-        "title": d.title,
-        "status": d.status,
-        "attempts": d.attempts,
-        "last_error": d.last_error,
-        "created_at": iso(d.created_at),
-        "next_attempt_at": iso(d.next_attempt_at) if d.status == "pending" else None,
-        "sent_at": iso(d.sent_at) if d.sent_at else None,
-        "given_up_at": iso(given_up) if (given_up := _given_up_at(d, now)) else None,
-        "lease_until": iso(lease) if (lease := _held_until(d, now)) else None,
-        "url_in_config": d.url_hash in configured,
-    }
 
 
 def skipped_line(step: Redirected) -> str:
@@ -232,15 +125,6 @@ def skipped_line(step: Redirected) -> str:
         when = f" at {iso(step.sent_at)}" if step.sent_at else ""
         return f"delivery {step.delivery_id}: not sent to {step.url}: it got this alert{when}"
     return f"delivery {step.delivery_id}: not sent to {step.url}: it is being sent right now"
-
-
-def model_event_json(event: ModelEvent) -> dict[str, Any]:
-    """One entry of ``monitor model --json``'s events."""
-    entry: dict[str, Any] = {"at": iso(event.at), "what": event.what}
-    if event.change is not None:
-        change = event.change
-        entry.update(field=change.field, old=change.old, new=change.new)
-    return {**entry, "event_id": event.change_id}
 
 
 def timeline(life: ModelLife) -> list[tuple[datetime, str]]:
