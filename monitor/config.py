@@ -16,7 +16,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -92,6 +92,15 @@ class Target:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """The web dashboard and JSON API ([web])."""
+
+    listen: tuple[str, int] | None = None  # the daemon serves the app here too
+    password: KeySource | None = None  # password_file / password_credential: basic auth
+    allow_anonymous: bool = False  # no password on a non-loopback address, knowingly
+
+
+@dataclass(frozen=True)
 class RetrySettings:
     """How failed alerts are retried ([notify])."""
 
@@ -110,6 +119,7 @@ class Config:
     metrics_listen: tuple[str, int] | None = None  # [metrics] listen: host and port
     max_concurrency: int = 32  # [defaults] max_concurrency: polls in flight at once
     retention_keep: float | None = None  # [retention] keep: seconds of history; None = all
+    web: WebSettings = WebSettings()
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -165,7 +175,7 @@ def parse_config(
     data: Mapping[str, Any], *, path: Path | None, environ: Mapping[str, str]
 ) -> Config:
     _no_unknown_keys(
-        data, "", {"database", "notify", "targets", "metrics", "defaults", "retention"}
+        data, "", {"database", "notify", "targets", "metrics", "defaults", "retention", "web"}
     )
     base_dir = path.parent if path else Path.cwd()
 
@@ -223,7 +233,8 @@ def parse_config(
         seen.add(target.name)
     metrics = _table(data, "metrics")
     _no_unknown_keys(metrics, "metrics.", {"listen"})
-    listen = _listen(metrics["listen"], "metrics.listen") if "listen" in metrics else None
+    listen = parse_listen(metrics["listen"], "metrics.listen") if "listen" in metrics else None
+    web = _web(_table(data, "web"), base_dir)
     return Config(
         path=path,
         database_url=database_url,
@@ -233,10 +244,77 @@ def parse_config(
         metrics_listen=listen,
         max_concurrency=max_concurrency,
         retention_keep=keep,
+        web=web,
     )
 
 
-def _listen(value: object, key: str) -> tuple[str, int]:
+def _web(web: Mapping[str, Any], base_dir: Path) -> WebSettings:
+    _no_unknown_keys(
+        web, "web.", {"listen", "password_file", "password_credential", "allow_anonymous"}
+    )
+    password = _secret_source(web, "web.", "password_", ("file", "credential"), base_dir)
+    anonymous = web.get("allow_anonymous", False)
+    if not isinstance(anonymous, bool):
+        raise ConfigError(f"web.allow_anonymous: {toml_value(anonymous)} must be true or false")
+    settings = WebSettings(None, password, anonymous)
+    if "listen" in web:
+        listen = parse_listen(web["listen"], "web.listen")
+        problem = web_exposure_problem(listen[0], settings)
+        if problem:
+            raise ConfigError(f"web.listen: {toml_value(web['listen'])} {problem}")
+        settings = WebSettings(listen, password, anonymous)
+    return settings
+
+
+def _secret_source(
+    raw: Mapping[str, Any],
+    prefix: str,
+    stem: str,
+    kinds: tuple[Literal["env", "file", "credential"], ...],
+    base_dir: Path,
+) -> KeySource | None:
+    """Where a secret is read from: at most one of ``{stem}env``, ``{stem}file`` (relative
+    to the config file) and ``{stem}credential`` (a name, not a path), as ``kinds`` allow."""
+    sources = [stem + kind for kind in kinds if stem + kind in raw]
+    if len(sources) > 1:
+        raise ConfigError(f"{prefix}{sources[1]}: set only one of {', '.join(sources)}")
+    if not sources:
+        return None
+    key = sources[0]
+    ref = _string(raw[key], prefix + key)
+    if not ref:
+        raise ConfigError(f"{prefix}{key}: must not be empty")
+    kind: Literal["env", "file", "credential"] = key.removeprefix(stem)  # type: ignore[assignment]
+    if kind == "credential" and ("/" in ref or ref in (".", "..")):
+        raise ConfigError(f"{prefix}{key}: {toml_value(ref)} must be a credential name, not a path")
+    if kind == "file":
+        ref = str(base_dir / ref)  # relative to the config file, like database paths
+    return KeySource(kind=kind, ref=ref, key=prefix + key)
+
+
+def web_exposure_problem(host: str, web: WebSettings) -> str | None:
+    """Why the web app must not listen on ``host`` as configured, or None: an address
+    other hosts can reach needs a password, or ``allow_anonymous = true`` said knowingly."""
+    if web.password is not None or web.allow_anonymous or _loopback(host):
+        return None
+    return (
+        "is reachable from other hosts and no password is set; set web.password_file "
+        "(or web.password_credential), or web.allow_anonymous = true"
+    )
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost: it may resolve anywhere
+
+
+def parse_listen(value: object, key: str) -> tuple[str, int]:
     text = _string(value, key).strip()
     host, _, port = text.rpartition(":")
     host = host.strip("[]")
@@ -331,23 +409,7 @@ def _target(raw: Mapping[str, Any], prefix: str, base_dir: Path) -> Target:
             "or api_key_credential"
         )
 
-    sources = [k for k in ("api_key_env", "api_key_file", "api_key_credential") if k in raw]
-    if len(sources) > 1:
-        raise ConfigError(f"{prefix}{sources[1]}: set only one of {', '.join(sources)}")
-    api_key: KeySource | None = None
-    if sources:
-        key = sources[0]
-        ref = _string(raw[key], prefix + key)
-        if not ref:
-            raise ConfigError(f"{prefix}{key}: must not be empty")
-        if key == "api_key_credential" and ("/" in ref or ref in (".", "..")):
-            raise ConfigError(
-                f"{prefix}{key}: {toml_value(ref)} must be a credential name, not a path"
-            )
-        if key == "api_key_file":
-            ref = str(base_dir / ref)  # relative to the config file, like database paths
-        kind: Literal["env", "file", "credential"] = key.removeprefix("api_key_")  # type: ignore[assignment]
-        api_key = KeySource(kind=kind, ref=ref, key=prefix + key)
+    api_key = _secret_source(raw, prefix, "api_key_", ("env", "file", "credential"), base_dir)
 
     interval = parse_duration(raw.get("interval", DEFAULT_INTERVAL), prefix + "interval")
     if interval < 1:
@@ -482,6 +544,19 @@ def toml_value(value: object) -> str:
     return repr(value)
 
 
+def parse_moment(text: str, now: datetime) -> datetime:
+    """ISO 8601 (naive means UTC), ``now``, or an age like ``2h`` or ``7d`` (that long
+    before ``now``); ValueError (or OverflowError) for anything else."""
+    value = text.strip()
+    if value.lower() == "now":
+        return now
+    age = duration_seconds(value) if value[-1:].isalpha() else None
+    if age is not None:
+        return now - timedelta(seconds=age)
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def duration_seconds(text: str) -> float | None:
     """``"90s"``, ``"5m"``, ``"1h30m"``, ``"2d"`` or ``"300"`` in seconds, else None."""
     text = text.strip().lower().replace(" ", "")
@@ -514,8 +589,11 @@ def parse_duration(value: object, key: str, *, maximum: float = MAX_DURATION) ->
     return seconds
 
 
-def resolve_key(source: KeySource | None, environ: Mapping[str, str]) -> Secret | None:
-    """Read a target's API key from where its config says; errors name the key, never the value."""
+def resolve_key(
+    source: KeySource | None, environ: Mapping[str, str], what: str = "API key"
+) -> Secret | None:
+    """Read a target's API key (or another secret: ``what``) from where its config says;
+    errors name the key, never the value."""
     if source is None:
         return None
     if source.kind == "env":
@@ -547,10 +625,10 @@ def resolve_key(source: KeySource | None, environ: Mapping[str, str]) -> Secret 
             ) from None
     value = value.strip()
     if not value:
-        raise ConfigError(f"{source.key}: the API key from {toml_value(source.ref)} is empty")
+        raise ConfigError(f"{source.key}: the {what} from {toml_value(source.ref)} is empty")
     if not value.isascii() or not value.isprintable():
         raise ConfigError(
-            f"{source.key}: the API key from {toml_value(source.ref)} has control or "
+            f"{source.key}: the {what} from {toml_value(source.ref)} has control or "
             "non-ASCII characters"
         )
     LOGGED.add(value)  # from now on masked in every log line of this process

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import structlog
@@ -29,7 +30,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Config, Secret, Target
+from monitor.config import Config, Secret, Target, resolve_key
 from monitor.errors import MonitorError
 from monitor.fetch import MAX_RETRY_AFTER, ConditionalCache
 from monitor.metrics import Metrics, MetricsServer, json_body, prometheus_body
@@ -119,6 +120,7 @@ class Daemon:
         self.metrics = Metrics()
         self.metrics.pending.set_function(self._pending)
         self._server: MetricsServer | None = None
+        self._web: Any = None  # monitor.web.app.BackgroundServer, when [web] listen is set
         self._prepared = False
         # polls in flight at once: [defaults] max_concurrency, plus room for the outbox
         # and retention jobs; one shared HTTP client and connection pool
@@ -326,7 +328,22 @@ class Daemon:
                     "/feed.atom": self._feed,
                 },
             )
+        if self._config.web.listen is not None:
+            self._web = self._web_server()
         self._prepared = True
+
+    def _web_server(self) -> Any:
+        """``[web] listen``: the web app over this daemon's store, bound now (so a port in
+        use fails the start), served from a thread once the daemon starts."""
+        from monitor.web.app import BackgroundServer, bind, create_app
+
+        web = self._config.web
+        assert web.listen is not None
+        secret = resolve_key(web.password, os.environ, "password")
+        app = create_app(
+            lambda: self._config, self._store, self._now, secret.reveal() if secret else None
+        )
+        return BackgroundServer(app, bind(*web.listen, "web.listen"))
 
     def start(self) -> None:
         self.prepare()
@@ -357,6 +374,11 @@ class Daemon:
             self._server.start()
             host, _ = self._config.metrics_listen or ("127.0.0.1", 0)
             log.info("metrics served", address=f"http://{host}:{self._server.address[1]}/metrics")
+        if self._web is not None:
+            self._web.start()
+            host, port = self._web.address[:2]
+            shown = f"[{host}]" if ":" in host else host
+            log.info("web app served", address=f"http://{shown}:{port}/")
         log.info(
             "daemon started",
             targets=[t.name for t in self._config.targets],
@@ -372,6 +394,8 @@ class Daemon:
             log.warning("database.url changed: restart the daemon to use the new database")
         if config.metrics_listen != self._config.metrics_listen:
             log.warning("metrics.listen changed: restart the daemon to move the metrics server")
+        if config.web != self._config.web:
+            log.warning("[web] changed: restart the daemon to apply it to the web app")
         with self._lock:
             self._config, self._keys = config, keys
             self._targets = new
@@ -447,6 +471,8 @@ class Daemon:
             log.error("stopping with " + unrecorded)
         if self._server is not None:
             self._server.stop()
+        if self._web is not None:
+            self._web.stop()
         if self._inflight:
             log.error(
                 "polls still running at shutdown; exiting anyway", targets=list(self._inflight)

@@ -16,6 +16,7 @@ from monitor.config import (
     Config,
     KeySource,
     Secret,
+    WebSettings,
     default_database_path,
     find_config_path,
     load_config,
@@ -979,3 +980,43 @@ def test_cli_config_check_refuses_a_database_url_without_its_driver(
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
     assert "pip install mysqlclient" in line and "[postgres]" not in line
+
+
+@pytest.mark.parametrize(
+    ("web", "message"),
+    [
+        ({"listen": "8080"}, 'web.listen: "8080" is not host:port; use "127.0.0.1:9464"'),
+        (
+            {"listen": "0.0.0.0:8080"},
+            'web.listen: "0.0.0.0:8080" is reachable from other hosts and no password is set',
+        ),
+        (
+            {"listen": "monitor.example.com:8080"},
+            'web.listen: "monitor.example.com:8080" is reachable from other hosts',
+        ),
+        (
+            {"password_file": "a", "password_credential": "b"},
+            "web.password_credential: set only one of password_file, password_credential",
+        ),
+        ({"password_credential": "../etc/pw"}, 'web.password_credential: "../etc/pw" must be a'),
+        ({"password_file": ""}, "web.password_file: must not be empty"),
+        ({"allow_anonymous": "yes"}, 'web.allow_anonymous: "yes" must be true or false'),
+        ({"port": 8080}, "web.port"),
+    ],
+)
+def test_bad_web_settings_name_the_key_and_the_value(web: dict[str, Any], message: str) -> None:
+    assert message in config_error({**one_target(), "web": web})
+
+
+def test_web_settings_loopback_password_or_a_said_yes() -> None:
+    assert parse(one_target()).web == WebSettings()
+    for host in ("127.0.0.1", "[::1]", "localhost", "127.0.0.2"):
+        assert parse({"web": {"listen": f"{host}:8080"}}).web.listen == (host.strip("[]"), 8080)
+    public = parse({"web": {"listen": "0.0.0.0:8080", "allow_anonymous": True}}).web
+    assert public.listen == ("0.0.0.0", 8080) and public.allow_anonymous
+    guarded = parse_config(
+        {"web": {"listen": "0.0.0.0:8080", "password_file": "web.pw"}},
+        path=Path("/etc/model-monitor/config.toml"),
+        environ={},
+    ).web
+    assert guarded.password == KeySource("file", "/etc/model-monitor/web.pw", "web.password_file")

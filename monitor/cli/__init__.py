@@ -9,7 +9,7 @@ user does, are in :mod:`~monitor.cli.history`,
 """
 
 # each command module adds its commands to the group as it is imported
-from monitor.cli import admin, deliveries, history, polling  # noqa: F401
+from monitor.cli import admin, deliveries, history, polling, web  # noqa: F401
 from monitor.cli.app import cli, main
 
 __all__ = ["cli", "main"]

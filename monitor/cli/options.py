@@ -4,13 +4,13 @@ strict parsing (an option is given once)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from monitor.cli.state import State
-from monitor.config import duration_seconds
+from monitor.config import parse_moment
 from monitor.logs import LEVELS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -162,15 +162,8 @@ def json_option(func: F) -> F:
 
 def parse_time(text: str, now: datetime, option: str) -> datetime:
     """ISO 8601 (naive means UTC), ``now``, or an age like ``2h`` or ``7d`` (that long ago)."""
-    value = text.strip()
-    if value.lower() == "now":
-        return now
     try:
-        age = duration_seconds(value) if value[-1:].isalpha() else None
-        if age is not None:
-            return now - timedelta(seconds=age)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return parse_moment(text, now)
     except ValueError:
         raise click.BadParameter(
             f"{text!r} is not a time; use ISO 8601 (2026-11-26T10:00Z), 'now', "

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import exists, func, select
 
+from monitor.alerts import TargetState
 from monitor.answers import KnownAnswer
 from monitor.store import schema
 from monitor.store.records import (
@@ -24,6 +25,7 @@ from monitor.store.rows import (
     known_answer,
     snapshot_record,
     target_event_record,
+    target_state,
 )
 from monitor.store.sql import Sessions, covers, latest_good, with_members
 
@@ -69,6 +71,13 @@ class Queries(Sessions):
     ) -> list[ChangeRecord]:
         """Change events, newest first."""
         return self._newest(schema.ChangeEvent, change_record, (target, since, limit))
+
+    def alert_states(self) -> dict[str, TargetState]:
+        """Each target's alert state as its last recorded poll left it (failures, since
+        when, the last error), by target."""
+        with self._read() as session:
+            rows = session.scalars(select(schema.TargetStateRow))
+            return {row.target: target_state(row) for row in rows}
 
     def has_target(self, target: str) -> bool:
         """Whether any poll of ``target`` was ever stored."""

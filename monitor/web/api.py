@@ -1,0 +1,202 @@
+"""``/api/v1/``: the history as JSON, each answer the same value the matching CLI
+command prints with ``--json`` (built by :mod:`monitor.views`), with the same filters:
+``target``, ``since`` (ISO 8601 or an age such as ``7d``) and ``limit``.
+
+A request the API cannot answer is ``{"error": "..."}`` naming the parameter and the
+value: 400 for a bad parameter, 404 for something that is not there, 503 when the
+database does not answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from monitor.config import Config, parse_moment
+from monitor.errors import MonitorError, NotFoundError, StorageError
+from monitor.store import Store
+from monitor.views import (
+    change_json,
+    delivery_json,
+    diff_view,
+    iso,
+    json_text,
+    model_view,
+    models_view,
+    snapshot_json,
+    snapshot_view,
+    target_event_json,
+)
+
+MAX_LIMIT = 10_000
+
+
+class BadRequest(MonitorError):
+    """A query parameter the API cannot use."""
+
+
+def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetime]) -> list[Route]:
+    """The API's routes over ``store``; ``config`` gives the config in force."""
+
+    def answer(read: Callable[[Request], Any]) -> Callable[[Request], Response]:
+        def endpoint(request: Request) -> Response:
+            try:
+                value = read(request)
+            except BadRequest as exc:
+                return _json({"error": str(exc)}, 400)
+            except NotFoundError as exc:
+                return _json({"error": str(exc)}, 404)
+            except StorageError as exc:
+                return _json({"error": str(exc)}, 503)
+            return _json(value, 200)
+
+        return endpoint
+
+    def target_of(request: Request, *, required: bool = False) -> str | None:
+        name = request.query_params.get("target") or None
+        if name is None:
+            if required:
+                names = [t.name for t in config().targets]
+                if len(names) == 1:
+                    return names[0]
+                raise BadRequest(
+                    f"target: pick one of the configured targets ({', '.join(names) or 'none'})"
+                )
+            return None
+        if any(t.name == name for t in config().targets) or store.has_target(name):
+            return name
+        known = ", ".join(t.name for t in config().targets) or "none configured"
+        raise NotFoundError(f"unknown target {name!r} (configured: {known})")
+
+    def filters(request: Request, default_limit: int | None = None) -> dict[str, Any]:
+        return {
+            "target": target_of(request),
+            "since": _time(request, "since", now()),
+            "limit": _limit(request, default_limit),
+        }
+
+    def targets(_: Request) -> list[dict[str, Any]]:
+        states = store.alert_states()
+        out = []
+        for target in config().targets:
+            last = store.history(target=target.name, limit=1)
+            good = store.models_at(target.name, now())
+            change = store.changes(target=target.name, limit=1)
+            state = states.get(target.name)
+            failures = state.failures if state is not None else 0
+            if not last:
+                status, reason = "unknown", "not polled yet"
+            elif failures == 0:
+                status, reason = "ok", None
+            else:
+                down = failures >= target.alert_after_failures
+                status = "down" if down else "failing"
+                reason = state.last_error if state is not None else last[0].error
+            out.append(
+                {
+                    "name": target.name,
+                    "status": status,
+                    "reason": reason,
+                    "model_count": good.model_count if good is not None else None,
+                    "last_poll_at": iso(last[0].fetched_at) if last else None,
+                    "last_good_at": iso(good.fetched_at) if good is not None else None,
+                    "last_change_at": iso(change[0].detected_at) if change else None,
+                    "consecutive_failures": failures,
+                }
+            )
+        return out
+
+    def history(request: Request) -> Any:
+        return [snapshot_json(s) for s in store.history(**filters(request, 50))]
+
+    def snapshot(request: Request) -> Any:
+        return snapshot_view(store, _id(request.path_params["snapshot_id"], "snapshot id"))
+
+    def changes(request: Request) -> Any:
+        return [change_json(c) for c in store.changes(**filters(request))]
+
+    def models(request: Request) -> Any:
+        name = target_of(request, required=True)
+        assert name is not None
+        at = _time(request, "at", now()) or now()
+        return models_view(store, name, at)
+
+    def diff(request: Request) -> Any:
+        for key in ("from", "to"):
+            if key not in request.query_params:
+                raise BadRequest(f"{key}: a snapshot id is required (diff?from=A&to=B)")
+        return diff_view(
+            store,
+            _id(request.query_params["from"], "from"),
+            _id(request.query_params["to"], "to"),
+        )
+
+    def events(request: Request) -> Any:
+        return [target_event_json(e) for e in store.target_events(**filters(request))]
+
+    def deliveries(request: Request) -> Any:
+        from monitor.notify.outbox import url_hash
+
+        status = request.query_params.get("status") or None
+        if status not in (None, "pending", "sent", "dead"):
+            raise BadRequest(f"status: {status!r} is not one of pending, sent, dead")
+        rows, _ = store.deliveries(status=status, **filters(request, 50))
+        configured = {url_hash(u) for u in config().all_urls()}
+        moment = now()
+        return [delivery_json(d, moment, configured) for d in rows]
+
+    def model(request: Request) -> Any:
+        model_id = request.query_params.get("id")
+        if not model_id:
+            raise BadRequest("id: a model ID is required (model?id=meta-llama/llama-3.3-70b)")
+        return model_view(store, model_id, target_of(request))
+
+    return [
+        Route("/api/v1/targets", answer(targets)),
+        Route("/api/v1/history", answer(history)),
+        Route("/api/v1/snapshots/{snapshot_id}", answer(snapshot)),
+        Route("/api/v1/changes", answer(changes)),
+        Route("/api/v1/models", answer(models)),
+        Route("/api/v1/diff", answer(diff)),
+        Route("/api/v1/events", answer(events)),
+        Route("/api/v1/deliveries", answer(deliveries)),
+        Route("/api/v1/model", answer(model)),
+    ]
+
+
+def _json(value: Any, status: int) -> Response:
+    return Response(json_text(value) + "\n", status, media_type="application/json")
+
+
+def _id(text: str, name: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 2**63:
+        raise BadRequest(f"{name}: {text!r} is not a snapshot id (a positive whole number)")
+    return int(text)
+
+
+def _limit(request: Request, default: int | None) -> int | None:
+    text = request.query_params.get("limit")
+    if text is None or text == "":
+        return default
+    if not text.isdigit() or not 0 < int(text) <= MAX_LIMIT:
+        raise BadRequest(f"limit: {text!r} is not a whole number from 1 to {MAX_LIMIT:,}")
+    return int(text)
+
+
+def _time(request: Request, name: str, now: datetime) -> datetime | None:
+    """``name`` as ISO 8601 (naive means UTC), ``now``, or an age like ``2h``."""
+    text = request.query_params.get(name)
+    if not text:
+        return None
+    try:
+        return parse_moment(text, now)
+    except (ValueError, OverflowError):
+        raise BadRequest(
+            f"{name}: {text!r} is not a time; use ISO 8601 (2026-11-26T10:00Z), 'now', "
+            "or an age like 2h or 7d"
+        ) from None

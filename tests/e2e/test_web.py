@@ -1,0 +1,310 @@
+"""``monitor web``: the JSON API over the history, served by the real console script
+against a database filled by real polls of the local provider, on SQLite and
+PostgreSQL; read-only, with its security headers, its password, and a clean stop."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from email.message import Message
+from typing import Any
+
+import pytest
+from conftest import MONITOR, Workspace, dos_target, wait_until
+from servers import ProviderServer, free_port, model
+
+XSS = "<img src=x onerror=alert(1)>"
+SLASHED = "meta-llama/llama-3.3-70b"
+
+
+def request(
+    url: str, method: str = "GET", auth: tuple[str, str] | None = None
+) -> tuple[int, Message, str]:
+    """(status, headers (any case), body) of one request to the local web app."""
+    req = urllib.request.Request(url, method=method)
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read().decode()
+
+
+@pytest.fixture
+def web(workspace: Workspace) -> Iterator[Callable[..., str]]:
+    """Starts ``monitor web`` on a free loopback port; its base URL. Stopped with
+    SIGTERM after the test, which must end it cleanly (exit 0) within 10 s."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> str:
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                MONITOR,
+                "-c",
+                str(workspace.config_path),
+                "web",
+                "--listen",
+                f"127.0.0.1:{port}",
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **workspace.env},
+            stdin=subprocess.DEVNULL,
+        )
+        procs.append(proc)
+        base = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            assert proc.poll() is None, proc.communicate()
+            try:
+                request(base + "/api/v1/targets")
+            except OSError:
+                return False
+            return True
+
+        wait_until(answers)
+        return base
+
+    yield start
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
+
+
+def api(base: str, path: str, **params: str) -> Any:
+    query = urllib.parse.urlencode(params)
+    status, headers, body = request(f"{base}/api/v1/{path}" + (f"?{query}" if query else ""))
+    assert status == 200, body
+    assert headers["Content-Type"].startswith("application/json")
+    return json.loads(body)
+
+
+def test_each_api_answer_is_what_the_cli_prints_with_json(
+    workspace: Workspace, provider: ProviderServer, web: Callable[..., str]
+) -> None:
+    workspace.write_config(
+        [dos_target(provider, watch_fields=["owned_by"])],
+        notify_urls=[f"json://127.0.0.1:{free_port()}/"],  # nothing listens: alerts wait
+    )
+    assert workspace.run("check").code == 0
+    provider.models = [*provider.models, model(SLASHED), model(XSS)]
+    assert workspace.run("check").code == 0  # the alert could not be sent: still pending
+    base = web()
+
+    history = workspace.run("history", "--target", "dos-ai", "--json").json()
+    assert api(base, "history", target="dos-ai") == history
+    first, second = history[-1]["id"], history[0]["id"]
+    changes = workspace.run("changes", "--target", "dos-ai", "--json").json()
+    assert len(changes) == 1 and sorted(changes[0]["added"]) == sorted([SLASHED, XSS])
+    assert api(base, "changes", target="dos-ai") == changes
+    assert api(base, "changes", target="dos-ai", limit="1", since="1d") == changes
+    assert api(base, f"snapshots/{second}") == workspace.run("show", str(second), "--json").json()
+    at = history[0]["fetched_at"]
+    assert api(base, "models", target="dos-ai", at=at) == (
+        workspace.run("models", "--target", "dos-ai", "--at", at, "--json").json()
+    )
+    assert api(base, "diff", **{"from": str(first), "to": str(second)}) == (
+        workspace.run("diff", str(first), str(second), "--json").json()
+    )
+    assert api(base, "events") == workspace.run("events", "--json").json()
+    deliveries = workspace.run("deliveries", "--json").json()
+    assert len(deliveries) == 1 and deliveries[0]["status"] == "pending"
+    assert api(base, "deliveries") == deliveries
+    for model_id in (SLASHED, XSS):  # an ID with a slash, an ID made to be HTML
+        assert api(base, "model", id=model_id) == (
+            workspace.run("model", model_id, "--json").json()
+        )
+    (target,) = api(base, "targets")
+    assert target == {
+        "name": "dos-ai",
+        "status": "ok",
+        "reason": None,
+        "model_count": len(provider.models),
+        "last_poll_at": history[0]["fetched_at"],
+        "last_good_at": history[0]["fetched_at"],
+        "last_change_at": changes[0]["detected_at"],
+        "consecutive_failures": 0,
+    }
+
+
+def test_a_failing_target_reads_failing_then_down_with_its_reason(
+    workspace: Workspace, provider: ProviderServer, web: Callable[..., str]
+) -> None:
+    workspace.write_config([dos_target(provider, alert_after_failures=2, retries=0)])
+    assert workspace.run("check").code == 0
+    provider.api_key = "another key"  # every poll now gets a 401
+    workspace.run("check")
+    base = web()
+    (target,) = api(base, "targets")
+    assert target["status"] == "failing" and target["consecutive_failures"] == 1
+    assert "401" in target["reason"]
+    workspace.run("check")
+    (target,) = api(base, "targets")
+    assert target["status"] == "down" and target["consecutive_failures"] == 2
+    assert target["model_count"] == len(provider.models)  # its last good list
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("history?limit=abc", "limit: 'abc' is not a whole number"),
+        ("history?since=yesterday", "since: 'yesterday' is not a time"),
+        ("changes?target=nope", "unknown target 'nope'"),
+        ("snapshots/0", "snapshot id: '0' is not a snapshot id"),
+        ("snapshots/999999", "no snapshot with id 999999"),
+        ("diff?from=1", "to: a snapshot id is required"),
+        ("model?id=gpt-9", "no poll ever listed a model 'gpt-9'"),
+        ("deliveries?status=lost", "status: 'lost' is not one of pending, sent, dead"),
+    ],
+)
+def test_a_request_the_api_cannot_answer_says_which_parameter_and_value(
+    sqlite_workspace: Workspace,
+    provider: ProviderServer,
+    path: str,
+    says: str,
+    tmp_path: Any,
+) -> None:
+    workspace = sqlite_workspace
+    workspace.write_config([dos_target(provider)])
+    assert workspace.run("check").code == 0
+    port = free_port()
+    proc = subprocess.Popen(
+        [MONITOR, "-c", str(workspace.config_path), "web", "--listen", f"127.0.0.1:{port}"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **workspace.env},
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}/api/v1/"
+        wait_until(lambda: _answers(base + "targets"))
+        status, headers, body = request(base + path)
+        assert status in (400, 404), body
+        assert says in json.loads(body)["error"]
+        assert headers["Content-Type"].startswith("application/json")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        request(url)
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_app_is_read_only_and_tells_browsers_to_run_nothing_else(
+    workspace: Workspace, provider: ProviderServer, web: Callable[..., str]
+) -> None:
+    workspace.write_config([dos_target(provider)])
+    assert workspace.run("check").code == 0
+    base = web()
+    for method in ("POST", "PUT", "DELETE", "PATCH"):
+        status, headers, _ = request(base + "/api/v1/targets", method)
+        assert status == 405 and headers["Allow"] == "GET, HEAD"
+    status, headers, _ = request(base + "/api/v1/targets", "HEAD")
+    assert status == 200
+    status, headers, _ = request(base + "/api/v1/targets")
+    policy = headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert "Server" not in headers
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_password_turns_on_basic_auth_and_never_shows(
+    workspace: Workspace, provider: ProviderServer, web: Callable[..., str]
+) -> None:
+    secret = "correct horse battery staple"
+    (workspace.root / "web.password").write_text(secret + "\n")
+    workspace.write_config([dos_target(provider)])
+    with workspace.config_path.open("a") as config:
+        config.write('\n[web]\npassword_file = "web.password"\n')
+    assert workspace.run("check").code == 0
+    base = web()
+    status, headers, body = request(base + "/api/v1/targets")
+    assert status == 401 and headers["WWW-Authenticate"].startswith("Basic")
+    assert request(base + "/api/v1/targets", auth=("monitor", "wrong"))[0] == 401
+    assert request(base + "/api/v1/targets", auth=("admin", secret))[0] == 401
+    status, _, body = request(base + "/api/v1/targets", auth=("monitor", secret))
+    assert status == 200 and secret not in body
+    assert all(secret not in r.stdout + r.stderr for r in workspace.results)
+
+
+def test_an_address_other_hosts_reach_needs_a_password_or_a_said_yes(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    workspace = sqlite_workspace
+    workspace.write_config([dos_target(provider)])
+    refused = workspace.run("web", "--listen", "0.0.0.0:8080")
+    assert refused.code == 2
+    assert "--listen: '0.0.0.0:8080' is reachable from other hosts" in refused.stderr
+    with workspace.config_path.open("a") as config:
+        config.write('\n[web]\nlisten = "0.0.0.0:8080"\n')
+    refused = workspace.run("config", "check")
+    assert refused.code == 2
+    assert 'web.listen: "0.0.0.0:8080" is reachable from other hosts' in refused.stderr
+
+
+def test_the_daemon_serves_the_api_while_it_polls_and_stops_cleanly(
+    workspace: Workspace,
+    provider: ProviderServer,
+    daemon: Callable[..., subprocess.Popen[str]],
+) -> None:
+    port = free_port()
+    workspace.write_config([dos_target(provider, interval=1)])
+    with workspace.config_path.open("a") as config:
+        config.write(f'\n[web]\nlisten = "127.0.0.1:{port}"\n')
+    proc = daemon()
+    base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _answers(base + "/api/v1/targets"))
+    wait_until(lambda: api(base, "targets")[0]["status"] == "ok")
+    assert api(base, "changes") == []
+    provider.models = [*provider.models, model(SLASHED)]  # a change at the provider ...
+    wait_until(lambda: api(base, "changes") != [])  # ... is served after the next poll
+    (change,) = api(base, "changes")
+    assert change["added"] == [SLASHED]
+    assert api(base, "model", id=SLASHED)["targets"][0]["listed_now"] is True
+    assert request(base + "/api/v1/targets", "POST")[0] == 405
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 0, stderr
+    assert "web app served" in stdout and "daemon stopped" in stdout
+    assert not _answers(base + "/api/v1/targets")  # the port is closed with it
+
+
+def test_a_busy_web_port_stops_the_daemon_before_it_polls(
+    sqlite_workspace: Workspace, provider: ProviderServer
+) -> None:
+    workspace = sqlite_workspace
+    workspace.write_config([dos_target(provider, interval=1)])
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with workspace.config_path.open("a") as config:
+            config.write(f'\n[web]\nlisten = "127.0.0.1:{port}"\n')
+        result = workspace.run("run", timeout=30)
+    assert result.code == 1
+    assert f"web.listen: cannot listen on 127.0.0.1:{port}: Address already in use" in (
+        result.stderr
+    )
+    assert provider.requests == []
