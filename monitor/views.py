@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from monitor.errors import NotFoundError
 
 if TYPE_CHECKING:  # the records come with SQLAlchemy: rendering JSON loads none of it
+    from monitor.config import Target
     from monitor.store import (
         ChangeRecord,
         DeliveryRecord,
@@ -209,3 +210,39 @@ def model_json(model_id: str, lives: Sequence[ModelLife]) -> dict[str, Any]:
             for life in lives
         ],
     }
+
+
+def targets_view(targets: Sequence[Target], store: Store, now: datetime) -> list[dict[str, Any]]:
+    """``/api/v1/targets``: each configured target now: its status (``ok``,
+    ``failing``, ``down`` once ``alert_after_failures`` polls failed in a row, or
+    ``unknown`` before its first poll), why, its model count and its last good poll
+    and change."""
+    states = store.alert_states()
+    out = []
+    for target in targets:
+        last = store.history(target=target.name, limit=1)
+        good = store.models_at(target.name, now)
+        change = store.changes(target=target.name, limit=1)
+        state = states.get(target.name)
+        failures = state.failures if state is not None else 0
+        reason = None
+        if not last:
+            status, reason = "unknown", "not polled yet"
+        elif failures == 0:
+            status = "ok"
+        else:
+            status = "down" if failures >= target.alert_after_failures else "failing"
+            reason = state.last_error if state is not None else last[0].error
+        out.append(
+            {
+                "name": target.name,
+                "status": status,
+                "reason": reason,
+                "model_count": good.model_count if good is not None else None,
+                "last_poll_at": iso(last[0].fetched_at) if last else None,
+                "last_good_at": iso(good.fetched_at) if good is not None else None,
+                "last_change_at": iso(change[0].detected_at) if change else None,
+                "consecutive_failures": failures,
+            }
+        )
+    return out

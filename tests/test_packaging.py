@@ -31,6 +31,9 @@ def test_the_installed_package_carries_its_migrations() -> None:
     files = {str(f) for f in distribution("model-monitor").files or []}
     assert "monitor/migrations/env.py" in files
     assert "monitor/migrations/versions/0001_initial.py" in files
+    # the web app's templates and stylesheet: nothing is fetched at run time
+    assert "monitor/web/templates/base.html" in files
+    assert "monitor/web/static/style.css" in files
     # and the code finds them there, not in a checkout
     assert migrations_path() == Path(monitor.__file__).parent / "migrations"
 

@@ -34,10 +34,15 @@ class Queries(Sessions):
     """Named reads over the history, each in its own session."""
 
     def history(
-        self, *, target: str | None = None, limit: int | None = None, since: datetime | None = None
+        self,
+        *,
+        target: str | None = None,
+        limit: int | None = None,
+        since: datetime | None = None,
+        before: int | None = None,
     ) -> list[SnapshotRecord]:
-        """Polls, newest first."""
-        return self._newest(schema.Snapshot, snapshot_record, (target, since, limit))
+        """Polls, newest first (``before``: those after that poll, the next page)."""
+        return self._newest(schema.Snapshot, snapshot_record, (target, since, limit), before)
 
     def snapshot(self, snapshot_id: int) -> SnapshotRecord:
         return self._get(schema.Snapshot, snapshot_id, "snapshot", snapshot_record)
@@ -67,10 +72,15 @@ class Queries(Sessions):
             return snapshot_record(row) if row is not None else None
 
     def changes(
-        self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
+        self,
+        *,
+        target: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        before: int | None = None,
     ) -> list[ChangeRecord]:
-        """Change events, newest first."""
-        return self._newest(schema.ChangeEvent, change_record, (target, since, limit))
+        """Change events, newest first (``before``: those after that one, the next page)."""
+        return self._newest(schema.ChangeEvent, change_record, (target, since, limit), before)
 
     def alert_states(self) -> dict[str, TargetState]:
         """Each target's alert state as its last recorded poll left it (failures, since
@@ -85,10 +95,15 @@ class Queries(Sessions):
             return bool(session.scalar(select(exists().where(schema.Snapshot.target == target))))
 
     def target_events(
-        self, *, target: str | None = None, since: datetime | None = None, limit: int | None = None
+        self,
+        *,
+        target: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        before: int | None = None,
     ) -> list[TargetEventRecord]:
-        """Down and recovered events, newest first."""
-        return self._newest(schema.TargetEvent, target_event_record, (target, since, limit))
+        """Down and recovered events, newest first (``before``: the next page)."""
+        return self._newest(schema.TargetEvent, target_event_record, (target, since, limit), before)
 
     def known_answers(self) -> dict[str, KnownAnswer]:
         """Each target's last one-page answer, by digests (see :mod:`monitor.answers`)."""

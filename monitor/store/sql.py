@@ -86,10 +86,12 @@ class Sessions:
         table: type[Timed],
         record: Callable[[Timed], _Value],
         filters: tuple[str | None, datetime | None, int | None],
+        before: int | None = None,
     ) -> list[_Value]:
         """Records of a timed table's rows, newest first: ``filters`` are the target, a
-        time since, and at most how many (see :func:`newest_first`)."""
-        query = newest_first(table, *filters)
+        time since, and at most how many; ``before``: only rows after that one in this
+        order (see :func:`newest_first`)."""
+        query = newest_first(table, *filters, before=before)
         with self._read() as session:
             return [record(row) for row in session.scalars(query)]
 
@@ -98,16 +100,26 @@ NEWEST_FIRST = (schema.Snapshot.fetched_at.desc(), schema.Snapshot.id.desc())
 
 
 def newest_first(
-    table: type[Timed], target: str | None, since: datetime | None, limit: int | None
+    table: type[Timed],
+    target: str | None,
+    since: datetime | None,
+    limit: int | None,
+    *,
+    before: int | None = None,
 ) -> Select[Any]:
     """Rows of a table of timed rows (snapshots, events), newest first, optionally of
-    one target, since a time, at most ``limit``."""
+    one target, since a time, at most ``limit``; ``before`` (a row's id): the rows that
+    come after that row in this order, for the next page (keyset: as fast deep in the
+    history as at its start)."""
     at = TIME_OF[table]
     query = select(table)
     if target is not None:
         query = query.where(table.target == target)
     if since is not None:
         query = query.where(at >= since)
+    if before is not None:
+        time_of = select(at).where(table.id == before).scalar_subquery()
+        query = query.where(or_(at < time_of, and_(at == time_of, table.id < before)))
     query = query.order_by(at.desc(), table.id.desc())
     return query.limit(limit) if limit is not None else query
 

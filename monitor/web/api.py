@@ -1,6 +1,7 @@
 """``/api/v1/``: the history as JSON, each answer the same value the matching CLI
 command prints with ``--json`` (built by :mod:`monitor.views`), with the same filters:
-``target``, ``since`` (ISO 8601 or an age such as ``7d``) and ``limit``.
+``target``, ``since`` (ISO 8601 or an age such as ``7d``) and ``limit``; the listings
+(history, changes, events) also take ``before=ID`` for the next page.
 
 A request the API cannot answer is ``{"error": "..."}`` naming the parameter and the
 value: 400 for a bad parameter, 404 for something that is not there, 503 when the
@@ -24,13 +25,13 @@ from monitor.views import (
     change_json,
     delivery_json,
     diff_view,
-    iso,
     json_text,
     model_view,
     models_view,
     snapshot_json,
     snapshot_view,
     target_event_json,
+    targets_view,
 )
 
 MAX_LIMIT = 10_000
@@ -76,54 +77,29 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
     def filters(request: Request, default_limit: int | None = None) -> dict[str, Any]:
         return {
             "target": target_of(request),
-            "since": _time(request, "since", now()),
-            "limit": _limit(request, default_limit),
+            "since": time_of(request, "since", now()),
+            "limit": limit_of(request, default_limit),
         }
 
     def targets(_: Request) -> list[dict[str, Any]]:
-        states = store.alert_states()
-        out = []
-        for target in config().targets:
-            last = store.history(target=target.name, limit=1)
-            good = store.models_at(target.name, now())
-            change = store.changes(target=target.name, limit=1)
-            state = states.get(target.name)
-            failures = state.failures if state is not None else 0
-            if not last:
-                status, reason = "unknown", "not polled yet"
-            elif failures == 0:
-                status, reason = "ok", None
-            else:
-                down = failures >= target.alert_after_failures
-                status = "down" if down else "failing"
-                reason = state.last_error if state is not None else last[0].error
-            out.append(
-                {
-                    "name": target.name,
-                    "status": status,
-                    "reason": reason,
-                    "model_count": good.model_count if good is not None else None,
-                    "last_poll_at": iso(last[0].fetched_at) if last else None,
-                    "last_good_at": iso(good.fetched_at) if good is not None else None,
-                    "last_change_at": iso(change[0].detected_at) if change else None,
-                    "consecutive_failures": failures,
-                }
-            )
-        return out
+        return targets_view(config().targets, store, now())
 
     def history(request: Request) -> Any:
-        return [snapshot_json(s) for s in store.history(**filters(request, 50))]
+        rows = store.history(**filters(request, 50), before=before_of(request))
+        return [snapshot_json(s) for s in rows]
 
     def snapshot(request: Request) -> Any:
-        return snapshot_view(store, _id(request.path_params["snapshot_id"], "snapshot id"))
+        return snapshot_view(store, id_of(request.path_params["snapshot_id"], "snapshot id"))
 
     def changes(request: Request) -> Any:
-        return [change_json(c) for c in store.changes(**filters(request))]
+        return [
+            change_json(c) for c in store.changes(**filters(request), before=before_of(request))
+        ]
 
     def models(request: Request) -> Any:
         name = target_of(request, required=True)
         assert name is not None
-        at = _time(request, "at", now()) or now()
+        at = time_of(request, "at", now()) or now()
         return models_view(store, name, at)
 
     def diff(request: Request) -> Any:
@@ -132,12 +108,13 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
                 raise BadRequest(f"{key}: a snapshot id is required (diff?from=A&to=B)")
         return diff_view(
             store,
-            _id(request.query_params["from"], "from"),
-            _id(request.query_params["to"], "to"),
+            id_of(request.query_params["from"], "from"),
+            id_of(request.query_params["to"], "to"),
         )
 
     def events(request: Request) -> Any:
-        return [target_event_json(e) for e in store.target_events(**filters(request))]
+        rows = store.target_events(**filters(request), before=before_of(request))
+        return [target_event_json(e) for e in rows]
 
     def deliveries(request: Request) -> Any:
         from monitor.notify.outbox import url_hash
@@ -173,13 +150,20 @@ def _json(value: Any, status: int) -> Response:
     return Response(json_text(value) + "\n", status, media_type="application/json")
 
 
-def _id(text: str, name: str) -> int:
+def id_of(text: str, name: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 2**63:
-        raise BadRequest(f"{name}: {text!r} is not a snapshot id (a positive whole number)")
+        raise BadRequest(f"{name}: {text!r} is not an id (a positive whole number)")
     return int(text)
 
 
-def _limit(request: Request, default: int | None) -> int | None:
+def before_of(request: Request) -> int | None:
+    """``before=ID``: the next page, the rows after the one with this id (the last one
+    of the page before)."""
+    text = request.query_params.get("before")
+    return id_of(text, "before") if text else None
+
+
+def limit_of(request: Request, default: int | None) -> int | None:
     text = request.query_params.get("limit")
     if text is None or text == "":
         return default
@@ -188,7 +172,7 @@ def _limit(request: Request, default: int | None) -> int | None:
     return int(text)
 
 
-def _time(request: Request, name: str, now: datetime) -> datetime | None:
+def time_of(request: Request, name: str, now: datetime) -> datetime | None:
     """``name`` as ISO 8601 (naive means UTC), ``now``, or an age like ``2h``."""
     text = request.query_params.get(name)
     if not text:

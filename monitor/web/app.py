@@ -9,12 +9,14 @@ from datetime import datetime
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.store import Store
-from monitor.web.api import routes
+from monitor.web import api, pages
 from monitor.web.security import Guard
 
 
@@ -23,7 +25,14 @@ def create_app(
 ) -> ASGIApp:
     """The app over ``store``: read-only, behind basic auth when ``password`` is set.
     ``config`` gives the config in force (the daemon's changes on reload)."""
-    app = Starlette(routes=routes(config, store, now))
+    static = StaticFiles(packages=[("monitor.web", "static")])
+    app = Starlette(
+        routes=[
+            *api.routes(config, store, now),
+            *pages.routes(config, store, now),
+            Mount("/static", app=static, name="static"),
+        ]
+    )
     return Guard(app, password)
 
 

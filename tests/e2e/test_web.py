@@ -165,7 +165,8 @@ def test_a_failing_target_reads_failing_then_down_with_its_reason(
         ("history?limit=abc", "limit: 'abc' is not a whole number"),
         ("history?since=yesterday", "since: 'yesterday' is not a time"),
         ("changes?target=nope", "unknown target 'nope'"),
-        ("snapshots/0", "snapshot id: '0' is not a snapshot id"),
+        ("snapshots/0", "snapshot id: '0' is not an id"),
+        ("changes?before=x", "before: 'x' is not an id"),
         ("snapshots/999999", "no snapshot with id 999999"),
         ("diff?from=1", "to: a snapshot id is required"),
         ("model?id=gpt-9", "no poll ever listed a model 'gpt-9'"),
@@ -308,3 +309,50 @@ def test_a_busy_web_port_stops_the_daemon_before_it_polls(
         result.stderr
     )
     assert provider.requests == []
+
+
+def test_the_pages_show_status_changes_models_and_escape_what_providers_send(
+    workspace: Workspace, provider: ProviderServer, web: Callable[..., str]
+) -> None:
+    workspace.write_config(
+        [dos_target(provider, watch_fields=["owned_by"]), dos_target(provider, name="mirror")]
+    )
+    assert workspace.run("check").code == 0
+    provider.models = [*provider.models, model(SLASHED), model(XSS)]
+    assert workspace.run("check").code == 0
+    base = web()
+
+    status, headers, overview = request(base + "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert '<a href="/targets/dos-ai">dos-ai</a>' in overview
+    assert '<span class="status ok">ok</span>' in overview
+    assert "<img src=x" not in overview  # a provider's HTML is text, on every page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in overview
+    assert f'href="/models/{SLASHED}"' in overview  # the change links its models
+
+    status, _, changes = request(base + "/changes?target=dos-ai")
+    assert status == 200 and SLASHED in changes and "<img src=x" not in changes
+    (change,) = workspace.run("changes", "--target", "dos-ai", "--json").json()
+    pair = f"/diff?from={change['from_snapshot_id']}&amp;to={change['to_snapshot_id']}"
+    assert pair in changes  # and its two snapshots
+    status, _, diff = request(base + pair.replace("&amp;", "&"))
+    assert status == 200 and SLASHED in diff
+
+    status, _, page = request(base + "/targets/dos-ai?q=llama")
+    assert status == 200 and SLASHED in page and "deepseek" not in page.split("Changes")[0]
+    assert '<svg class="chart"' in page and "<script" not in page
+
+    status, _, life = request(base + "/models/" + SLASHED)
+    assert status == 200 and "first seen" in life
+    assert '<a href="/targets/mirror">mirror</a>' in life  # listed there too
+    escaped = urllib.parse.quote(XSS, safe="/")
+    status, _, life = request(base + "/models/" + escaped)
+    assert status == 200 and "&lt;img src=x onerror=alert(1)&gt;" in life
+    assert "<img src=x" not in life
+
+    status, _, grid = request(base + "/matrix?q=LLAMA")
+    assert status == 200 and SLASHED in grid and "dos-ai" in grid and "deepseek-v3" not in grid
+    status, _, missing = request(base + "/models/gpt-9")
+    assert status == 404 and "no poll ever listed a model" in missing
+    status, headers, css = request(base + "/static/style.css")
+    assert status == 200 and headers["Content-Type"].startswith("text/css") and "status" in css

@@ -249,3 +249,26 @@ def test_a_models_life_is_its_sightings_and_what_each_change_said(store: Store) 
     ]
     assert [life.sighting.target for life in store.model_life("x", target="other")] == ["other"]
     assert store.model_life("never-listed") == []
+
+
+def test_pages_read_with_before_give_the_whole_listing_once_in_order(store: Store) -> None:
+    """Keyset pages (``before=`` the last id of the page before) walk the same rows as
+    one listing, in the same order, ties in time included."""
+    minute = timedelta(minutes=1)
+    with store.transaction() as tx:
+        for i in range(7):  # polls of two targets, some at the same moment
+            record_poll(tx, "dos-ai", T0 + (i // 2) * minute, models("a"))
+            record_poll(tx, "other", T0 + (i // 3) * minute, None, error="HTTP 503")
+    whole = store.history()
+    assert len(whole) == 14
+    for target in (None, "dos-ai"):
+        expected = [s.id for s in store.history(target=target)]
+        pages: list[int] = []
+        before = None
+        while True:
+            page = store.history(target=target, limit=3, before=before)
+            if not page:
+                break
+            pages += [s.id for s in page]
+            before = page[-1].id
+        assert pages == expected

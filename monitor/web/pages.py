@@ -1,0 +1,259 @@
+"""The dashboard's pages: server-rendered HTML (Jinja2, everything escaped), usable
+without JavaScript, each built from the same views as the JSON API
+(:mod:`monitor.views`), every listing linking to the related pages."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from jinja2 import Environment, PackageLoader
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from monitor.config import Config
+from monitor.errors import NotFoundError, StorageError
+from monitor.store import Store
+from monitor.views import (
+    change_json,
+    delivery_json,
+    diff_view,
+    model_view,
+    snapshot_json,
+    snapshot_view,
+    target_event_json,
+    targets_view,
+)
+from monitor.web.api import BadRequest, before_of, id_of, limit_of, time_of
+
+PAGE = 50  # rows of a listing page
+RECENT = 20  # changes on the overview and a target's page
+CHART_POLLS = 2000  # polls a target's chart reads, newest first
+
+
+def model_url(model_id: str) -> str:
+    """``/models/<id>``: the ID in the path, slashes kept, anything else encoded."""
+    return "/models/" + urllib.parse.quote(model_id, safe="/")
+
+
+def target_url(name: str) -> str:
+    return "/targets/" + urllib.parse.quote(name, safe="")
+
+
+def _shown(value: Any) -> str:
+    """A field's value as text: strings as they are, anything else as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("monitor.web", "templates"), autoescape=True)
+    env.globals.update(model_url=model_url, target_url=target_url)
+    env.filters["shown"] = _shown
+    return env
+
+
+def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetime]) -> list[Route]:
+    env = _environment()
+
+    def page(render: Callable[[Request], tuple[str, dict[str, Any]]]) -> Callable[..., Response]:
+        def endpoint(request: Request) -> Response:
+            try:
+                template, context = render(request)
+                status = 200
+            except BadRequest as exc:
+                template, context, status = "error.html", _error(400, "Bad request", exc), 400
+            except NotFoundError as exc:
+                template, context, status = "error.html", _error(404, "Not found", exc), 404
+            except StorageError as exc:
+                template, context, status = "error.html", _error(503, "No database", exc), 503
+            html = env.get_template(template).render(**context)
+            return HTMLResponse(html, status)
+
+        return endpoint
+
+    def names() -> list[str]:
+        return [t.name for t in config().targets]
+
+    def overview(_: Request) -> tuple[str, dict[str, Any]]:
+        changes = [change_json(c) for c in store.changes(limit=RECENT)]
+        return "overview.html", {
+            "targets": targets_view(config().targets, store, now()),
+            "changes": changes,
+        }
+
+    def target(request: Request) -> tuple[str, dict[str, Any]]:
+        name = request.path_params["name"]
+        configured = next((t for t in config().targets if t.name == name), None)
+        if configured is None:
+            raise NotFoundError(f"no target {name!r} is configured")
+        (status,) = targets_view([configured], store, now())
+        good = store.models_at(name, now())
+        models = store.models(good) if good is not None else []
+        q = request.query_params.get("q", "").strip()
+        columns = ["id", *configured.watch_fields]
+        sort = request.query_params.get("sort", "id")
+        if sort not in columns:
+            sort = "id"
+        rows = [[m.get("id"), *(_field(m, f) for f in configured.watch_fields)] for m in models]
+        if q:
+            rows = [r for r in rows if q.lower() in str(r[0]).lower()]
+        index = columns.index(sort)
+        rows.sort(key=lambda r: (r[index] is None, _shown(r[index]), _shown(r[0])))
+        polls = store.history(target=name, limit=CHART_POLLS)
+        return "target.html", {
+            "target": status,
+            "snapshot_id": good.id if good is not None else None,
+            "models": rows,
+            "rows": rows,
+            "columns": columns,
+            "q": q,
+            "sort": sort,
+            "changes": [change_json(c) for c in store.changes(target=name, limit=RECENT)],
+            "failed": [snapshot_json(s) for s in polls[:500] if not s.ok][:RECENT],
+            "recent": min(500, len(polls)),
+            "chart": count_chart([(s.fetched_at, s.model_count) for s in polls if s.ok]),
+        }
+
+    def changes(request: Request) -> tuple[str, dict[str, Any]]:
+        target = request.query_params.get("target") or None
+        if target is not None and target not in names() and not store.has_target(target):
+            raise NotFoundError(f"unknown target {target!r}")
+        since = request.query_params.get("since") or None
+        rows = store.changes(
+            target=target,
+            since=time_of(request, "since", now()),
+            limit=limit_of(request, PAGE),
+            before=before_of(request),
+        )
+        context = {
+            "changes": [change_json(c) for c in rows],
+            "target_names": names(),
+            "target": target,
+            "since": since,
+        }
+        return "changes.html", {**context, **_next_page(request, rows, PAGE)}
+
+    def model(request: Request) -> tuple[str, dict[str, Any]]:
+        return "model.html", {"life": model_view(store, request.path_params["model_id"])}
+
+    def matrix(request: Request) -> tuple[str, dict[str, Any]]:
+        q = request.query_params.get("q", "").strip()
+        targets = names()
+        listed: dict[str, set[str]] = {}
+        for name in targets:
+            good = store.models_at(name, now())
+            for m in store.models(good) if good is not None else []:
+                listed.setdefault(str(m.get("id")), set()).add(name)
+        ids = sorted(i for i in listed if q.lower() in i.lower())
+        rows = [(i, [n in listed[i] for n in targets]) for i in ids]
+        return "matrix.html", {"names": targets, "rows": rows, "q": q}
+
+    def snapshot(request: Request) -> tuple[str, dict[str, Any]]:
+        snapshot_id = id_of(request.path_params["snapshot_id"], "snapshot id")
+        return "snapshot.html", {"s": snapshot_view(store, snapshot_id)}
+
+    def diff(request: Request) -> tuple[str, dict[str, Any]]:
+        for key in ("from", "to"):
+            if key not in request.query_params:
+                raise BadRequest(f"{key}: a snapshot id is required (diff?from=A&to=B)")
+        a = id_of(request.query_params["from"], "from")
+        b = id_of(request.query_params["to"], "to")
+        return "diff.html", {"d": diff_view(store, a, b)}
+
+    def events(request: Request) -> tuple[str, dict[str, Any]]:
+        rows = store.target_events(limit=limit_of(request, PAGE), before=before_of(request))
+        context = {"events": [target_event_json(e) for e in rows]}
+        return "events.html", {**context, **_next_page(request, rows, PAGE)}
+
+    def deliveries(_: Request) -> tuple[str, dict[str, Any]]:
+        from monitor.notify.outbox import url_hash
+
+        rows, _total = store.deliveries(limit=PAGE * 4)
+        configured = {url_hash(u) for u in config().all_urls()}
+        moment = now()
+        return "deliveries.html", {
+            "deliveries": [delivery_json(d, moment, configured) for d in rows]
+        }
+
+    return [
+        Route("/", page(overview)),
+        Route("/targets/{name}", page(target)),
+        Route("/changes", page(changes)),
+        Route("/models/{model_id:path}", page(model)),
+        Route("/matrix", page(matrix)),
+        Route("/snapshots/{snapshot_id}", page(snapshot)),
+        Route("/diff", page(diff)),
+        Route("/events", page(events)),
+        Route("/deliveries", page(deliveries)),
+    ]
+
+
+def _field(model: dict[str, Any], path: str) -> Any:
+    """A dotted field of a model object (``pricing.prompt``), None when absent."""
+    value: Any = model
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _next_page(request: Request, rows: Sequence[Any], page: int) -> dict[str, Any]:
+    """The link to the next page of a listing: ``before=`` its last row's id."""
+    if len(rows) < (limit_of(request, page) or page):
+        return {"next_before": None, "next_url": None}
+    params = {k: v for k, v in request.query_params.items() if k != "before"}
+    params["before"] = str(rows[-1].id)
+    return {
+        "next_before": rows[-1].id,
+        "next_url": request.url.path + "?" + urllib.parse.urlencode(params),
+    }
+
+
+def _error(status: int, title: str, exc: Exception) -> dict[str, Any]:
+    return {"status": status, "title": title, "message": str(exc)}
+
+
+def count_chart(points: Sequence[tuple[datetime, int | None]], width: int = 720) -> str:
+    """An SVG line of a target's model count over its polls (newest first in), oldest
+    on the left; no script, no external font."""
+    series = [(at, count) for at, count in reversed(points) if count is not None]
+    height, pad = 160, 36
+    if len(series) < 2:
+        return '<p class="muted">Not enough good polls for a chart yet.</p>'
+    t0, t1 = series[0][0].timestamp(), series[-1][0].timestamp()
+    low, high = min(c for _, c in series), max(c for _, c in series)
+    span_t, span_c = max(t1 - t0, 1.0), max(high - low, 1)
+
+    def x(at: datetime) -> float:
+        return pad + (at.timestamp() - t0) / span_t * (width - 2 * pad)
+
+    def y(count: int) -> float:
+        return height - pad / 2 - (count - low) / span_c * (height - pad)
+
+    steps: list[str] = []
+    previous: int | None = None
+    for at, count in series:  # a step line: the count holds until the next poll
+        if previous is not None and count != previous:
+            steps.append(f"{x(at):.1f},{y(previous):.1f}")
+        steps.append(f"{x(at):.1f},{y(count):.1f}")
+        previous = count
+    first, last = series[0][0], series[-1][0]
+    return (
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="model count from {low} to {high}">'
+        f'<polyline points="{" ".join(steps)}"/>'
+        f'<text x="2" y="{y(high) + 4:.0f}">{high}</text>'
+        f'<text x="2" y="{y(low) + 4:.0f}">{low}</text>'
+        f'<text x="{pad}" y="{height - 2}">{first:%Y-%m-%d %H:%M}</text>'
+        f'<text x="{width - pad}" y="{height - 2}" text-anchor="end">{last:%Y-%m-%d %H:%M}</text>'
+        "</svg>"
+    )
