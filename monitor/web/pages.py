@@ -53,10 +53,18 @@ def _shown(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def _when(iso_text: str | None) -> str:
+    """An ISO 8601 UTC time as people read it: ``2026-11-30 17:34:05 UTC``."""
+    if not iso_text:
+        return ""
+    return iso_text[:19].replace("T", " ") + " UTC"
+
+
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("monitor.web", "templates"), autoescape=True)
     env.globals.update(model_url=model_url, target_url=target_url)
     env.filters["shown"] = _shown
+    env.filters["when"] = _when
     return env
 
 
