@@ -67,6 +67,15 @@ def write_config(
     return path
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

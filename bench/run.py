@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import check, cpu, process, queries, schedule, storage
+from bench import check, cpu, process, queries, schedule, storage, web
 from bench.common import machine, table
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("cpu", "bytes", "queries", "schedule", "check", "process")
+BENCHMARKS = ("cpu", "bytes", "queries", "schedule", "check", "process", "web")
 
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "full": {
@@ -33,6 +33,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "schedule": {"targets": 500, "interval": 5.0, "window": 60.0},
         "check": {"sizes": ((1_000, 0), (10_000, 0), (1_000, 50))},
         "process": {},
+        "web": {"size": 1_000_000, "targets": 100, "runs": 20},
     },
     "quick": {
         "cpu": {"requests": 155, "big_requests": 31, "repeat": 1, "warm": 50},
@@ -46,6 +47,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
             "check_targets": 100,
             "check_interval": 10.0,
         },
+        "web": {"size": 100_000, "targets": 100, "runs": 10},
     },
     "tiny": {
         "cpu": {
@@ -66,6 +68,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
             "check_targets": 3,
             "check_interval": 2.0,
         },
+        "web": {"size": 2_000, "targets": 10, "runs": 3},
     },
 }
 
@@ -76,12 +79,13 @@ MODULES: dict[str, Any] = {
     "schedule": schedule,
     "check": check,
     "process": process,
+    "web": web,
 }
 
 
 def run_one(name: str, size: str, postgres: str | None = None) -> dict[str, Any]:
     params = dict(SIZES[size][name])
-    if name in ("queries", "check"):
+    if name in ("queries", "check", "web"):
         params["postgres"] = postgres
     results: dict[str, Any] = MODULES[name].run(**params)
     return results

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.append(str(REPO))  # last: the installed monitor package still wins
 
-from bench import check, cpu, process, queries, run, schedule, storage  # noqa: E402
+from bench import check, cpu, process, queries, run, schedule, storage, web  # noqa: E402
 
 TINY = run.SIZES["tiny"]
 
@@ -205,3 +205,17 @@ def test_the_whole_daemon_process_is_measured_against_a_bare_client() -> None:
     assert any("CPU per poll" in goal for goal in goals)
     assert any("changed poll" in goal for goal in goals)
     assert any("one daemon round" in goal for goal in goals)
+
+
+def test_the_web_benchmark_requests_every_page_and_call_of_a_real_server() -> None:
+    results = web.run(**TINY["web"], postgres=None)
+    (sqlite,) = results["backends"]
+    assert sqlite["backend"] == "SQLite" and sqlite["size"] == TINY["web"]["size"]
+    calls = sqlite["calls"]
+    assert {"/", "/targets/T", "/models/ID", "/matrix", "api changes?before=(deep)"} <= set(calls)
+    for name, call in calls.items():
+        assert call["statuses"] == [200], name  # every page answers, none fails
+        assert 0 < call["p50_ms"] <= call["p95_ms"]
+    assert "## 7." in web.report(results)
+    (goal,) = web.goals(results)
+    assert goal[0].startswith("7. Every page and API call")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from jinja2 import Environment, PackageLoader
+from jinja2 import Environment, PackageLoader, Undefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -46,7 +46,7 @@ def target_url(name: str) -> str:
 
 def _shown(value: Any) -> str:
     """A field's value as text: strings as they are, anything else as JSON."""
-    if value is None:
+    if value is None or isinstance(value, Undefined):  # a field this model lacks
         return ""
     if isinstance(value, str):
         return value
