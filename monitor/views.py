@@ -217,31 +217,32 @@ def targets_view(targets: Sequence[Target], store: Store, now: datetime) -> list
     ``failing``, ``down`` once ``alert_after_failures`` polls failed in a row, or
     ``unknown`` before its first poll), why, its model count and its last good poll
     and change."""
-    states = store.alert_states()
+    summaries = store.target_summaries([t.name for t in targets])
     out = []
     for target in targets:
-        last = store.history(target=target.name, limit=1)
-        good = store.models_at(target.name, now)
-        change = store.changes(target=target.name, limit=1)
-        state = states.get(target.name)
-        failures = state.failures if state is not None else 0
+        summary = summaries.get(target.name)
+        failures = summary.failures if summary is not None else 0
         reason = None
-        if not last:
+        if summary is None or summary.last_poll_at is None:
             status, reason = "unknown", "not polled yet"
         elif failures == 0:
             status = "ok"
         else:
             status = "down" if failures >= target.alert_after_failures else "failing"
-            reason = state.last_error if state is not None else last[0].error
+            reason = summary.last_error
+
+        def at(moment: datetime | None) -> str | None:
+            return iso(moment) if moment is not None else None
+
         out.append(
             {
                 "name": target.name,
                 "status": status,
                 "reason": reason,
-                "model_count": good.model_count if good is not None else None,
-                "last_poll_at": iso(last[0].fetched_at) if last else None,
-                "last_good_at": iso(good.fetched_at) if good is not None else None,
-                "last_change_at": iso(change[0].detected_at) if change else None,
+                "model_count": summary.good_count if summary is not None else None,
+                "last_poll_at": at(summary.last_poll_at) if summary else None,
+                "last_good_at": at(summary.last_good_at) if summary else None,
+                "last_change_at": at(summary.last_change_at) if summary else None,
                 "consecutive_failures": failures,
             }
         )

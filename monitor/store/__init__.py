@@ -33,6 +33,7 @@ from monitor.store.records import (
     SnapshotRecord,
     StoredState,
     TargetEventRecord,
+    TargetSummary,
 )
 from monitor.store.retention import Retention
 from monitor.store.sql import db_errors
@@ -84,6 +85,7 @@ __all__ = [
     "Store",
     "StoredState",
     "TargetEventRecord",
+    "TargetSummary",
     "Transaction",
     "open_engine",
     "upgrade",

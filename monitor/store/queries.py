@@ -3,12 +3,12 @@ events, and one model's life across targets. Reads only."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, func, select
 
-from monitor.alerts import TargetState
 from monitor.answers import KnownAnswer
 from monitor.store import schema
 from monitor.store.records import (
@@ -18,6 +18,7 @@ from monitor.store.records import (
     Sighting,
     SnapshotRecord,
     TargetEventRecord,
+    TargetSummary,
 )
 from monitor.store.rows import (
     change_record,
@@ -25,7 +26,6 @@ from monitor.store.rows import (
     known_answer,
     snapshot_record,
     target_event_record,
-    target_state,
 )
 from monitor.store.sql import Sessions, covers, latest_good, with_members
 
@@ -82,12 +82,35 @@ class Queries(Sessions):
         """Change events, newest first (``before``: those after that one, the next page)."""
         return self._newest(schema.ChangeEvent, change_record, (target, since, limit), before)
 
-    def alert_states(self) -> dict[str, TargetState]:
-        """Each target's alert state as its last recorded poll left it (failures, since
-        when, the last error), by target."""
+    def target_summaries(self, targets: Sequence[str]) -> dict[str, TargetSummary]:
+        """Where each of ``targets`` stands, in one statement (each figure an index
+        lookup): what a dashboard of many targets needs without a query per figure.
+        A target with no recorded poll is left out."""
+        if not targets:
+            return {}
+        snap, state, change = schema.Snapshot, schema.TargetStateRow, schema.ChangeEvent
+
+        def newest(column: Any, table: Any, at: Any, *where: Any) -> Any:
+            return (
+                select(column)
+                .where(table.target == state.target, *where)
+                .order_by(at.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+
+        good = (snap.ok.is_(True),)
+        query = select(
+            state.target,
+            newest(snap.fetched_at, snap, snap.fetched_at),
+            newest(snap.fetched_at, snap, snap.fetched_at, *good),
+            newest(snap.model_count, snap, snap.fetched_at, *good),
+            newest(change.detected_at, change, change.detected_at),
+            state.failures,
+            state.last_error,
+        ).where(state.target.in_(list(targets)))
         with self._read() as session:
-            rows = session.scalars(select(schema.TargetStateRow))
-            return {row.target: target_state(row) for row in rows}
+            return {row[0]: TargetSummary(*row) for row in session.execute(query)}
 
     def has_target(self, target: str) -> bool:
         """Whether any poll of ``target`` was ever stored."""
@@ -110,6 +133,33 @@ class Queries(Sessions):
         with self._read() as session:
             rows = session.scalars(select(schema.KnownAnswerRow))
             return {row.target: known_answer(row) for row in rows}
+
+    def listed_now(self, targets: Sequence[str]) -> dict[str, frozenset[str]]:
+        """The model IDs each target's latest good poll listed (IDs only, the lists found
+        in one statement, each distinct list read once): what the matrix shows."""
+        snap, state = schema.Snapshot, schema.TargetStateRow
+        latest = (
+            select(snap.model_list_id)
+            .where(snap.target == state.target, snap.ok.is_(True))
+            .order_by(snap.fetched_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        out: dict[str, frozenset[str]] = dict.fromkeys(targets, frozenset())
+        by_list: dict[int, frozenset[str]] = {}
+        with self._read() as session:
+            found = session.execute(
+                select(state.target, latest).where(state.target.in_(list(targets)))
+            ).all()
+            for name, list_id in found:
+                if list_id is None:
+                    continue
+                if list_id not in by_list:
+                    by_list[list_id] = frozenset(
+                        session.scalars(with_members(select(schema.ModelObject.model_id), list_id))
+                    )
+                out[name] = by_list[list_id]
+        return out
 
     def model_sightings(self, model_id: str, target: str | None = None) -> list[Sighting]:
         """Per target, the first and last good poll whose list held ``model_id``, and

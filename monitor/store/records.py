@@ -105,6 +105,19 @@ class Redirected:
 
 
 @dataclass(frozen=True)
+class TargetSummary:
+    """Where a target stands: its last poll, last good poll, last change and failures."""
+
+    target: str
+    last_poll_at: datetime | None
+    last_good_at: datetime | None
+    good_count: int | None  # models in the last good poll
+    last_change_at: datetime | None
+    failures: int  # failed polls in a row, the last one included
+    last_error: str | None
+
+
+@dataclass(frozen=True)
 class Sighting:
     """Where and when one model was listed."""
 

@@ -119,7 +119,8 @@ def newest_first(
         query = query.where(at >= since)
     if before is not None:
         time_of = select(at).where(table.id == before).scalar_subquery()
-        query = query.where(or_(at < time_of, and_(at == time_of, table.id < before)))
+        # "at <= time_of" first: a range the time index can serve; the rest filters ties
+        query = query.where(at <= time_of, or_(at < time_of, table.id < before))
     query = query.order_by(at.desc(), table.id.desc())
     return query.limit(limit) if limit is not None else query
 

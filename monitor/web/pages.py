@@ -33,6 +33,7 @@ from monitor.web.api import BadRequest, before_of, id_of, limit_of, time_of
 PAGE = 50  # rows of a listing page
 RECENT = 20  # changes on the overview and a target's page
 CHART_POLLS = 2000  # polls a target's chart reads, newest first
+MATRIX_ROWS = 100  # models a page of the matrix shows
 
 
 def model_url(model_id: str) -> str:
@@ -155,14 +156,21 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
     def matrix(request: Request) -> tuple[str, dict[str, Any]]:
         q = request.query_params.get("q", "").strip()
         targets = names()
-        listed: dict[str, set[str]] = {}
-        for name in targets:
-            good = store.models_at(name, now())
-            for m in store.models(good) if good is not None else []:
-                listed.setdefault(str(m.get("id")), set()).add(name)
-        ids = sorted(i for i in listed if q.lower() in i.lower())
-        rows = [(i, [n in listed[i] for n in targets]) for i in ids]
-        return "matrix.html", {"names": targets, "rows": rows, "q": q}
+        listed_by = store.listed_now(targets)
+        ids = sorted({i for listed in listed_by.values() for i in listed if q.lower() in i.lower()})
+        page_no = _page_number(request)
+        shown = ids[(page_no - 1) * MATRIX_ROWS : page_no * MATRIX_ROWS]
+        rows = [(i, [i in listed_by[n] for n in targets]) for i in shown]
+        more = len(ids) > page_no * MATRIX_ROWS
+        query = urllib.parse.urlencode({"q": q, "page": page_no + 1})
+        return "matrix.html", {
+            "names": targets,
+            "rows": rows,
+            "q": q,
+            "total": len(ids),
+            "first": (page_no - 1) * MATRIX_ROWS + 1,
+            "next_url": f"/matrix?{query}" if more else None,
+        }
 
     def snapshot(request: Request) -> tuple[str, dict[str, Any]]:
         snapshot_id = id_of(request.path_params["snapshot_id"], "snapshot id")
@@ -224,6 +232,13 @@ def _next_page(request: Request, rows: Sequence[Any], page: int) -> dict[str, An
         "next_before": rows[-1].id,
         "next_url": request.url.path + "?" + urllib.parse.urlencode(params),
     }
+
+
+def _page_number(request: Request) -> int:
+    text = request.query_params.get("page", "1")
+    if not text.isdigit() or not 0 < int(text) <= 100_000:
+        raise BadRequest(f"page: {text!r} is not a page number")
+    return int(text)
 
 
 def _error(status: int, title: str, exc: Exception) -> dict[str, Any]:

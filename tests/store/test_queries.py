@@ -12,6 +12,7 @@ import pytest
 from builders import count_rows, models, record_poll
 from sqlalchemy import event, text
 
+from monitor.alerts import TargetState
 from monitor.errors import NotFoundError
 from monitor.modellist import ModelList
 from monitor.store import Store, schema
@@ -272,3 +273,36 @@ def test_pages_read_with_before_give_the_whole_listing_once_in_order(store: Stor
             pages += [s.id for s in page]
             before = page[-1].id
         assert pages == expected
+
+
+def test_a_summary_of_each_target_and_the_ids_each_lists_now(store: Store) -> None:
+    minute = timedelta(minutes=1)
+    with store.transaction() as tx:
+        record_poll(tx, "dos-ai", T0, models("a", "b"))
+        tx.save_target_state("dos-ai", TargetState(), None, T0)
+        record_poll(tx, "mirror", T0, models("a", "b"))  # the same list, read once
+        later = record_poll(tx, "mirror", T0 + minute, models("a", "b", "c"))
+        tx.add_change(
+            target="mirror",
+            detected_at=T0 + minute,
+            from_snapshot_id=later.id - 1,
+            to_snapshot_id=later.id,
+            added=["c"],
+            removed=[],
+        )
+        record_poll(tx, "mirror", T0 + 2 * minute, None, error="HTTP 503")
+        failing = TargetState(failures=1, failing_since=T0 + 2 * minute, last_error="HTTP 503")
+        tx.save_target_state("mirror", failing, later.id, T0 + 2 * minute)
+    summaries = store.target_summaries(["dos-ai", "mirror", "never-polled"])
+    assert set(summaries) == {"dos-ai", "mirror"}  # no poll, no summary
+    dos, mirror = summaries["dos-ai"], summaries["mirror"]
+    assert (dos.last_poll_at, dos.last_good_at, dos.good_count) == (T0, T0, 2)
+    assert dos.last_change_at is None and dos.failures == 0
+    assert mirror.last_poll_at == T0 + 2 * minute and mirror.last_good_at == T0 + minute
+    assert mirror.good_count == 3 and mirror.last_change_at == T0 + minute
+    assert (mirror.failures, mirror.last_error) == (1, "HTTP 503")
+    assert store.listed_now(["dos-ai", "mirror", "never-polled"]) == {
+        "dos-ai": frozenset({"a", "b"}),
+        "mirror": frozenset({"a", "b", "c"}),
+        "never-polled": frozenset(),
+    }
