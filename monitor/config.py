@@ -314,6 +314,11 @@ def _loopback(host: str) -> bool:
         return False  # a name other than localhost: it may resolve anywhere
 
 
+def show_address(host: str, port: int) -> str:
+    """``host:port`` as a URL writes it (an IPv6 host in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def parse_listen(value: object, key: str) -> tuple[str, int]:
     text = _string(value, key).strip()
     host, _, port = text.rpartition(":")

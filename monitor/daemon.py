@@ -30,7 +30,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Config, Secret, Target, resolve_key
+from monitor.config import Config, Secret, Target, show_address
 from monitor.errors import MonitorError
 from monitor.fetch import MAX_RETRY_AFTER, ConditionalCache
 from monitor.metrics import Metrics, MetricsServer, json_body, prometheus_body
@@ -335,14 +335,11 @@ class Daemon:
     def _web_server(self) -> Any:
         """``[web] listen``: the web app over this daemon's store, bound now (so a port in
         use fails the start), served from a thread once the daemon starts."""
-        from monitor.web.app import BackgroundServer, bind, create_app
+        from monitor.web.app import BackgroundServer, bind, create_app, password_of
 
         web = self._config.web
         assert web.listen is not None
-        secret = resolve_key(web.password, os.environ, "password")
-        app = create_app(
-            lambda: self._config, self._store, self._now, secret.reveal() if secret else None
-        )
+        app = create_app(lambda: self._config, self._store, self._now, password_of(web))
         return BackgroundServer(app, bind(*web.listen, "web.listen"))
 
     def start(self) -> None:
@@ -373,12 +370,11 @@ class Daemon:
         if self._server is not None:
             self._server.start()
             host, _ = self._config.metrics_listen or ("127.0.0.1", 0)
-            log.info("metrics served", address=f"http://{host}:{self._server.address[1]}/metrics")
+            shown = show_address(host, self._server.address[1])
+            log.info("metrics served", address=f"http://{shown}/metrics")
         if self._web is not None:
             self._web.start()
-            host, port = self._web.address[:2]
-            shown = f"[{host}]" if ":" in host else host
-            log.info("web app served", address=f"http://{shown}:{port}/")
+            log.info("web app served", address=f"http://{show_address(*self._web.address[:2])}/")
         log.info(
             "daemon started",
             targets=[t.name for t in self._config.targets],

@@ -20,6 +20,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from monitor.config import show_address
 from monitor.errors import MonitorError
 
 log = structlog.get_logger("monitor.metrics")
@@ -137,7 +138,7 @@ class MetricsServer:
         try:  # bound here, before the daemon polls or sends anything
             self._server = ThreadingHTTPServer((host, port), Handler)
         except OSError as exc:
-            shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            shown = show_address(host, port)
             reason = exc.strerror or str(exc)
             raise MonitorError(f"metrics.listen: cannot listen on {shown}: {reason}") from None
         self._server.daemon_threads = True

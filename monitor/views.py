@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from monitor.errors import NotFoundError
+from monitor.errors import ConfigError, NotFoundError
 
 if TYPE_CHECKING:  # the records come with SQLAlchemy: rendering JSON loads none of it
-    from monitor.config import Target
+    from monitor.config import Config, Target
     from monitor.store import (
         ChangeRecord,
         DeliveryRecord,
@@ -146,6 +146,32 @@ def _json_char(char: str) -> str:
     return f"\\u{code:04x}"
 
 
+def check_target(config: Config, store: Store, name: str | None) -> None:
+    """A ``target`` filter names a configured target or one in the history
+    (NotFoundError otherwise); None is no filter."""
+    if name is None or any(t.name == name for t in config.targets) or store.has_target(name):
+        return
+    known = ", ".join(t.name for t in config.targets) or "none configured"
+    raise NotFoundError(f"unknown target {name!r} (configured: {known})")
+
+
+def only_target(config: Config, key: str) -> str:
+    """The one configured target, for a query that needs one and was not given any
+    (ConfigError naming ``key`` when there are several or none)."""
+    if len(config.targets) != 1:
+        names = ", ".join(t.name for t in config.targets) or "none"
+        raise ConfigError(f"{key}: pick one of the configured targets ({names})")
+    return config.targets[0].name
+
+
+def configured_urls(config: Config) -> set[str]:
+    """The hashes deliveries name their URLs by, of every URL in ``config``: whether a
+    delivery's URL is still configured."""
+    from monitor.notify.outbox import url_hash
+
+    return {url_hash(u) for u in config.all_urls()}
+
+
 def snapshot_view(store: Store, snapshot_id: int) -> dict[str, Any]:
     """``monitor show ID --json``: a poll and its models (NotFoundError when none)."""
     snapshot = store.snapshot(snapshot_id)
@@ -231,19 +257,20 @@ def targets_view(targets: Sequence[Target], store: Store, now: datetime) -> list
             status = "down" if failures >= target.alert_after_failures else "failing"
             reason = summary.last_error
 
-        def at(moment: datetime | None) -> str | None:
-            return iso(moment) if moment is not None else None
-
         out.append(
             {
                 "name": target.name,
                 "status": status,
                 "reason": reason,
                 "model_count": summary.good_count if summary is not None else None,
-                "last_poll_at": at(summary.last_poll_at) if summary else None,
-                "last_good_at": at(summary.last_good_at) if summary else None,
-                "last_change_at": at(summary.last_change_at) if summary else None,
+                "last_poll_at": _iso_or_none(summary.last_poll_at if summary else None),
+                "last_good_at": _iso_or_none(summary.last_good_at if summary else None),
+                "last_change_at": _iso_or_none(summary.last_change_at if summary else None),
                 "consecutive_failures": failures,
             }
         )
     return out
+
+
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return iso(moment) if moment is not None else None

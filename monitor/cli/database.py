@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, TypeVar
 from monitor.cli.options import parse_time
 from monitor.cli.state import current_state, start_logging, utcnow
 from monitor.config import Config
-from monitor.errors import NotFoundError
 
 if TYPE_CHECKING:  # the store loads SQLAlchemy: only commands that need it import it
     from sqlalchemy import Engine
@@ -71,7 +70,6 @@ def read_rows(
 
 
 def check_target(config: Config, store: Store, name: str | None) -> None:
-    if name is None or any(t.name == name for t in config.targets) or store.has_target(name):
-        return
-    known = ", ".join(t.name for t in config.targets) or "none configured"
-    raise NotFoundError(f"unknown target {name!r} (configured: {known})")
+    from monitor.views import check_target as check
+
+    check(config, store, name)

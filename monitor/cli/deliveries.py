@@ -14,7 +14,7 @@ from monitor.cli.render import delivery_when, print_json, print_table, short, sk
 from monitor.cli.state import current_state, start_logging, utcnow
 from monitor.config import verify
 from monitor.errors import ConfigError, NotFoundError
-from monitor.views import delivery_json, iso
+from monitor.views import configured_urls, delivery_json, iso
 
 
 @cli.group(invoke_without_command=True)
@@ -38,8 +38,6 @@ def deliveries(
     """Each alert to each notification URL: sent, pending (retried) or dead."""
     if ctx.invoked_subcommand is not None:
         return
-    from monitor.notify.outbox import url_hash
-
     rows, total = read_rows(
         target_name,
         since,
@@ -48,7 +46,7 @@ def deliveries(
         ),
     )
     now = utcnow()
-    configured = {url_hash(u) for u in current_state().config().all_urls()}
+    configured = configured_urls(current_state().config())
     if as_json:
         print_json([delivery_json(d, now, configured) for d in rows])
         return

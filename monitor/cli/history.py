@@ -13,7 +13,7 @@ from monitor.cli.database import check_target, configured_store, read_rows
 from monitor.cli.options import LIMIT, SNAPSHOT_ID, common, event_filters, json_option, parse_time
 from monitor.cli.render import event_detail, model_rows, print_json, print_table, timeline
 from monitor.cli.state import current_state, start_logging, utcnow
-from monitor.errors import ConfigError, NotFoundError
+from monitor.errors import NotFoundError
 from monitor.text import printable, shown
 from monitor.views import (
     change_json,
@@ -21,6 +21,7 @@ from monitor.views import (
     iso,
     model_json,
     models_view,
+    only_target,
     snapshot_json,
     snapshot_view,
     target_event_json,
@@ -121,10 +122,7 @@ def models(target_name: str | None, at: str | None, as_json: bool) -> None:
     with configured_store(write=False) as store:
         check_target(config, store, target_name)
         if target_name is None:
-            if len(config.targets) != 1:
-                names = ", ".join(t.name for t in config.targets) or "none"
-                raise ConfigError(f"--target: pick one of the configured targets ({names})")
-            target_name = config.targets[0].name
+            target_name = only_target(config, "--target")
         view = models_view(store, target_name, when)
         polled = store.snapshot(view["snapshot_id"]).fetched_at
     if as_json:

@@ -12,7 +12,7 @@ from monitor.cli.app import cli
 from monitor.cli.database import configured_store
 from monitor.cli.options import common
 from monitor.cli.state import current_state, utcnow
-from monitor.config import WebSettings, parse_listen, resolve_key, web_exposure_problem
+from monitor.config import parse_listen, show_address, web_exposure_problem
 from monitor.errors import ConfigError
 from monitor.logs import configure_logging
 
@@ -27,7 +27,7 @@ from monitor.logs import configure_logging
 def web(listen: str | None) -> None:
     """Serve the dashboard and JSON API over the database until SIGTERM. Read-only."""
     from monitor.sdnotify import SystemdNotifier
-    from monitor.web.app import bind, create_app, serve
+    from monitor.web.app import bind, create_app, password_of, serve
 
     configure_logging(
         current_state().log_level, stream=sys.stderr, journal=bool(os.environ.get("JOURNAL_STREAM"))
@@ -41,20 +41,12 @@ def web(listen: str | None) -> None:
             raise ConfigError(f"--listen: {listen!r} {problem}")
     else:
         host, port = settings.listen or ("127.0.0.1", 8080)
-    password = _password(settings)
+    password = password_of(settings)
     notifier = SystemdNotifier.from_environ(os.environ)
     with configured_store(write=False) as store:
         sock = bind(host, port, "--listen" if listen is not None else "web.listen")
-        shown = f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+        shown = f"http://{show_address(host, port)}/"
         click.echo(f"serving {shown} (read-only); stop with Ctrl-C or SIGTERM", err=True)
         notifier.ready(f"serving {shown}")
         serve(create_app(lambda: config, store, utcnow, password), sock)
         notifier.stopping()
-
-
-def _password(settings: WebSettings) -> str | None:
-    if settings.password is None:
-        return None
-    secret = resolve_key(settings.password, os.environ, "password")
-    assert secret is not None  # a source is set
-    return secret.reveal()

@@ -89,23 +89,13 @@ class Queries(Sessions):
         if not targets:
             return {}
         snap, state, change = schema.Snapshot, schema.TargetStateRow, schema.ChangeEvent
-
-        def newest(column: Any, table: Any, at: Any, *where: Any) -> Any:
-            return (
-                select(column)
-                .where(table.target == state.target, *where)
-                .order_by(at.desc())
-                .limit(1)
-                .scalar_subquery()
-            )
-
-        good = (snap.ok.is_(True),)
+        good = snap.ok.is_(True)
         query = select(
             state.target,
-            newest(snap.fetched_at, snap, snap.fetched_at),
-            newest(snap.fetched_at, snap, snap.fetched_at, *good),
-            newest(snap.model_count, snap, snap.fetched_at, *good),
-            newest(change.detected_at, change, change.detected_at),
+            _newest_of_target(snap.fetched_at, snap.fetched_at),
+            _newest_of_target(snap.fetched_at, snap.fetched_at, good),
+            _newest_of_target(snap.model_count, snap.fetched_at, good),
+            _newest_of_target(change.detected_at, change.detected_at),
             state.failures,
             state.last_error,
         ).where(state.target.in_(list(targets)))
@@ -138,13 +128,7 @@ class Queries(Sessions):
         """The model IDs each target's latest good poll listed (IDs only, the lists found
         in one statement, each distinct list read once): what the matrix shows."""
         snap, state = schema.Snapshot, schema.TargetStateRow
-        latest = (
-            select(snap.model_list_id)
-            .where(snap.target == state.target, snap.ok.is_(True))
-            .order_by(snap.fetched_at.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
+        latest = _newest_of_target(snap.model_list_id, snap.fetched_at, snap.ok.is_(True))
         out: dict[str, frozenset[str]] = dict.fromkeys(targets, frozenset())
         by_list: dict[int, frozenset[str]] = {}
         with self._read() as session:
@@ -231,3 +215,16 @@ def _sorted_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [_sorted_keys(v) for v in value]
     return value
+
+
+def _newest_of_target(column: Any, at: Any, *where: Any) -> Any:
+    """``column`` of the newest row (by ``at``) of its table for the target of the
+    ``target_states`` row it is correlated with: one index lookup per target."""
+    table = at.class_
+    return (
+        select(column)
+        .where(table.target == schema.TargetStateRow.target, *where)
+        .order_by(at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )

@@ -19,15 +19,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from monitor.config import Config, parse_moment
-from monitor.errors import MonitorError, NotFoundError, StorageError
+from monitor.errors import ConfigError, MonitorError, NotFoundError, StorageError
 from monitor.store import Store
 from monitor.views import (
     change_json,
+    check_target,
+    configured_urls,
     delivery_json,
     diff_view,
     json_text,
     model_view,
     models_view,
+    only_target,
     snapshot_json,
     snapshot_view,
     target_event_json,
@@ -60,19 +63,13 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
 
     def target_of(request: Request, *, required: bool = False) -> str | None:
         name = request.query_params.get("target") or None
-        if name is None:
-            if required:
-                names = [t.name for t in config().targets]
-                if len(names) == 1:
-                    return names[0]
-                raise BadRequest(
-                    f"target: pick one of the configured targets ({', '.join(names) or 'none'})"
-                )
-            return None
-        if any(t.name == name for t in config().targets) or store.has_target(name):
-            return name
-        known = ", ".join(t.name for t in config().targets) or "none configured"
-        raise NotFoundError(f"unknown target {name!r} (configured: {known})")
+        if name is None and required:
+            try:
+                return only_target(config(), "target")
+            except ConfigError as exc:
+                raise BadRequest(str(exc)) from None
+        check_target(config(), store, name)
+        return name
 
     def filters(request: Request, default_limit: int | None = None) -> dict[str, Any]:
         return {
@@ -103,28 +100,18 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
         return models_view(store, name, at)
 
     def diff(request: Request) -> Any:
-        for key in ("from", "to"):
-            if key not in request.query_params:
-                raise BadRequest(f"{key}: a snapshot id is required (diff?from=A&to=B)")
-        return diff_view(
-            store,
-            id_of(request.query_params["from"], "from"),
-            id_of(request.query_params["to"], "to"),
-        )
+        return diff_view(store, *diff_ids(request))
 
     def events(request: Request) -> Any:
         rows = store.target_events(**filters(request), before=before_of(request))
         return [target_event_json(e) for e in rows]
 
     def deliveries(request: Request) -> Any:
-        from monitor.notify.outbox import url_hash
-
         status = request.query_params.get("status") or None
         if status not in (None, "pending", "sent", "dead"):
             raise BadRequest(f"status: {status!r} is not one of pending, sent, dead")
         rows, _ = store.deliveries(status=status, **filters(request, 50))
-        configured = {url_hash(u) for u in config().all_urls()}
-        moment = now()
+        configured, moment = configured_urls(config()), now()
         return [delivery_json(d, moment, configured) for d in rows]
 
     def model(request: Request) -> Any:
@@ -154,6 +141,14 @@ def id_of(text: str, name: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 2**63:
         raise BadRequest(f"{name}: {text!r} is not an id (a positive whole number)")
     return int(text)
+
+
+def diff_ids(request: Request) -> tuple[int, int]:
+    """``from=A&to=B``: the two snapshots a diff compares."""
+    for key in ("from", "to"):
+        if key not in request.query_params:
+            raise BadRequest(f"{key}: a snapshot id is required (diff?from=A&to=B)")
+    return id_of(request.query_params["from"], "from"), id_of(request.query_params["to"], "to")
 
 
 def before_of(request: Request) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from monitor.config import Config
+from monitor.config import Config, WebSettings, resolve_key, show_address
 from monitor.errors import MonitorError
 from monitor.store import Store
 from monitor.web import api, pages
@@ -36,9 +37,16 @@ def create_app(
     return Guard(app, password)
 
 
+def password_of(web: WebSettings) -> str | None:
+    """The password ``[web]`` asks for (basic auth), read from where it says; None:
+    no password (a ConfigError names the key when it cannot be read)."""
+    secret = resolve_key(web.password, os.environ, "password")
+    return secret.reveal() if secret is not None else None
+
+
 def bind(host: str, port: int, key: str) -> socket.socket:
     """A listening socket on ``host:port`` (MonitorError naming ``key`` when it cannot)."""
-    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    shown = show_address(host, port)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP said outright: asyncio sets TCP_NODELAY only on sockets that say it,
     # and without it every answer on a kept-alive connection waits 40 ms (Nagle and

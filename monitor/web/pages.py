@@ -20,6 +20,8 @@ from monitor.errors import NotFoundError, StorageError
 from monitor.store import Store
 from monitor.views import (
     change_json,
+    check_target,
+    configured_urls,
     delivery_json,
     diff_view,
     model_view,
@@ -28,7 +30,7 @@ from monitor.views import (
     target_event_json,
     targets_view,
 )
-from monitor.web.api import BadRequest, before_of, id_of, limit_of, time_of
+from monitor.web.api import BadRequest, before_of, diff_ids, id_of, limit_of, time_of
 
 PAGE = 50  # rows of a listing page
 RECENT = 20  # changes on the overview and a target's page
@@ -120,7 +122,6 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
         return "target.html", {
             "target": status,
             "snapshot_id": good.id if good is not None else None,
-            "models": rows,
             "rows": rows,
             "columns": columns,
             "q": q,
@@ -133,8 +134,7 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
 
     def changes(request: Request) -> tuple[str, dict[str, Any]]:
         target = request.query_params.get("target") or None
-        if target is not None and target not in names() and not store.has_target(target):
-            raise NotFoundError(f"unknown target {target!r}")
+        check_target(config(), store, target)
         since = request.query_params.get("since") or None
         rows = store.changes(
             target=target,
@@ -177,12 +177,7 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
         return "snapshot.html", {"s": snapshot_view(store, snapshot_id)}
 
     def diff(request: Request) -> tuple[str, dict[str, Any]]:
-        for key in ("from", "to"):
-            if key not in request.query_params:
-                raise BadRequest(f"{key}: a snapshot id is required (diff?from=A&to=B)")
-        a = id_of(request.query_params["from"], "from")
-        b = id_of(request.query_params["to"], "to")
-        return "diff.html", {"d": diff_view(store, a, b)}
+        return "diff.html", {"d": diff_view(store, *diff_ids(request))}
 
     def events(request: Request) -> tuple[str, dict[str, Any]]:
         rows = store.target_events(limit=limit_of(request, PAGE), before=before_of(request))
@@ -190,11 +185,8 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
         return "events.html", {**context, **_next_page(request, rows, PAGE)}
 
     def deliveries(_: Request) -> tuple[str, dict[str, Any]]:
-        from monitor.notify.outbox import url_hash
-
         rows, _total = store.deliveries(limit=PAGE * 4)
-        configured = {url_hash(u) for u in config().all_urls()}
-        moment = now()
+        configured, moment = configured_urls(config()), now()
         return "deliveries.html", {
             "deliveries": [delivery_json(d, moment, configured) for d in rows]
         }

@@ -78,6 +78,23 @@ def serving(base: str) -> bool:
         return False
 
 
+def start_dashboard(
+    workspace: Workspace,
+    daemon: Callable[..., subprocess.Popen[str]],
+    targets: list[dict[str, Any]],
+    web: str = "",
+) -> str:
+    """The daemon over ``targets`` with ``[web] listen`` on a free port (and ``web``,
+    more ``[web]`` lines), once it answers: its ``host:port``."""
+    address = f"127.0.0.1:{free_port()}"
+    workspace.write_config(targets)
+    with workspace.config_path.open("a") as config:
+        config.write(f'\n[web]\nlisten = "{address}"\n{web}\n')
+    daemon()
+    wait_until(lambda: serving(f"http://{address}"), timeout=30)
+    return address
+
+
 def screenshot(driver: Any, name: str) -> None:
     """Kept in $MONITOR_SCREENSHOT_DIR when set (docs/ in the repository: the README's
     pictures are taken by this test)."""
@@ -94,18 +111,15 @@ def test_the_dashboard_in_a_browser_follows_the_provider_and_runs_no_provider_sc
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    port = free_port()
-    workspace.write_config(
+    address = start_dashboard(
+        workspace,
+        daemon,
         [
             dos_target(provider, interval=1, watch_fields=["owned_by"]),
             dos_target(provider, name="mirror", interval=1),
-        ]
+        ],
     )
-    with workspace.config_path.open("a") as config:
-        config.write(f'\n[web]\nlisten = "127.0.0.1:{port}"\n')
-    daemon()
-    base = f"http://127.0.0.1:{port}"
-    wait_until(lambda: serving(base), timeout=30)
+    base = f"http://{address}"
 
     def overview_ok() -> bool:
         browser.get(base + "/")
@@ -154,14 +168,10 @@ def test_the_browser_needs_the_password_when_one_is_set(
     daemon: Callable[..., subprocess.Popen[str]],
     browser: Any,
 ) -> None:
-    port = free_port()
     (workspace.root / "web.password").write_text("s3cret-pass\n")
-    workspace.write_config([dos_target(provider, interval=1)])
-    with workspace.config_path.open("a") as config:
-        config.write(f'\n[web]\nlisten = "127.0.0.1:{port}"\npassword_file = "web.password"\n')
-    daemon()
-    base = f"127.0.0.1:{port}"
-    wait_until(lambda: serving(f"http://{base}"), timeout=30)
+    base = start_dashboard(
+        workspace, daemon, [dos_target(provider, interval=1)], 'password_file = "web.password"'
+    )
 
     browser.get(f"http://{base}/")  # 401: headless chromium shows an empty page
     assert "dos-ai" not in browser.page_source and text(browser) == ""
