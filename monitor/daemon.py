@@ -33,7 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.config import Config, Secret, Target, show_address
 from monitor.errors import MonitorError
 from monitor.fetch import MAX_RETRY_AFTER, ConditionalCache
-from monitor.metrics import Metrics, MetricsServer, json_body, prometheus_body
+from monitor.metrics import Metrics, json_body, prometheus_body
 from monitor.notify import Sender
 from monitor.notify.message import format_duration
 from monitor.notify.outbox import Outbox, Outcome, describe_unrecorded
@@ -119,7 +119,7 @@ class Daemon:
         )
         self.metrics = Metrics()
         self.metrics.pending.set_function(self._pending)
-        self._server: MetricsServer | None = None
+        self._server: Any = None  # monitor.web.app.BackgroundServer, when [metrics] listen is set
         self._web: Any = None  # monitor.web.app.BackgroundServer, when [web] listen is set
         self._prepared = False
         # polls in flight at once: [defaults] max_concurrency, plus room for the outbox
@@ -218,7 +218,7 @@ class Daemon:
         except MonitorError:
             return math.nan
 
-    def _healthz(self) -> tuple[int, str, bytes]:
+    def _healthz(self, _request: Any) -> tuple[int, str, bytes]:
         scheduler = self.healthy()
         database = self._store.ping()
         ok = scheduler and database
@@ -232,15 +232,15 @@ class Daemon:
             },
         )
 
-    def _feed(self) -> tuple[int, str, bytes]:
+    def _feed(self, request: Any) -> tuple[int, str, bytes]:
         from monitor.feed import atom_feed
+        from monitor.web.ops import served_url
 
-        host = (self._config.metrics_listen or ("127.0.0.1", 0))[0]
-        port = self._server.address[1] if self._server is not None else 0
+        assert self._server is not None
         body = atom_feed(
             self._store.changes(limit=50),
             now=self._now(),
-            self_url=f"http://{host}:{port}/feed.atom",
+            self_url=served_url(self._server.address, request, "/feed.atom"),
         )
         return 200, "application/atom+xml; charset=utf-8", body
 
@@ -318,19 +318,25 @@ class Daemon:
             return
         self._notifier.check()
         if self._config.metrics_listen is not None:
-            host, port = self._config.metrics_listen
-            self._server = MetricsServer(
-                host,
-                port,
-                {
-                    "/metrics": lambda: prometheus_body(self.metrics),
-                    "/healthz": self._healthz,
-                    "/feed.atom": self._feed,
-                },
-            )
+            self._server = self._metrics_server(*self._config.metrics_listen)
         if self._config.web.listen is not None:
             self._web = self._web_server()
         self._prepared = True
+
+    def _metrics_server(self, host: str, port: int) -> Any:
+        """``[metrics] listen``: ``/metrics``, ``/healthz`` and ``/feed.atom``, bound now
+        (so a port in use fails the start), served from a thread once the daemon starts."""
+        from monitor.web.app import BackgroundServer, bind
+        from monitor.web.ops import create_ops_app
+
+        app = create_ops_app(
+            {
+                "/metrics": lambda _request: prometheus_body(self.metrics),
+                "/healthz": self._healthz,
+                "/feed.atom": self._feed,
+            }
+        )
+        return BackgroundServer(app, bind(host, port, "metrics.listen"))
 
     def _web_server(self) -> Any:
         """``[web] listen``: the web app over this daemon's store, bound now (so a port in
@@ -369,8 +375,7 @@ class Daemon:
         self._scheduler.start()
         if self._server is not None:
             self._server.start()
-            host, _ = self._config.metrics_listen or ("127.0.0.1", 0)
-            shown = show_address(host, self._server.address[1])
+            shown = show_address(*self._server.address[:2])
             log.info("metrics served", address=f"http://{shown}/metrics")
         if self._web is not None:
             self._web.start()

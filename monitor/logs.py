@@ -29,6 +29,7 @@ _NOISY = (
     "aiosmtpd",
     "urllib3",
     "requests",
+    "uvicorn",
 )
 
 

@@ -1,16 +1,12 @@
-"""Prometheus metrics of a running daemon, and the small HTTP server that serves
-them with ``/healthz``. Off unless ``[metrics] listen`` is set."""
+"""Prometheus metrics of a running daemon, and the bodies of its operations endpoints
+(served by :mod:`monitor.web.ops` when ``[metrics] listen`` is set)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import structlog
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -19,11 +15,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-
-from monitor.config import show_address
-from monitor.errors import MonitorError
-
-log = structlog.get_logger("monitor.metrics")
 
 
 class Metrics:
@@ -102,57 +93,6 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-Route = Callable[[], tuple[int, str, bytes]]
-
-
-class MetricsServer:
-    """``/metrics``, ``/healthz`` and any extra routes, on one loopback-friendly port.
-
-    The port is bound when the server is made (a :class:`MonitorError` naming
-    ``metrics.listen`` when it cannot be); requests are served once it is started."""
-
-    def __init__(self, host: str, port: int, routes: dict[str, Route]) -> None:
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                route = routes.get(self.path.split("?")[0])
-                if route is None:
-                    status, ctype, body = 404, "text/plain", b"not found\n"
-                else:
-                    try:
-                        status, ctype, body = route()
-                    except Exception:
-                        log.exception("metrics route failed", path=self.path)
-                        status, ctype, body = 500, "text/plain", b"internal error\n"
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        try:  # bound here, before the daemon polls or sends anything
-            self._server = ThreadingHTTPServer((host, port), Handler)
-        except OSError as exc:
-            shown = show_address(host, port)
-            reason = exc.strerror or str(exc)
-            raise MonitorError(f"metrics.listen: cannot listen on {shown}: {reason}") from None
-        self._server.daemon_threads = True
-        self.address = self._server.server_address
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="metrics", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def json_body(status: int, value: Any) -> tuple[int, str, bytes]:

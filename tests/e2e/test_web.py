@@ -292,6 +292,53 @@ def test_the_daemon_serves_the_api_while_it_polls_and_stops_cleanly(
     assert not _answers(base + "/api/v1/targets")  # the port is closed with it
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_metrics_port_is_served_by_the_same_framework_and_says_where_it_is(
+    workspace: Workspace,
+    provider: ProviderServer,
+    daemon: Callable[..., subprocess.Popen[str]],
+) -> None:
+    port, moved = free_port(), free_port()
+    workspace.write_config([dos_target(provider, interval=1)])
+    good = workspace.config_path.read_text()
+    workspace.config_path.write_text(good + f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
+    log = workspace.root / "daemon.log"
+    proc = daemon(log=log)
+    base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: _answers(base + "/healthz"))
+    wait_until(
+        lambda: 'monitor_polls_total{outcome="ok",target="dos-ai"}' in request(base + "/metrics")[2]
+    )
+    status, headers, body = request(base + "/healthz")
+    assert status == 200 and json.loads(body)["status"] == "ok"
+    assert headers["Content-Type"].startswith("application/json")
+    status, headers, _ = request(base + "/metrics")
+    assert headers["Content-Type"].startswith("text/plain; version=")
+    assert request(base + "/metrics", "POST")[0] == 405
+    assert request(base + "/nothing-here")[0] == 404
+    assert "Server" not in request(base + "/metrics")[1]
+
+    # a reload that moves [metrics] listen needs a restart: until then the feed's own
+    # link names the address still served, host and port
+    workspace.config_path.write_text(good + f'\n[metrics]\nlisten = "localhost:{moved}"\n')
+    proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "metrics.listen changed" in log.read_text())
+    status, headers, feed = request(base + "/feed.atom")
+    assert status == 200 and headers["Content-Type"].startswith("application/atom+xml")
+    assert f'href="{base}/feed.atom"' in feed
+    assert not _answers(f"http://127.0.0.1:{moved}/healthz")
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 0, stderr
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [line["address"] for line in lines if line["event"] == "metrics served"] == [
+        f"{base}/metrics"
+    ]
+    # uvicorn's own start and stop lines stay out of the daemon's log
+    assert not [line for line in lines if line.get("logger", "").startswith("uvicorn")]
+    assert not _answers(base + "/healthz")
+
+
 def test_a_busy_web_port_stops_the_daemon_before_it_polls(
     sqlite_workspace: Workspace, provider: ProviderServer
 ) -> None:
