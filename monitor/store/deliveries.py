@@ -27,8 +27,11 @@ class DeliveryQueue(Sessions):
         target: str | None = None,
         since: datetime | None = None,
         limit: int | None = None,
+        before: int | None = None,
     ) -> tuple[list[DeliveryRecord], int]:
-        """Deliveries, newest first, and how many match in all (``limit`` aside)."""
+        """Deliveries, newest first, and how many match in all (``limit`` and ``before``
+        aside); ``before``: only those older than the delivery with this id (the next
+        page)."""
         where = []
         if status is not None:
             where.append(schema.DeliveryRow.status == status)
@@ -37,12 +40,14 @@ class DeliveryQueue(Sessions):
         if since is not None:
             where.append(schema.DeliveryRow.created_at >= since)
         query = select(schema.DeliveryRow).where(*where).order_by(schema.DeliveryRow.id.desc())
+        if before is not None:
+            query = query.where(schema.DeliveryRow.id < before)
         if limit is not None:
             query = query.limit(limit)
         with self._read() as session:
             rows = [delivery_record(row) for row in session.scalars(query)]
             total = len(rows)
-            if limit is not None and total == limit:
+            if before is not None or (limit is not None and total == limit):
                 total = int(
                     session.scalar(
                         select(func.count()).select_from(schema.DeliveryRow).where(*where)

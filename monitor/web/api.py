@@ -1,7 +1,7 @@
 """``/api/v1/``: the history as JSON, each answer the same value the matching CLI
 command prints with ``--json`` (built by :mod:`monitor.views`), with the same filters:
 ``target``, ``since`` (ISO 8601 or an age such as ``7d``) and ``limit``; the listings
-(history, changes, events) also take ``before=ID`` for the next page.
+(history, changes, events, deliveries) also take ``before=ID`` for the next page.
 
 A request the API cannot answer is ``{"error": "..."}`` naming the parameter and the
 value: 400 for a bad parameter, 404 for something that is not there, 503 when the
@@ -107,10 +107,9 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
         return [target_event_json(e) for e in rows]
 
     def deliveries(request: Request) -> Any:
-        status = request.query_params.get("status") or None
-        if status not in (None, "pending", "sent", "dead"):
-            raise BadRequest(f"status: {status!r} is not one of pending, sent, dead")
-        rows, _ = store.deliveries(status=status, **filters(request, 50))
+        rows, _ = store.deliveries(
+            status=status_of(request), **filters(request, 50), before=before_of(request)
+        )
         configured, moment = configured_urls(config()), now()
         return [delivery_json(d, moment, configured) for d in rows]
 
@@ -149,6 +148,14 @@ def diff_ids(request: Request) -> tuple[int, int]:
         if key not in request.query_params:
             raise BadRequest(f"{key}: a snapshot id is required (diff?from=A&to=B)")
     return id_of(request.query_params["from"], "from"), id_of(request.query_params["to"], "to")
+
+
+def status_of(request: Request) -> str | None:
+    """``status=``: the deliveries in one state (pending, sent or dead)."""
+    status = request.query_params.get("status") or None
+    if status not in (None, "pending", "sent", "dead"):
+        raise BadRequest(f"status: {status!r} is not one of pending, sent, dead")
+    return status
 
 
 def before_of(request: Request) -> int | None:

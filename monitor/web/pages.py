@@ -30,7 +30,15 @@ from monitor.views import (
     target_event_json,
     targets_view,
 )
-from monitor.web.api import BadRequest, before_of, diff_ids, id_of, limit_of, time_of
+from monitor.web.api import (
+    BadRequest,
+    before_of,
+    diff_ids,
+    id_of,
+    limit_of,
+    status_of,
+    time_of,
+)
 
 PAGE = 50  # rows of a listing page
 RECENT = 20  # changes on the overview and a target's page
@@ -133,22 +141,9 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
         }
 
     def changes(request: Request) -> tuple[str, dict[str, Any]]:
-        target = request.query_params.get("target") or None
-        check_target(config(), store, target)
-        since = request.query_params.get("since") or None
-        rows = store.changes(
-            target=target,
-            since=time_of(request, "since", now()),
-            limit=limit_of(request, PAGE),
-            before=before_of(request),
-        )
-        context = {
-            "changes": [change_json(c) for c in rows],
-            "target_names": names(),
-            "target": target,
-            "since": since,
-        }
-        return "changes.html", {**context, **_next_page(request, rows, PAGE)}
+        rows, pager = _paged(request, store.changes(**filters(request)))
+        context = {"changes": [change_json(c) for c in rows], **form(request, "/changes")}
+        return "changes.html", {**context, **pager}
 
     def model(request: Request) -> tuple[str, dict[str, Any]]:
         return "model.html", {"life": model_view(store, request.path_params["model_id"])}
@@ -179,16 +174,41 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
     def diff(request: Request) -> tuple[str, dict[str, Any]]:
         return "diff.html", {"d": diff_view(store, *diff_ids(request))}
 
-    def events(request: Request) -> tuple[str, dict[str, Any]]:
-        rows = store.target_events(limit=limit_of(request, PAGE), before=before_of(request))
-        context = {"events": [target_event_json(e) for e in rows]}
-        return "events.html", {**context, **_next_page(request, rows, PAGE)}
+    def filters(request: Request) -> dict[str, Any]:
+        """``target`` and ``since`` of a listing page, and what its form shows."""
+        target = request.query_params.get("target") or None
+        check_target(config(), store, target)
+        return {
+            "target": target,
+            "since": time_of(request, "since", now()),
+            "limit": _page_limit(request),
+            "before": before_of(request),
+        }
 
-    def deliveries(_: Request) -> tuple[str, dict[str, Any]]:
-        rows, _total = store.deliveries(limit=PAGE * 4)
+    def form(request: Request, action: str) -> dict[str, Any]:
+        return {
+            "action": action,
+            "target_names": names(),
+            "target": request.query_params.get("target") or None,
+            "since": request.query_params.get("since") or None,
+        }
+
+    def events(request: Request) -> tuple[str, dict[str, Any]]:
+        rows, pager = _paged(request, store.target_events(**filters(request)))
+        context = {"events": [target_event_json(e) for e in rows], **form(request, "/events")}
+        return "events.html", {**context, **pager}
+
+    def deliveries(request: Request) -> tuple[str, dict[str, Any]]:
+        status = status_of(request)
+        read, total = store.deliveries(status=status, **filters(request))
+        rows, pager = _paged(request, read)
         configured, moment = configured_urls(config()), now()
         return "deliveries.html", {
-            "deliveries": [delivery_json(d, moment, configured) for d in rows]
+            "deliveries": [delivery_json(d, moment, configured) for d in rows],
+            "total": total,
+            "status": status,
+            **form(request, "/deliveries"),
+            **pager,
         }
 
     return [
@@ -214,16 +234,25 @@ def _field(model: dict[str, Any], path: str) -> Any:
     return value
 
 
-def _next_page(request: Request, rows: Sequence[Any], page: int) -> dict[str, Any]:
-    """The link to the next page of a listing: ``before=`` its last row's id."""
-    if len(rows) < (limit_of(request, page) or page):
-        return {"next_before": None, "next_url": None}
+def _paged(request: Request, rows: Sequence[Any]) -> tuple[Sequence[Any], dict[str, Any]]:
+    """The rows of a listing page, read one past the page (:func:`_page_limit`), and the
+    link to the next page (``before=`` the last shown row's id) when there is one."""
+    size = limit_of(request, PAGE) or PAGE
+    if len(rows) <= size:
+        return rows, {"next_before": None, "next_url": None}
+    shown = rows[:size]
     params = {k: v for k, v in request.query_params.items() if k != "before"}
-    params["before"] = str(rows[-1].id)
-    return {
-        "next_before": rows[-1].id,
+    params["before"] = str(shown[-1].id)
+    return shown, {
+        "next_before": shown[-1].id,
         "next_url": request.url.path + "?" + urllib.parse.urlencode(params),
     }
+
+
+def _page_limit(request: Request) -> int:
+    """Rows to read for a listing page: one more than it shows, to know whether an older
+    page exists."""
+    return (limit_of(request, PAGE) or PAGE) + 1
 
 
 def _page_number(request: Request) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import MONITOR, Workspace, dos_target, wait_until
-from servers import ProviderServer, free_port, model
+from servers import ProviderServer, WebhookServer, free_port, model
 
 XSS = "<img src=x onerror=alert(1)>"
 SLASHED = "meta-llama/llama-3.3-70b"
@@ -250,6 +250,31 @@ def test_a_password_turns_on_basic_auth_and_never_shows(
     assert all(secret not in r.stdout + r.stderr for r in workspace.results)
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_password_can_come_from_a_systemd_credential(
+    workspace: Workspace, provider: ProviderServer, web: Callable[..., str]
+) -> None:
+    secret = "credential-held-password"
+    credentials = workspace.root / "credentials"
+    credentials.mkdir()
+    (credentials / "web_password").write_text(secret + "\n")  # as LoadCredential= gives it
+    workspace.env["CREDENTIALS_DIRECTORY"] = str(credentials)
+    workspace.write_config([dos_target(provider)])
+    with workspace.config_path.open("a") as config:
+        config.write('\n[web]\npassword_credential = "web_password"\n')
+    assert workspace.run("check").code == 0
+    base = web()
+    assert request(base + "/", auth=None)[0] == 401
+    assert request(base + "/", auth=("monitor", secret + "\n"))[0] == 401
+    status, _, page = request(base + "/", auth=("monitor", secret))
+    assert status == 200 and secret not in page
+    # a credential that is not there: exit 2 naming the key, before serving anything
+    del workspace.env["CREDENTIALS_DIRECTORY"]
+    missing = workspace.run("web", "--listen", f"127.0.0.1:{free_port()}")
+    assert missing.code == 2
+    assert "web.password_credential" in missing.stderr and secret not in missing.stderr
+
+
 def test_an_address_other_hosts_reach_needs_a_password_or_a_said_yes(
     sqlite_workspace: Workspace, provider: ProviderServer
 ) -> None:
@@ -407,6 +432,58 @@ def test_the_pages_show_status_changes_models_and_escape_what_providers_send(
     assert status == 404 and "no poll ever listed a model" in missing
     status, headers, css = request(base + "/static/style.css")
     assert status == 200 and headers["Content-Type"].startswith("text/css") and "status" in css
+
+
+def test_events_and_deliveries_pages_filter_by_target_time_and_status_and_page_on(
+    workspace: Workspace,
+    provider: ProviderServer,
+    webhook: WebhookServer,
+    web: Callable[..., str],
+) -> None:
+    dead_port = free_port()
+    workspace.write_config(
+        [
+            dos_target(provider),
+            {"name": "gone", "base_url": f"http://127.0.0.1:{dead_port}/v1", "retries": 0},
+        ],
+        notify_urls=[webhook.url],
+    )
+    for _ in range(3):  # three failed polls: "gone" is down, with an alert for each
+        workspace.run("check")
+    provider.set_ids(["dos-ai", "kimi-k2"])  # and a change of dos-ai, alerted too
+    workspace.run("check")
+    webhook.wait_for(2)
+    base = web()
+
+    _, _, events = request(base + "/events")
+    assert "<td>gone</td>" not in events and '<a href="/targets/gone">gone</a>' in events
+    _, _, events = request(base + "/events?target=dos-ai")
+    assert '<a href="/targets/gone">' not in events and "No target has gone down." in events
+    _, _, events = request(base + "/events?since=2000-01-01")
+    assert '<a href="/targets/gone">gone</a>' in events
+    _, _, events = request(base + "/events?since=now")
+    assert "No target has gone down." in events
+    status, _, bad = request(base + "/events?target=nope")
+    assert status == 404 and "nope" in bad
+
+    every = workspace.run("deliveries", "--json").json()
+    assert sorted(d["target"] for d in every) == ["dos-ai", "gone"]
+    _, _, page = request(base + "/deliveries?target=gone")
+    assert "gone is down" in page and "dos-ai: 1 model added" not in page
+    assert "1 matching" in page
+    _, _, page = request(base + "/deliveries?status=pending")
+    assert "No alerts yet." in page and "0 matching" in page
+    status, _, bad = request(base + "/deliveries?status=lost")
+    assert status == 400 and "status: &#39;lost&#39; is not one of pending, sent, dead" in bad
+    _, _, page = request(base + "/deliveries?limit=1")
+    assert "2 matching" in page and "Older →" in page
+    older = page.split('<p class="pager"><a href="')[1].split('"')[0].replace("&amp;", "&")
+    _, _, second = request(base + older)
+    # newest first, the next page going on where the first ended
+    newest, oldest = (d["title"] for d in every)
+    assert newest in page and oldest not in page
+    assert oldest in second and newest not in second and "Older →" not in second
+    assert api(base, "deliveries", limit="1", before=str(every[0]["id"])) == every[1:]
 
 
 def test_the_listening_socket_says_tcp_so_answers_are_not_held_back() -> None:

@@ -596,6 +596,11 @@ def test_deliveries_lists_newest_first_and_filters(
     assert [d.id for d in store.deliveries(status="pending")[0]] == [b]
     assert store.deliveries(status="dead") == ([], 0)
     assert store.deliveries(target="elsewhere") == ([], 0)
+    # the next page: older than the last one shown, the total still of every match
+    rows, total = store.deliveries(limit=2, before=b)
+    assert ([d.id for d in rows], total) == ([a], 3)
+    rows, total = store.deliveries(status="sent", limit=1, before=c)
+    assert ([d.id for d in rows], total) == ([a], 2)
     with pytest.raises(NotFoundError, match="no delivery with id 4242"):
         store.delivery(4242)
 
