@@ -16,8 +16,9 @@ class KnownAnswer:
     """The last one-page answer of a target, by digests only (nothing the size of its
     list): what identifies it, and what its list was."""
 
-    asked: bytes  # what was asked (URL, kind, watched fields): another question, another
-    # answer. Neither the key nor the headers: validators and bytes identify the answer
+    asked: bytes  # what was asked (URL, kind, watched fields, model filter): another
+    # question, another answer. Neither the key nor the headers: validators and bytes
+    # identify the answer
     etag: bytes | None  # as sent (header bytes go back as they came, whatever they hold)
     last_modified: bytes | None
     body_digest: bytes  # the answer's bytes: the same bytes again need no parsing
@@ -30,5 +31,7 @@ class KnownAnswer:
 
 def asked_of(target: Target) -> bytes:
     """What identifies the question a target asks (see :attr:`KnownAnswer.asked`)."""
-    question = (target.models_url, target.kind, tuple(target.watch_fields))
+    question: tuple[object, ...] = (target.models_url, target.kind, tuple(target.watch_fields))
+    if target.model_filter:  # (kept out otherwise: answers known before filters stay known)
+        question += (target.include, target.exclude)
     return hashlib.blake2b(repr(question).encode(), digest_size=16).digest()

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from monitor.errors import ConfigError
+from monitor.globs import ModelFilter, glob_problem
 from monitor.redact import LOGGED
 
 DEFAULT_CONFIG_PATH = Path("/etc/model-monitor/config.toml")
@@ -85,6 +86,12 @@ class Target:
     kind: str = "openai"  # how the list is fetched and read: openai, anthropic, openrouter
     headers: tuple[tuple[str, str], ...] = ()  # extra request headers, (name, value)
     watch_fields: tuple[str, ...] = ()  # dotted paths compared for models in both lists
+    include: tuple[str, ...] = ()  # globs: the models compared and alerted on (none: all)
+    exclude: tuple[str, ...] = ()  # globs: models left out of comparisons and alerts
+
+    @property
+    def model_filter(self) -> ModelFilter:
+        return ModelFilter(self.include, self.exclude)
 
     @property
     def models_url(self) -> str:
@@ -375,6 +382,8 @@ _TARGET_KEYS = {
     "kind",
     "headers",
     "watch_fields",
+    "include",
+    "exclude",
 }
 # what [defaults] may set for every target
 _DEFAULTABLE = _TARGET_KEYS - {
@@ -444,6 +453,8 @@ def _target(raw: Mapping[str, Any], prefix: str, base_dir: Path) -> Target:
         kind=_choice(raw, "kind", prefix, KINDS, default="openai"),
         headers=_headers(raw.get("headers", {}), prefix + "headers"),
         watch_fields=_fields(raw.get("watch_fields", []), prefix + "watch_fields"),
+        include=globs(raw.get("include", []), prefix + "include"),
+        exclude=globs(raw.get("exclude", []), prefix + "exclude"),
         repeat_down_every=(
             parse_duration(raw["repeat_down_every"], prefix + "repeat_down_every")
             if raw.get("repeat_down_every") not in (None, 0, "", "off")
@@ -478,6 +489,17 @@ def _fields(value: object, key: str) -> tuple[str, ...]:
             raise ConfigError(f'{key}[{i}]: "id" is always compared')
         fields.append(item)
     return tuple(dict.fromkeys(fields))
+
+
+def globs(value: object, key: str) -> tuple[str, ...]:
+    """A list of shell-style globs (``include``, ``exclude``, a route's ``targets`` and
+    ``models``), each checked."""
+    if not isinstance(value, list):
+        raise ConfigError(f'{key}: must be a list of globs, like ["meta-llama/*"]')
+    for i, item in enumerate(value):
+        if problem := glob_problem(item):
+            raise ConfigError(f"{key}[{i}]: {toml_value(item)} {problem}")
+    return tuple(dict.fromkeys(value))
 
 
 def _headers(value: object, key: str) -> tuple[tuple[str, str], ...]:

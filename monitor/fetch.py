@@ -67,7 +67,8 @@ class Fetched:
     status: int
     list_digest: str  # the list's digest (monitor.modellist.ModelList.digest)
     count: int  # models in the list
-    watched: str  # the digest of what is compared: IDs and the target's watch_fields
+    watched: str  # the digest of what is compared: the IDs passing the target's include and
+    # exclude, and their watch_fields
     warnings: tuple[str, ...]
     models: ModelList | None = None
     known: KnownAnswer | None = None  # a new one-page answer to remember, when it is one
@@ -92,7 +93,10 @@ class Fetched:
     def parsed(
         cls, status: int, models: ModelList, warnings: tuple[str, ...], target: Target
     ) -> Fetched:
-        watched = watch_digest(((m.id, m.data) for m in models.models), target.watch_fields)
+        selected = target.model_filter
+        watched = watch_digest(
+            ((m.id, m.data) for m in models.models if selected.passes(m.id)), target.watch_fields
+        )
         return cls(status, models.digest, len(models), watched, warnings, models)
 
 

@@ -244,11 +244,23 @@ def record(
 
 def _compare(tx: Transaction, target: Target, baseline_id: int, snapshot_id: int) -> ModelDiff:
     """The confirmed baseline's list against this poll's, as stored: IDs, and the
-    watched fields (read back only when a change is confirmed: most polls have none)."""
+    watched fields (read back only when a change is confirmed: most polls have none),
+    of the models the target's ``include``/``exclude`` select, on both sides: a filter
+    edited since the baseline changes what is compared, not what changed."""
+    selected = target.model_filter
     if target.watch_fields:
         previous, current = tx.snapshot_models(baseline_id), tx.snapshot_models(snapshot_id)
+        if selected:
+            previous = {i: m for i, m in previous.items() if selected.passes(i)}
+            current = {i: m for i, m in current.items() if selected.passes(i)}
         return diff_lists(previous, current, target.watch_fields)
-    return diff_models(tx.snapshot_model_ids(baseline_id), tx.snapshot_model_ids(snapshot_id))
+    previous_ids, current_ids = (
+        tx.snapshot_model_ids(baseline_id),
+        tx.snapshot_model_ids(snapshot_id),
+    )
+    if selected:
+        previous_ids, current_ids = selected.select(previous_ids), selected.select(current_ids)
+    return diff_models(previous_ids, current_ids)
 
 
 def poll_target(

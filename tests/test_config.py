@@ -909,6 +909,21 @@ def test_the_examples_commented_providers_parse_too() -> None:
             id="keep",
         ),
         pytest.param(
+            one_target(include="meta-llama/*"),
+            'targets[0].include: must be a list of globs, like ["meta-llama/*"]',
+            id="include-not-a-list",
+        ),
+        pytest.param(
+            one_target(exclude=["*:free", "meta-llama/["]),
+            "targets[0].exclude[1]: \"meta-llama/[\" has a '[' with no closing ']'",
+            id="exclude-unclosed",
+        ),
+        pytest.param(
+            {"defaults": {"include": [""]}, **one_target()},
+            'defaults.include[0]: "" is not a glob (a non-empty string such as "meta-llama/*")',
+            id="defaults-include-empty",
+        ),
+        pytest.param(
             {"notify": {"max_attempts": 1.0}},
             "notify.max_attempts: 1.0 must be a whole number from 1 to 1000",
             id="float-as-written",
