@@ -14,6 +14,7 @@ from monitor.cli.options import LIMIT, SNAPSHOT_ID, common, event_filters, json_
 from monitor.cli.render import event_detail, model_rows, print_json, print_table, timeline
 from monitor.cli.state import current_state, start_logging, utcnow
 from monitor.errors import NotFoundError
+from monitor.globs import glob_problem
 from monitor.text import printable, shown
 from monitor.views import (
     change_json,
@@ -83,12 +84,30 @@ def show(snapshot_id: int, as_json: bool) -> None:
 @cli.command()
 @common
 @event_filters
-def changes(target_name: str | None, since: str | None, limit: int | None, as_json: bool) -> None:
+@click.option(
+    "--model",
+    "model_globs",
+    metavar="GLOB",
+    multiple=True,
+    help="Only changes touching a model matching this glob (repeatable), e.g. 'meta-llama/*'.",
+)
+def changes(
+    target_name: str | None,
+    since: str | None,
+    limit: int | None,
+    as_json: bool,
+    model_globs: tuple[str, ...],
+) -> None:
     """The change events, newest first."""
+    for glob in model_globs:
+        if problem := glob_problem(glob):
+            raise click.BadParameter(f"{glob!r} {problem}", param_hint="--model")
     rows = read_rows(
         target_name,
         since,
-        lambda store, since_at: store.changes(target=target_name, since=since_at, limit=limit),
+        lambda store, since_at: store.changes(
+            target=target_name, since=since_at, limit=limit, models=model_globs
+        ),
     )
     if as_json:
         print_json([change_json(c) for c in rows])

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import exists, func, select
 
 from monitor.answers import KnownAnswer
+from monitor.globs import matches
 from monitor.store import schema
 from monitor.store.records import (
     ChangeRecord,
@@ -28,6 +29,8 @@ from monitor.store.rows import (
     target_event_record,
 )
 from monitor.store.sql import Sessions, covers, latest_good, with_members
+
+_MODEL_BATCH = 500  # change events read at a time when filtering them by model
 
 
 class Queries(Sessions):
@@ -78,9 +81,23 @@ class Queries(Sessions):
         since: datetime | None = None,
         limit: int | None = None,
         before: int | None = None,
+        models: tuple[str, ...] = (),
     ) -> list[ChangeRecord]:
-        """Change events, newest first (``before``: those after that one, the next page)."""
-        return self._newest(schema.ChangeEvent, change_record, (target, since, limit), before)
+        """Change events, newest first (``before``: those after that one, the next page);
+        ``models``: globs, only the events that touch a matching model (added, removed or
+        changed), read a batch at a time until ``limit`` of them are found."""
+        if not models:
+            return self._newest(schema.ChangeEvent, change_record, (target, since, limit), before)
+        found: list[ChangeRecord] = []
+        while limit is None or len(found) < limit:
+            batch = self._newest(
+                schema.ChangeEvent, change_record, (target, since, _MODEL_BATCH), before
+            )
+            found += [c for c in batch if any(matches(i, models) for i in c.touched)]
+            if len(batch) < _MODEL_BATCH:
+                break
+            before = batch[-1].id
+        return found[:limit] if limit is not None else found
 
     def target_summaries(self, targets: Sequence[str]) -> dict[str, TargetSummary]:
         """Where each of ``targets`` stands, in one statement (each figure an index

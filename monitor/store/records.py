@@ -38,6 +38,11 @@ class ChangeRecord:
     removed: tuple[str, ...]
     changed: tuple[FieldChange, ...] = ()  # watched fields, in the order found
 
+    @property
+    def touched(self) -> frozenset[str]:
+        """Every model ID the change is about: added, removed or changed."""
+        return frozenset((*self.added, *self.removed, *(c.id for c in self.changed)))
+
 
 @dataclass(frozen=True)
 class TargetEventRecord:

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from monitor.config import Config, parse_moment
 from monitor.errors import ConfigError, MonitorError, NotFoundError, StorageError
+from monitor.globs import glob_problem
 from monitor.store import Store
 from monitor.views import (
     change_json,
@@ -89,9 +90,10 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
         return snapshot_view(store, id_of(request.path_params["snapshot_id"], "snapshot id"))
 
     def changes(request: Request) -> Any:
-        return [
-            change_json(c) for c in store.changes(**filters(request), before=before_of(request))
-        ]
+        rows = store.changes(
+            **filters(request), before=before_of(request), models=model_globs_of(request)
+        )
+        return [change_json(c) for c in rows]
 
     def models(request: Request) -> Any:
         name = target_of(request, required=True)
@@ -148,6 +150,15 @@ def diff_ids(request: Request) -> tuple[int, int]:
         if key not in request.query_params:
             raise BadRequest(f"{key}: a snapshot id is required (diff?from=A&to=B)")
     return id_of(request.query_params["from"], "from"), id_of(request.query_params["to"], "to")
+
+
+def model_globs_of(request: Request) -> tuple[str, ...]:
+    """``model=GLOB`` (repeatable): the changes touching a matching model."""
+    globs = tuple(g for g in request.query_params.getlist("model") if g)
+    for glob in globs:
+        if problem := glob_problem(glob):
+            raise BadRequest(f"model: {glob!r} {problem}")
+    return globs
 
 
 def status_of(request: Request) -> str | None:

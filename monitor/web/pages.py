@@ -36,6 +36,7 @@ from monitor.web.api import (
     diff_ids,
     id_of,
     limit_of,
+    model_globs_of,
     status_of,
     time_of,
 )
@@ -141,8 +142,13 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
         }
 
     def changes(request: Request) -> tuple[str, dict[str, Any]]:
-        rows, pager = _paged(request, store.changes(**filters(request)))
-        context = {"changes": [change_json(c) for c in rows], **form(request, "/changes")}
+        read = store.changes(**filters(request), models=model_globs_of(request))
+        rows, pager = _paged(request, read)
+        context = {
+            "changes": [change_json(c) for c in rows],
+            "model": request.query_params.get("model") or "",
+            **form(request, "/changes"),
+        }
         return "changes.html", {**context, **pager}
 
     def model(request: Request) -> tuple[str, dict[str, Any]]:

@@ -71,3 +71,54 @@ def test_include_and_exclude_choose_what_is_compared_and_editing_them_alerts_not
     wait_until(lambda: len(webhook.posts) == 2)
     assert titles(webhook)[1] == "dos-ai: 1 model removed"
     assert "meta-llama/e" in webhook.posts[1]["message"]
+
+
+def test_changes_model_glob_lists_the_events_touching_matching_models_cli_and_api(
+    workspace: Workspace, provider: ProviderServer
+) -> None:
+    import json
+    import os
+    import urllib.request
+
+    from conftest import MONITOR
+    from servers import free_port
+
+    workspace.write_config([dos_target(provider)])
+    provider.set_ids(["meta-llama/a", "deepseek/x"])
+    assert workspace.run("check").code == 0
+    provider.set_ids(["meta-llama/a", "deepseek/x", "deepseek/y"])  # no llama touched
+    assert workspace.run("check").code == 0
+    provider.set_ids(["deepseek/x", "deepseek/y"])  # meta-llama/a removed
+    assert workspace.run("check").code == 0
+    every = workspace.run("changes", "--json").json()
+    assert len(every) == 2
+    llama = workspace.run("changes", "--model", "meta-llama/*", "--json").json()
+    assert llama == [every[0]] and llama[0]["removed"] == ["meta-llama/a"]
+    both = workspace.run("changes", "--model", "meta-llama/*", "--model", "*/y", "--json")
+    assert both.json() == every
+    assert workspace.run("changes", "--model", "gpt-*", "--json").json() == []
+    bad = workspace.run("changes", "--model", "meta-llama/[")
+    assert bad.code == 2 and "--model" in bad.stderr and "no closing ']'" in bad.stderr
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [MONITOR, "-c", str(workspace.config_path), "web", "--listen", f"127.0.0.1:{port}"],
+        env={**os.environ, **workspace.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/changes?model=meta-llama/*"
+
+        def answered() -> bool:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as answer:
+                    return json.loads(answer.read()) == llama
+            except OSError:
+                return False
+
+        wait_until(answered)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)

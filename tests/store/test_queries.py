@@ -306,3 +306,43 @@ def test_a_summary_of_each_target_and_the_ids_each_lists_now(store: Store) -> No
         "mirror": frozenset({"a", "b", "c"}),
         "never-polled": frozenset(),
     }
+
+
+def test_changes_touching_a_model_glob_are_found_across_batches(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.diff import FieldChange
+    from monitor.store import queries
+
+    monkeypatch.setattr(queries, "_MODEL_BATCH", 3)  # the filter reads several batches
+    minute = timedelta(minutes=1)
+    ids = []
+    with store.transaction() as tx:
+        first = record_poll(tx, "dos-ai", T0, models("a"))
+        for i in range(8):
+            poll = record_poll(tx, "dos-ai", T0 + (i + 1) * minute, models("a", f"m{i}"))
+            added, removed, changed = [f"deepseek/{i}"], [], []
+            if i in (1, 6):
+                added = ["meta-llama/x"]
+            if i == 3:
+                changed = [FieldChange("meta-llama/y", "pricing.prompt", "1", "2")]
+            change = tx.add_change(
+                target="dos-ai",
+                detected_at=T0 + (i + 1) * minute,
+                from_snapshot_id=first.id,
+                to_snapshot_id=poll.id,
+                added=added,
+                removed=removed,
+                changed=changed,
+            )
+            ids.append(change.id)
+    touching = [c.id for c in store.changes(models=("meta-llama/*",))]
+    assert touching == [ids[6], ids[3], ids[1]]  # newest first, a changed field counts
+    assert [c.id for c in store.changes(models=("meta-llama/*",), limit=2)] == touching[:2]
+    assert [c.id for c in store.changes(models=("meta-llama/*",), before=ids[6])] == touching[1:]
+    assert [c.id for c in store.changes(models=("deepseek/7", "meta-llama/x"))] == [
+        ids[7],
+        ids[6],
+        ids[1],
+    ]
+    assert store.changes(models=("Meta-Llama/*",)) == []  # case-sensitive
