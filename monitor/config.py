@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from monitor.errors import ConfigError
 from monitor.globs import ModelFilter, glob_problem
 from monitor.redact import LOGGED
+from monitor.routing import EVENTS, Audience, Route
 
 DEFAULT_CONFIG_PATH = Path("/etc/model-monitor/config.toml")
 DEFAULT_INTERVAL = 300.0
@@ -127,6 +128,7 @@ class Config:
     max_concurrency: int = 32  # [defaults] max_concurrency: polls in flight at once
     retention_keep: float | None = None  # [retention] keep: seconds of history; None = all
     web: WebSettings = WebSettings()
+    routes: tuple[Route, ...] = ()  # [[notify.routes]]
 
     def target(self, name: str) -> Target:
         for target in self.targets:
@@ -138,12 +140,27 @@ class Config:
     def all_urls(self) -> tuple[str, ...]:
         """Every notification URL in the config, once each."""
         return tuple(
-            dict.fromkeys(self.notify_urls + tuple(u for t in self.targets for u in t.notify_urls))
+            dict.fromkeys(
+                self.notify_urls
+                + tuple(u for t in self.targets for u in t.notify_urls)
+                + tuple(u for r in self.routes for u in r.urls)
+            )
         )
 
     def urls_for(self, target: Target) -> tuple[str, ...]:
-        """The notification URLs of a target: the global ones, then its own, once each."""
-        return tuple(dict.fromkeys(self.notify_urls + target.notify_urls))
+        """The notification URLs of a target, any event: the global ones, its own, then
+        its routes', once each."""
+        return self.audience_for(target).urls
+
+    def audience_for(self, target: Target) -> Audience:
+        """Who hears of ``target``'s alerts: ``notify.urls`` and its ``notify_urls`` (every
+        event), then the routes that serve it; and the other targets ("still at")."""
+        every = tuple(dict.fromkeys(self.notify_urls + target.notify_urls))
+        routes = ((Route(every),) if every else ()) + tuple(
+            r for r in self.routes if r.serves(target.name)
+        )
+        others = tuple(t.name for t in self.targets if t.name != target.name)
+        return Audience(routes, others)
 
 
 # -- finding and loading -------------------------------------------------------
@@ -199,8 +216,11 @@ def parse_config(
         ).render_as_string(hide_password=False)
 
     notify = _table(data, "notify")
-    _no_unknown_keys(notify, "notify.", {"urls", "max_attempts", "retry_initial", "retry_max"})
+    _no_unknown_keys(
+        notify, "notify.", {"urls", "max_attempts", "retry_initial", "retry_max", "routes"}
+    )
     notify_urls = _url_list(notify.get("urls", []), "notify.urls")
+    routes = _routes(notify.get("routes", []))
     retry = RetrySettings(
         max_attempts=_int(notify, "max_attempts", "notify.", default=10, minimum=1, maximum=1000),
         retry_initial=parse_duration(notify.get("retry_initial", 30), "notify.retry_initial"),
@@ -252,7 +272,53 @@ def parse_config(
         max_concurrency=max_concurrency,
         retention_keep=keep,
         web=web,
+        routes=routes,
     )
+
+
+_ROUTE_KEYS = {"urls", "targets", "events", "models", "digest"}
+MIN_DIGEST = 60.0  # seconds: a shorter window is no digest
+
+
+def _routes(value: object) -> tuple[Route, ...]:
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise ConfigError("notify.routes: must be an array of tables ([[notify.routes]])")
+    routes = []
+    for i, raw in enumerate(value):
+        prefix = f"notify.routes[{i}]."
+        _no_unknown_keys(raw, prefix, _ROUTE_KEYS)
+        if "urls" not in raw:
+            raise ConfigError(f"{prefix}urls: is required (the apprise URLs this route sends to)")
+        urls = _url_list(raw["urls"], prefix + "urls")
+        if not urls:
+            raise ConfigError(f"{prefix}urls: is empty; a route sends to at least one URL")
+        events = raw.get("events", list(EVENTS))
+        if not isinstance(events, list) or not events:
+            raise ConfigError(
+                f'{prefix}events: must be a list of events, like ["removed"]; any of '
+                + ", ".join(EVENTS)
+            )
+        for j, event in enumerate(events):
+            if event not in EVENTS:
+                raise ConfigError(
+                    f"{prefix}events[{j}]: {toml_value(event)} is not one of {', '.join(EVENTS)}"
+                )
+        digest = None
+        if raw.get("digest") not in (None, "", 0, "off"):
+            digest = parse_duration(raw["digest"], prefix + "digest", maximum=31 * 86400.0)
+            if digest < MIN_DIGEST:
+                shown = toml_value(raw["digest"])
+                raise ConfigError(f"{prefix}digest: {shown} is too short; at least 1m")
+        routes.append(
+            Route(
+                urls=urls,
+                targets=globs(raw.get("targets", []), prefix + "targets"),
+                events=frozenset(events),
+                models=globs(raw.get("models", []), prefix + "models"),
+                digest=digest,
+            )
+        )
+    return tuple(routes)
 
 
 def _web(web: Mapping[str, Any], base_dir: Path) -> WebSettings:

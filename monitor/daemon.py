@@ -38,6 +38,7 @@ from monitor.notify import Sender
 from monitor.notify.message import format_duration
 from monitor.notify.outbox import Outbox, Outcome, describe_unrecorded
 from monitor.poll import SKIP_IF_POLLED_WITHIN, Poller, PollResult
+from monitor.routing import Audience
 from monitor.sdnotify import SystemdNotifier
 from monitor.store import Store
 
@@ -138,7 +139,7 @@ class Daemon:
         with self._lock:
             target = self._targets.get(name)
             key = self._keys.get(name)
-            urls = self._config.urls_for(target) if target else ()
+            urls = self._config.audience_for(target) if target else Audience()
         if target is None:
             return
         with structlog.contextvars.bound_contextvars(target=name):

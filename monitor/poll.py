@@ -27,6 +27,7 @@ from monitor.errors import FetchError, ListGoneError, MonitorError, StorageError
 from monitor.fetch import ConditionalCache, Fetched, fetch_with_retries
 from monitor.notify import Message, change_message, down_message, recovered_message
 from monitor.notify.outbox import Outbox, Outcome, url_refs
+from monitor.routing import Audience, still_at_json, still_served
 from monitor.store import (
     ChangeRecord,
     SnapshotRecord,
@@ -174,11 +175,20 @@ class PollResult:
 
 
 def record(
-    store: Store, target: Target, answer: Answer, refs: Sequence[tuple[str, str]]
+    store: Store,
+    target: Target,
+    answer: Answer,
+    audience: Audience,
+    refs: Mapping[str, tuple[str, str]],
 ) -> PollResult:
     """Decide what the poll means and write it, in one transaction: the target's state
     is read under its lock, so two processes recording the same target take turns.
-    ``refs``: the notification URLs as deliveries name them (``(hash, redacted)``)."""
+    ``audience``: who hears of what; ``refs``: its URLs as deliveries name them
+    (``(hash, redacted)`` by URL)."""
+
+    def refs_of(urls: Sequence[str]) -> list[tuple[str, str]]:
+        return [refs[u] for u in urls]
+
     with store.transaction() as tx:
         stored = tx.target_state(target.name)
         plan = decide(target, stored, answer)
@@ -194,7 +204,7 @@ def record(
         )
         if answer.fetched is not None and answer.fetched.news:
             tx.save_known_answer(target.name, answer.fetched.known)
-        messages: list[tuple[ChangeRecord | TargetEventRecord, Message]] = []
+        messages: list[tuple[ChangeRecord | TargetEventRecord, Message, Sequence[str]]] = []
         for event in plan.events:
             written = tx.add_target_event(
                 target=target.name,
@@ -206,11 +216,18 @@ def record(
                 duration_s=event.duration_s,
                 snapshot_id=snapshot.id,
             )
-            messages.append((written, event.message))
+            messages.append((written, event.message, audience.event_urls(event.kind)))
         change = None
         if plan.compare_with is not None:
             diff = _compare(tx, target, plan.compare_with, snapshot.id)
             if diff:
+                # where each removed model is still listed, as the other targets' latest
+                # good polls have it (read only when something was removed)
+                served = (
+                    still_served(diff.removed, tx.listed_now(audience.others))
+                    if diff.removed and audience.others
+                    else {}
+                )
                 change = tx.add_change(
                     target=target.name,
                     detected_at=answer.at,
@@ -219,13 +236,17 @@ def record(
                     added=sorted(diff.added),
                     removed=sorted(diff.removed),
                     changed=diff.changed,
+                    still_at=still_at_json(served),
                 )
-                messages.append((change, change_message(target.name, diff, answer.at)))
+                for urls, part in audience.change_parts(diff):
+                    message = change_message(target.name, part, answer.at, still_at=served)
+                    messages.append((change, message, urls))
         delivery_ids = [
             delivery_id
-            for event, message in messages
+            for event, message, urls in messages
+            if urls
             for delivery_id in tx.add_deliveries(
-                event, refs, title=message.title, body=message.body, now=answer.at
+                event, refs_of(urls), title=message.title, body=message.body, now=answer.at
             )
         ]
         if not plan.stale:
@@ -235,7 +256,7 @@ def record(
         target=target.name,
         snapshot=snapshot,
         change=change,
-        events=tuple(event for event, _ in messages if isinstance(event, TargetEventRecord)),
+        events=tuple(e for e, _, _ in messages if isinstance(e, TargetEventRecord)),
         delivery_ids=tuple(delivery_ids),
         baseline=plan.baseline,
         failures=plan.decision.state.failures,
@@ -269,7 +290,7 @@ def poll_target(
     client: httpx.Client,
     api_key: Secret | None,
     store: Store,
-    notify_urls: Sequence[str],
+    notify_urls: Sequence[str] | Audience,
     now: Callable[[], datetime],
     sleep: Callable[[float], None] = time.sleep,
     cache: ConditionalCache | None = None,
@@ -287,17 +308,19 @@ def poll_target(
     once per config); they are worked out before the transaction, never under its lock."""
     at = now()
     answer = _ask(target, client, api_key, at=at, now=now, sleep=sleep, cache=cache)
-    notify = refs(notify_urls)
+    audience = Audience.of(notify_urls)
+    urls = audience.urls
+    notify = dict(zip(urls, refs(urls), strict=True))
     try:
         try:
-            result = record(store, target, answer, notify)
+            result = record(store, target, answer, audience, notify)
         except ListGoneError:
             # an answer seen before whose list was pruned since: read it again, whole
             log.info("answer seen before, its list no longer stored: reading it again")
             if cache is not None:
                 cache.put(target.name, None)
             answer = _ask(target, client, api_key, at=at, now=now, sleep=sleep, cache=None)
-            result = record(store, target, answer, notify)
+            result = record(store, target, answer, audience, notify)
     except Exception as exc:
         if answer.fetched is None:
             raise  # even a failed poll cannot be written: the database is away
@@ -315,10 +338,10 @@ def poll_target(
             )
         if cache is not None:  # the answer is the one that could not be stored
             cache.put(target.name, None)
-        result = record(store, target, answer.failed(reason), notify)
+        result = record(store, target, answer.failed(reason), audience, notify)
     if after_commit is not None:
         after_commit()
-    _log_result(target, result, answer.duration_ms, notify_urls)
+    _log_result(target, result, answer.duration_ms, urls)
     return result
 
 
@@ -412,7 +435,7 @@ class Poller:
         self,
         target: Target,
         api_key: Secret | None,
-        notify_urls: Sequence[str],
+        notify_urls: Sequence[str] | Audience,
         *,
         scheduled: bool = False,
         observe: Callable[[PollResult], None] | None = None,
@@ -466,7 +489,7 @@ class Poller:
         self,
         targets: Sequence[Target],
         keys: Mapping[str, Secret | None],
-        urls: Callable[[Target], Sequence[str]],
+        urls: Callable[[Target], Sequence[str] | Audience],
         *,
         concurrency: int,
     ) -> list[Polled]:

@@ -70,6 +70,7 @@ def change_json(c: ChangeRecord) -> dict[str, Any]:
         "changed": [x.as_json() for x in c.changed],
         "from_snapshot_id": c.from_snapshot_id,
         "to_snapshot_id": c.to_snapshot_id,
+        "still_at": {model: list(targets) for model, targets in c.still_at},
     }
 
 

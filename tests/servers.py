@@ -160,6 +160,7 @@ class WebhookServer:
 
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []  # the ones it accepted
+        self.paths: list[str] = []  # the path each accepted post came to, in order
         self.attempts = 0  # every POST, accepted or not
         self.status = 200
         self.on_post: Callable[[], None] | None = None  # run once, before the next answer
@@ -177,6 +178,7 @@ class WebhookServer:
                     run()
                 if hook.status == 200:
                     hook.posts.append(json.loads(body))
+                    hook.paths.append(self.path)
                 self.send_response(hook.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -194,6 +196,14 @@ class WebhookServer:
     def start(self) -> WebhookServer:
         self._thread.start()
         return self
+
+    def url_at(self, path: str) -> str:
+        """An apprise URL posting to ``/path`` on this server (see :meth:`posts_to`)."""
+        return f"json://127.0.0.1:{self.port}/{path}"
+
+    def posts_to(self, path: str) -> list[dict[str, Any]]:
+        """The posts accepted at ``/path``."""
+        return [p for p, at in zip(self.posts, self.paths, strict=True) if at == f"/{path}"]
 
     def stop(self) -> None:
         self._server.shutdown()

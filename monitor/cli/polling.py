@@ -93,7 +93,7 @@ def check(target_name: str | None, as_json: bool) -> None:
         )
         # the daemon's pool size: one shared HTTP client, the engine's pool sized for it
         polled = poller.poll_each(
-            targets, keys, config.urls_for, concurrency=config.max_concurrency
+            targets, keys, config.audience_for, concurrency=config.max_concurrency
         )
         # a send the database did not record: written when it takes writes again, at
         # most until the lease (which keeps other senders off it) runs out

@@ -9,10 +9,12 @@ pings nobody, ``[x](url)`` is no link).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.diff import ModelDiff
+from monitor.routing import ServedAt
 from monitor.text import markdown_literal, one_line, printable, shown
 
 
@@ -26,14 +28,32 @@ MAX_LINES = 50  # per section; the rest is summarised (monitor changes has them 
 
 
 def change_message(
-    target: str, diff: ModelDiff, detected_at: datetime, *, markdown: bool = True
+    target: str,
+    diff: ModelDiff,
+    detected_at: datetime,
+    *,
+    markdown: bool = True,
+    still_at: Mapping[str, Sequence[ServedAt]] | None = None,
 ) -> Message:
-    """The alert of a change; ``markdown=False``: the same words as plain text."""
+    """The alert of a change; ``markdown=False``: the same words as plain text.
+    ``still_at``: where removed models are still served, said on their lines."""
     lit = markdown_literal if markdown else _same
+    served = still_at or {}
+
+    def removed_line(model_id: str) -> str:
+        line = f"- {lit(shown(model_id))}"
+        if at := served.get(model_id):
+            places = ", ".join(
+                shown(s.target) if s.as_id == model_id else f"{shown(s.target)} as {shown(s.as_id)}"
+                for s in at
+            )
+            line += f" (still at: {lit(places)})"
+        return line
+
     lines: list[str] = []
     sections = [
         ("Added", len(diff.added), [f"- {lit(shown(i))}" for i in sorted(diff.added)]),
-        ("Removed", len(diff.removed), [f"- {lit(shown(i))}" for i in sorted(diff.removed)]),
+        ("Removed", len(diff.removed), [removed_line(i) for i in sorted(diff.removed)]),
         (
             "Changed",
             len({c.id for c in diff.changed}),

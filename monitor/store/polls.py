@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from monitor.store.deliveries import queue
 from monitor.store.driver import Statement
 from monitor.store.lists import ListWriter, find_list
 from monitor.store.locks import lock_key
+from monitor.store.queries import listed_now
 from monitor.store.records import (
     Baseline,
     ChangeRecord,
@@ -102,6 +103,11 @@ class Transaction:
     def snapshot_model_ids(self, snapshot_id: int) -> frozenset[str]:
         return self.model_ids(list_of(snapshot_id))
 
+    def listed_now(self, targets: Sequence[str]) -> dict[str, frozenset[str]]:
+        """The IDs each of ``targets``' latest good poll listed, as this transaction sees
+        them (where a removed model is still served)."""
+        return listed_now(self._session, targets)
+
     def add_snapshot(
         self,
         *,
@@ -150,6 +156,7 @@ class Transaction:
         added: Sequence[str],
         removed: Sequence[str],
         changed: Sequence[FieldChange] = (),
+        still_at: Mapping[str, Sequence[str]] | None = None,
     ) -> ChangeRecord:
         row = schema.ChangeEvent(
             target=target,
@@ -159,6 +166,7 @@ class Transaction:
             added=sorted(added),
             removed=sorted(removed),
             changed=changed_column(changed),
+            still_at={m: list(at) for m, at in (still_at or {}).items()},
         )
         self._session.add(row)
         self._session.flush()

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
 
 from monitor.answers import KnownAnswer
 from monitor.globs import matches
@@ -144,23 +145,8 @@ class Queries(Sessions):
     def listed_now(self, targets: Sequence[str]) -> dict[str, frozenset[str]]:
         """The model IDs each target's latest good poll listed (IDs only, the lists found
         in one statement, each distinct list read once): what the matrix shows."""
-        snap, state = schema.Snapshot, schema.TargetStateRow
-        latest = _newest_of_target(snap.model_list_id, snap.fetched_at, snap.ok.is_(True))
-        out: dict[str, frozenset[str]] = dict.fromkeys(targets, frozenset())
-        by_list: dict[int, frozenset[str]] = {}
         with self._read() as session:
-            found = session.execute(
-                select(state.target, latest).where(state.target.in_(list(targets)))
-            ).all()
-            for name, list_id in found:
-                if list_id is None:
-                    continue
-                if list_id not in by_list:
-                    by_list[list_id] = frozenset(
-                        session.scalars(with_members(select(schema.ModelObject.model_id), list_id))
-                    )
-                out[name] = by_list[list_id]
-        return out
+            return listed_now(session, targets)
 
     def model_sightings(self, model_id: str, target: str | None = None) -> list[Sighting]:
         """Per target, the first and last good poll whose list held ``model_id``, and
@@ -232,6 +218,28 @@ def _sorted_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [_sorted_keys(v) for v in value]
     return value
+
+
+def listed_now(session: Session, targets: Sequence[str]) -> dict[str, frozenset[str]]:
+    """:meth:`Queries.listed_now` on ``session`` (a poll's transaction reads it too)."""
+    snap, state = schema.Snapshot, schema.TargetStateRow
+    latest = _newest_of_target(snap.model_list_id, snap.fetched_at, snap.ok.is_(True))
+    out: dict[str, frozenset[str]] = dict.fromkeys(targets, frozenset())
+    if not targets:
+        return out
+    by_list: dict[int, frozenset[str]] = {}
+    found = session.execute(
+        select(state.target, latest).where(state.target.in_(list(targets)))
+    ).all()
+    for name, list_id in found:
+        if list_id is None:
+            continue
+        if list_id not in by_list:
+            by_list[list_id] = frozenset(
+                session.scalars(with_members(select(schema.ModelObject.model_id), list_id))
+            )
+        out[name] = by_list[list_id]
+    return out
 
 
 def _newest_of_target(column: Any, at: Any, *where: Any) -> Any:

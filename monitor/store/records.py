@@ -37,6 +37,8 @@ class ChangeRecord:
     added: tuple[str, ...]
     removed: tuple[str, ...]
     changed: tuple[FieldChange, ...] = ()  # watched fields, in the order found
+    # removed models other targets still listed when this was found: (model, targets)
+    still_at: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def touched(self) -> frozenset[str]:

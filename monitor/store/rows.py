@@ -48,8 +48,14 @@ def delivery_record(row: schema.DeliveryRow) -> DeliveryRecord:
 def change_record(row: schema.ChangeEvent) -> ChangeRecord:
     """JSON lists as tuples, watched-field changes as :class:`FieldChange` values."""
     added, removed = tuple(row.added), tuple(row.removed)
+    still_at = tuple((m, tuple(at)) for m, at in sorted((row.still_at or {}).items()))
     return _copy(
-        ChangeRecord, row, added=added, removed=removed, changed=field_changes(row.changed)
+        ChangeRecord,
+        row,
+        added=added,
+        removed=removed,
+        changed=field_changes(row.changed),
+        still_at=still_at,
     )
 
 

@@ -257,6 +257,9 @@ class ChangeEvent(Base):
     removed: Mapped[list[str]] = mapped_column(JsonDocument())
     # watched fields that changed: [{"id", "field", "old", "new"}]; null before 0.1's 0004
     changed: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonDocument())
+    # where each removed model was still listed when found: {"model": ["target", ...]};
+    # null before 0007
+    still_at: Mapped[dict[str, list[str]] | None] = mapped_column(JsonDocument())
 
 
 class TargetStateRow(Base):

@@ -6,16 +6,31 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import pytest
 from conftest import Workspace, dos_target, wait_until
-from servers import ProviderServer, WebhookServer
+from servers import Answer, ProviderServer, SmtpServer, WebhookServer
 
 LLAMAS = ["meta-llama/a", "meta-llama/b", "meta-llama/c:free"]
 
 
 def titles(webhook: WebhookServer) -> list[str]:
     return [post["title"] for post in webhook.posts]
+
+
+@pytest.fixture
+def second_provider() -> Iterator[ProviderServer]:
+    server = ProviderServer().start()
+    yield server
+    server.stop()
+
+
+def add_routes(workspace: Workspace, *routes: str) -> None:
+    """Appends ``[[notify.routes]]`` tables, each given as its TOML body."""
+    with workspace.config_path.open("a") as config:
+        for body in routes:
+            config.write(f"\n[[notify.routes]]\n{body.strip()}\n")
 
 
 def test_include_and_exclude_choose_what_is_compared_and_editing_them_alerts_nothing(
@@ -122,3 +137,61 @@ def test_changes_model_glob_lists_the_events_touching_matching_models_cli_and_ap
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=10)
+
+
+def test_routes_send_each_url_its_events_and_models_once_and_say_where_models_remain(
+    workspace: Workspace,
+    provider: ProviderServer,
+    second_provider: ProviderServer,
+    webhook: WebhookServer,
+    smtp: SmtpServer,
+) -> None:
+    everything, news = webhook.url_at("all"), webhook.url_at("news")
+    workspace.write_config(
+        [
+            dos_target(provider, name="openrouter", retries=0),
+            dos_target(second_provider, name="together"),
+        ],
+        notify_urls=[everything],
+    )
+    add_routes(
+        workspace,
+        # page me when a model we depend on disappears
+        f'urls = ["{smtp.url}"]\nevents = ["removed"]\nmodels = ["meta-llama/*"]',
+        # new models of one target to the news channel
+        f'urls = ["{news}"]\nevents = ["added"]\ntargets = ["open*"]',
+        # the same URL as notify.urls, for "down": still one message
+        f'urls = ["{everything}"]\nevents = ["down"]',
+    )
+    provider.set_ids(["meta-llama/llama-3.3-70b", "meta-llama/llama-3.1-8b", "deepseek/r1"])
+    second_provider.set_ids(["Llama-3.3-70B", "deepseek/r1", "qwen/q"])
+    assert workspace.run("config", "check").code == 0
+    assert workspace.run("check").code == 0
+
+    provider.set_ids(["meta-llama/llama-3.1-8b", "mistral/m"])
+    assert workspace.run("check").code == 0
+    (mail,) = smtp.wait_for(1)
+    assert mail["Subject"] == "openrouter: 1 model removed"
+    text = mail.get_body().get_content()  # type: ignore[union-attr]
+    assert "llama-3.3-70b (still at: together as Llama-3.3-70B)" in text
+    assert "deepseek" not in text and "mistral" not in text
+    (added,) = webhook.posts_to("news")
+    assert added["title"] == "openrouter: 1 model added" and "mistral/m" in added["message"]
+    assert "llama" not in added["message"]
+    (whole,) = webhook.posts_to("all")
+    assert whole["title"] == "openrouter: 1 model added, 2 removed"
+    assert "deepseek/r1 (still at: together)" in whole["message"]
+    (change,) = workspace.run("changes", "--json").json()
+    assert change["still_at"] == {
+        "deepseek/r1": ["together"],
+        "meta-llama/llama-3.3-70b": ["together"],
+    }
+    assert len(workspace.run("deliveries", "--json").json()) == 3
+
+    provider.answer = Answer(503, b"busy")
+    for _ in range(3):  # down after three failed polls: one alert, at one URL
+        workspace.run("check", "--target", "openrouter")
+    assert [p["title"] for p in webhook.posts_to("all")][1:] == [
+        "openrouter is down: HTTP 503: server error"
+    ]
+    assert len(webhook.posts_to("news")) == 1 and len(smtp.messages) == 1

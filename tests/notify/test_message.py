@@ -86,3 +86,23 @@ def test_a_providers_markup_is_shown_not_obeyed() -> None:
     assert "- \\[click\\](https://evil.example)" in body.splitlines()
     assert "- a\\*b\\*c\\_d" in body.splitlines()
     assert "<!here>" not in body.replace("\\<!here\\>", "")
+
+
+def test_a_removed_model_says_where_it_is_still_served() -> None:
+    from monitor.routing import ServedAt
+
+    diff = diff_models(frozenset({"llama-3.3-70b", "old_model", "kept"}), frozenset({"kept"}))
+    served = {
+        "llama-3.3-70b": (
+            ServedAt("together", "llama-3.3-70b"),
+            ServedAt("openrouter", "meta-llama/llama-3.3-70b"),
+        )
+    }
+    plain = change_message("dos-ai", diff, WHEN, markdown=False, still_at=served).body
+    assert (
+        "- llama-3.3-70b (still at: together, openrouter as meta-llama/llama-3.3-70b)" in plain
+    )
+    assert "- old_model\n" in plain  # served nowhere else: nothing added
+    served["old_model"] = (ServedAt("eu_gateway", "old_model"),)
+    markdown = change_message("dos-ai", diff, WHEN, still_at=served).body
+    assert "- old\\_model (still at: eu\\_gateway)\n" in markdown  # escaped like any name
