@@ -27,7 +27,7 @@ from monitor.errors import FetchError, ListGoneError, MonitorError, StorageError
 from monitor.fetch import ConditionalCache, Fetched, fetch_with_retries
 from monitor.notify import Message, change_message, down_message, recovered_message
 from monitor.notify.outbox import Outbox, Outcome, url_refs
-from monitor.routing import Audience, still_at_json, still_served
+from monitor.routing import Audience, Part, counts, still_at_json, still_served, window_end
 from monitor.store import (
     ChangeRecord,
     SnapshotRecord,
@@ -204,7 +204,10 @@ def record(
         )
         if answer.fetched is not None and answer.fetched.news:
             tx.save_known_answer(target.name, answer.fetched.known)
-        messages: list[tuple[ChangeRecord | TargetEventRecord, Message, Sequence[str]]] = []
+        # each alert, and where it goes: at once, or held for a digest
+        messages: list[tuple[ChangeRecord | TargetEventRecord, Message, Part, dict[str, int]]]
+        messages = []
+        events: list[TargetEventRecord] = []
         for event in plan.events:
             written = tx.add_target_event(
                 target=target.name,
@@ -216,7 +219,9 @@ def record(
                 duration_s=event.duration_s,
                 snapshot_id=snapshot.id,
             )
-            messages.append((written, event.message, audience.event_urls(event.kind)))
+            events.append(written)
+            for part in audience.event_parts(event.kind):
+                messages.append((written, event.message, part, {event.kind: 1}))
         change = None
         if plan.compare_with is not None:
             diff = _compare(tx, target, plan.compare_with, snapshot.id)
@@ -238,17 +243,24 @@ def record(
                     changed=diff.changed,
                     still_at=still_at_json(served),
                 )
-                for urls, part in audience.change_parts(diff):
-                    message = change_message(target.name, part, answer.at, still_at=served)
-                    messages.append((change, message, urls))
-        delivery_ids = [
-            delivery_id
-            for event, message, urls in messages
-            if urls
-            for delivery_id in tx.add_deliveries(
-                event, refs_of(urls), title=message.title, body=message.body, now=answer.at
+                for part in audience.change_parts(diff):
+                    assert part.diff is not None
+                    message = change_message(target.name, part.diff, answer.at, still_at=served)
+                    messages.append((change, message, part, counts(part.diff)))
+        delivery_ids: list[int] = []
+        for about, message, part, summary in messages:
+            held = window_end(answer.at, part.digest) if part.digest is not None else None
+            queued = tx.add_deliveries(
+                about,
+                refs_of(part.urls),
+                title=message.title,
+                body=message.body,
+                now=answer.at,
+                held_until=held,
+                summary=summary if held is not None else None,
             )
-        ]
+            if held is None:  # held ones go with their digest
+                delivery_ids += queued
         if not plan.stale:
             confirmed = snapshot.id if plan.rebase else stored.confirmed_snapshot_id
             tx.save_target_state(target.name, plan.decision.state, confirmed, answer.at)
@@ -256,7 +268,7 @@ def record(
         target=target.name,
         snapshot=snapshot,
         change=change,
-        events=tuple(e for e, _, _ in messages if isinstance(e, TargetEventRecord)),
+        events=tuple(events),
         delivery_ids=tuple(delivery_ids),
         baseline=plan.baseline,
         failures=plan.decision.state.failures,

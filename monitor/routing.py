@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from monitor.diff import ModelDiff
 from monitor.globs import matches
@@ -65,23 +66,63 @@ class Audience:
         return tuple(dict.fromkeys(u for r in self.routes for u in r.urls))
 
     def event_urls(self, kind: str) -> tuple[str, ...]:
-        """The URLs a ``down`` or ``recovered`` alert goes to."""
-        return tuple(dict.fromkeys(u for r in self.routes if kind in r.events for u in r.urls))
+        """The URLs a ``down`` or ``recovered`` alert goes to (at once or in a digest)."""
+        return tuple(u for part in self.event_parts(kind) for u in part.urls)
 
-    def change_parts(self, diff: ModelDiff) -> list[tuple[tuple[str, ...], ModelDiff]]:
+    def event_parts(self, kind: str) -> list[Part]:
+        """Where a ``down`` or ``recovered`` alert goes: at once, or into digests."""
+        windows: dict[str, float | None] = {}
+        for route in self.routes:
+            if kind in route.events:
+                for url in route.urls:
+                    windows[url] = _sooner(windows, url, route.digest)
+        return _grouped({url: (None, window) for url, window in windows.items()})
+
+    def change_parts(self, diff: ModelDiff) -> list[Part]:
         """Each distinct part of ``diff`` to send, with the URLs it goes to (in the
-        routes' order); a URL is in one part only, and parts are never empty."""
-        by_url: dict[str, ModelDiff] = {}
+        routes' order) and its digest window (None: at once); a URL is in one part only,
+        and parts are never empty. A URL that one matching route sends to at once gets
+        everything its routes select at once, digests included."""
+        by_url: dict[str, tuple[ModelDiff, float | None]] = {}
         for route in self.routes:
             part = route.part_of(diff)
             if not part:
                 continue
             for url in route.urls:
-                by_url[url] = _union(diff, by_url[url], part) if url in by_url else part
-        grouped: dict[ModelDiff, list[str]] = {}
-        for url, part in by_url.items():
-            grouped.setdefault(part, []).append(url)
-        return [(tuple(urls), part) for part, urls in grouped.items()]
+                if url in by_url:
+                    before, window = by_url[url]
+                    by_url[url] = (_union(diff, before, part), _sooner_of(window, route.digest))
+                else:
+                    by_url[url] = (part, route.digest)
+        return _grouped(by_url)
+
+
+@dataclass(frozen=True)
+class Part:
+    """What some URLs are sent of an alert, and when: ``digest`` seconds a window (its
+    end is when the digest goes), or None: at once."""
+
+    urls: tuple[str, ...]
+    diff: ModelDiff | None  # a change's part; None for down and recovered
+    digest: float | None = None
+
+
+def _sooner(windows: Mapping[str, float | None], url: str, window: float | None) -> float | None:
+    return _sooner_of(windows[url], window) if url in windows else window
+
+
+def _sooner_of(a: float | None, b: float | None) -> float | None:
+    """At once wins over a digest; the shorter of two digests."""
+    if a is None or b is None:
+        return None
+    return min(a, b)
+
+
+def _grouped(by_url: Mapping[str, tuple[ModelDiff | None, float | None]]) -> list[Part]:
+    grouped: dict[tuple[ModelDiff | None, float | None], list[str]] = {}
+    for url, key in by_url.items():
+        grouped.setdefault(key, []).append(url)
+    return [Part(tuple(urls), diff, window) for (diff, window), urls in grouped.items()]
 
 
 def _union(whole: ModelDiff, a: ModelDiff, b: ModelDiff) -> ModelDiff:
@@ -134,3 +175,23 @@ def still_at_json(served: Mapping[str, Sequence[ServedAt]]) -> dict[str, list[st
     """``{"model": ["target", ...]}``: how a change stores and prints where its removed
     models are still served."""
     return {m: [s.target for s in at] for m, at in served.items()}
+
+
+def counts(diff: ModelDiff) -> dict[str, int]:
+    """What a change counts in a digest's title: models added, removed, changed."""
+    return {
+        "added": len(diff.added),
+        "removed": len(diff.removed),
+        "changed": len({c.id for c in diff.changed}),
+    }
+
+
+def window_end(at: datetime, seconds: float) -> datetime:
+    """The end of the digest window ``at`` falls in: windows of ``seconds`` from the
+    epoch, in UTC (a day's window ends at midnight UTC, an hour's on the hour)."""
+    step = int(seconds * 1_000_000)
+    micros = (at - EPOCH) // timedelta(microseconds=1)
+    return EPOCH + timedelta(microseconds=(micros // step + 1) * step)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -105,6 +105,8 @@ def delivery_json(d: DeliveryRecord, now: datetime, configured: set[str]) -> dic
         "given_up_at": iso(given_up) if (given_up := given_up_at(d, now)) else None,
         "lease_until": iso(lease) if (lease := held_until(d, now)) else None,
         "url_in_config": d.url_hash in configured,
+        "digest_at": iso(d.next_attempt_at) if d.status == "held" else None,
+        "digest_id": d.digest_id,
     }
 
 

@@ -8,7 +8,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.diff import FieldChange, ModelDiff
-from monitor.routing import EVENTS, Audience, Route, ServedAt, alias, still_served
+from monitor.routing import (
+    EVENTS,
+    Audience,
+    Part,
+    Route,
+    ServedAt,
+    alias,
+    still_served,
+    window_end,
+)
 
 PRICE = FieldChange("meta-llama/b", "pricing.prompt", "1", "2")
 DIFF = ModelDiff(
@@ -53,17 +62,15 @@ def test_a_url_shared_by_routes_gets_one_message_with_what_they_select_together(
             Route(("news",), events=frozenset({"added"}), models=("nothing/*",)),  # nothing
         )
     )
-    parts = dict(audience.change_parts(DIFF))
+    parts = {p.urls: p.diff for p in audience.change_parts(DIFF)}
     assert set(parts) == {("pager",), ("chat",)}
     assert parts[("pager",)] == ModelDiff(frozenset(), frozenset({"meta-llama/old"}))
     assert parts[("chat",)] == ModelDiff(DIFF.added, frozenset({"meta-llama/old"}))
 
 
 def test_urls_given_the_same_part_share_one_message_and_the_whole_change_wins() -> None:
-    audience = Audience(
-        (Route(("a", "b")), Route(("b",), models=("meta-llama/*",)), Route(("c",)))
-    )
-    assert audience.change_parts(DIFF) == [(("a", "b", "c"), DIFF)]
+    audience = Audience((Route(("a", "b")), Route(("b",), models=("meta-llama/*",)), Route(("c",))))
+    assert audience.change_parts(DIFF) == [Part(("a", "b", "c"), DIFF)]
 
 
 def test_down_and_recovered_go_to_the_routes_with_those_events_once_each() -> None:
@@ -101,10 +108,11 @@ routes = st.lists(
 def test_each_url_gets_at_most_one_part_and_only_what_a_route_of_it_selects(
     diff: ModelDiff, chosen: list[Route]
 ) -> None:
-    parts = Audience(tuple(chosen)).change_parts(diff)
+    parts = [(p.urls, p.diff) for p in Audience(tuple(chosen)).change_parts(diff)]
     urls = [u for group, _ in parts for u in group]
     assert len(urls) == len(set(urls))  # never twice
     for group, part in parts:
+        assert part is not None
         assert part  # nothing empty is sent
         for url in group:
             mine = [r.part_of(diff) for r in chosen if url in r.urls]
@@ -146,3 +154,38 @@ def test_a_removed_model_is_still_served_where_another_target_lists_it_or_its_al
     both = still_served(["a/x"], {"t": {"b/x", "a/x"}})
     assert both == {"a/x": (ServedAt("t", "a/x"),)}
     assert still_served([], listed) == {}
+
+
+def test_a_url_sent_at_once_by_one_route_is_not_also_digested() -> None:
+    audience = Audience(
+        (
+            Route(("chat",), events=frozenset({"added"}), digest=86400),
+            Route(("chat", "pager"), events=frozenset({"removed"})),
+            Route(("daily",), digest=86400),
+            Route(("daily", "hourly"), digest=3600),
+        )
+    )
+    parts = {p.urls: (p.diff, p.digest) for p in audience.change_parts(DIFF)}
+    assert parts[("chat",)] == (ModelDiff(DIFF.added, DIFF.removed), None)  # at once, both
+    assert parts[("pager",)] == (ModelDiff(frozenset(), DIFF.removed), None)
+    # "daily" gets the shorter window of its two routes: then it shares "hourly"'s part
+    assert parts[("daily", "hourly")] == (DIFF, 3600)
+    downs = {p.urls: p.digest for p in audience.event_parts("down")}
+    assert downs == {("daily", "hourly"): 3600.0}
+
+
+@pytest.mark.parametrize(
+    ("at", "seconds", "end"),
+    [
+        ("2026-11-30T10:15:00", 3600, "2026-11-30T11:00:00"),
+        ("2026-11-30T11:00:00", 3600, "2026-11-30T12:00:00"),  # a boundary opens a window
+        ("2026-11-30T23:59:59.999999", 86400, "2026-12-01T00:00:00"),
+        ("2026-11-30T00:00:00.000001", 86400, "2026-12-01T00:00:00"),
+        ("2026-11-30T10:07:00", 300, "2026-11-30T10:10:00"),
+    ],
+)
+def test_digest_windows_are_fixed_from_the_epoch_in_utc(at: str, seconds: int, end: str) -> None:
+    from datetime import UTC, datetime
+
+    moment = datetime.fromisoformat(at).replace(tzinfo=UTC)
+    assert window_end(moment, seconds) == datetime.fromisoformat(end).replace(tzinfo=UTC)

@@ -22,6 +22,7 @@ from monitor.views import configured_urls, delivery_json, iso
 @click.option("--pending", "status", flag_value="pending", help="Only those not sent yet.")
 @click.option("--dead", "status", flag_value="dead", help="Only those given up on.")
 @click.option("--sent", "status", flag_value="sent", help="Only those sent.")
+@click.option("--held", "status", flag_value="held", help="Only those waiting for a digest.")
 @click.option("--target", "target_name", metavar="NAME", help="Only this target's.")
 @click.option("--since", metavar="TIME", help="Alerts raised since: ISO 8601 or an age (2h).")
 @click.option("--limit", type=LIMIT, default=50, show_default=True)
@@ -35,7 +36,8 @@ def deliveries(
     limit: int,
     as_json: bool,
 ) -> None:
-    """Each alert to each notification URL: sent, pending (retried) or dead."""
+    """Each alert to each notification URL: sent, pending (retried) or dead; held for a
+    digest, or digested (sent with one)."""
     if ctx.invoked_subcommand is not None:
         return
     rows, total = read_rows(
@@ -91,6 +93,14 @@ def deliveries_retry(delivery_id: int, to_current: bool) -> None:
         if delivery.status == "sent":
             sent_at = iso(delivery.sent_at or delivery.created_at)
             raise NotFoundError(f"delivery {delivery_id} was sent at {sent_at}; not sent twice")
+        if delivery.status == "held":
+            due = iso(delivery.next_attempt_at)
+            raise NotFoundError(f"delivery {delivery_id} goes with the digest due {due}")
+        if delivery.status == "digested":
+            raise NotFoundError(
+                f"delivery {delivery_id} went into digest delivery {delivery.digest_id}; "
+                "retry that one"
+            )
         skipped: list[str] = []
         if to_current:
             known = {t.name: t for t in config.targets}

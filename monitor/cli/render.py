@@ -104,6 +104,10 @@ def delivery_when(d: DeliveryRecord, now: datetime, configured: set[str]) -> str
     never a time in the future for something already over."""
     if d.status == "sent":
         return f"sent {iso(d.sent_at)}" if d.sent_at else "sent"
+    if d.status == "held":
+        return f"in the digest due {iso(d.next_attempt_at)}"
+    if d.status == "digested":
+        return f"sent with digest delivery {d.digest_id}"
     if d.status == "dead":
         given_up = given_up_at(d, now)
         return f"gave up {iso(given_up)}" if given_up else "gave up (time not recorded)"

@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from monitor.diff import ModelDiff
 from monitor.routing import ServedAt
+
+if TYPE_CHECKING:
+    from monitor.store.records import DeliveryRecord
 from monitor.text import markdown_literal, one_line, printable, shown
 
 
@@ -80,6 +84,33 @@ def change_message(
     lines.append("")
     lines.append(f"Target {target}, detected {_when(detected_at)}.")
     return Message(title=f"{target}: {diff.summary()}", body="\n".join(lines))
+
+
+def digest_message(
+    items: Sequence[tuple[DeliveryRecord, Mapping[str, int]]], window_end: datetime
+) -> tuple[str, str]:
+    """One message of the alerts a digest route collected in a window, across targets:
+    ``model changes: 3 targets, 5 added, 2 removed``, then each target's alerts."""
+    targets = sorted({d.target for d, _ in items})
+    totals = {key: sum(s.get(key, 0) for _, s in items) for key in DIGEST_COUNTS}
+    counted = [f"{n} {key}" for key, n in totals.items() if n]
+    title = f"model changes: {len(targets)} target{'s' if len(targets) != 1 else ''}"
+    title += "".join(f", {c}" for c in counted)
+    lines: list[str] = []
+    for target in targets:
+        for delivery, _ in items:
+            if delivery.target != target:
+                continue
+            if lines:
+                lines.append("")
+            lines.append(f"**{markdown_literal(shown(delivery.title))}**")
+            lines.append(delivery.body)
+    lines += ["", f"Digest of {len(items)} alerts up to {_when(window_end)}."]
+    return title, "\n".join(lines)
+
+
+# what a digest's title counts, in this order
+DIGEST_COUNTS = ("added", "removed", "changed", "down", "recovered")
 
 
 def _same(text: str) -> str:

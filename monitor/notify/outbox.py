@@ -37,7 +37,7 @@ import structlog
 
 from monitor.config import Config, RetrySettings
 from monitor.errors import StorageError
-from monitor.notify.message import Message
+from monitor.notify.message import Message, digest_message
 from monitor.notify.send import Sender, redact_url
 from monitor.store import DeliveryRecord, Store
 
@@ -171,6 +171,22 @@ class Outbox:
         with self._lock:
             return sorted(self._held.values(), key=lambda u: u.delivery.id)
 
+    def close_digests(self) -> list[int]:
+        """Digests whose window has ended, made into deliveries (sent by the next
+        :meth:`deliver`, or by this one when it called this); their ids. A database
+        error is logged, and the digests wait for the next call."""
+        now = self._now()
+        try:
+            if not self._store.digests_due(now):
+                return []
+            made = self._store.close_digests(now, digest_message)
+        except StorageError as exc:
+            log.error("digests not made", error=str(exc))
+            return []
+        if made:
+            log.info("digests made", delivery_ids=made)
+        return made
+
     def deliver(self, *, ids: Sequence[int] | None = None, due_only: bool = True) -> list[Outcome]:
         """Send pending deliveries (all of them, only those due, or only ``ids``).
 
@@ -180,6 +196,8 @@ class Outbox:
         if not self.flush():
             log.debug("outbox waits: an earlier outcome is not recorded yet")
             return []
+        if ids is None:
+            self.close_digests()
         outcomes: list[Outcome] = []
         after_id = 0  # each delivery at most once per call, even one that failed just now
         while True:

@@ -4,7 +4,7 @@ its own short write transaction; at most one send of an event to one URL."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, or_, select, update
@@ -12,9 +12,15 @@ from sqlalchemy.orm import Session
 
 from monitor.errors import NotFoundError
 from monitor.store import schema
+from monitor.store.locks import lock_key
 from monitor.store.records import DeliveryRecord, Redirected, being_sent
 from monitor.store.rows import delivery_record
 from monitor.store.sql import Sessions
+
+DIGEST_TARGET = "(digest)"  # a digest's target column: any number of targets, no name
+
+# what makes a digest's title and body of the deliveries it takes in, with their summaries
+Compose = Callable[[Sequence[tuple[DeliveryRecord, Mapping[str, int]]], datetime], tuple[str, str]]
 
 
 class DeliveryQueue(Sessions):
@@ -137,13 +143,14 @@ class DeliveryQueue(Sessions):
 
     def reopen_delivery(self, delivery_id: int, now: datetime) -> bool:
         """Put a pending or dead delivery back in the queue, due now, with a fresh count;
-        False (nothing changed) when it was sent, or is being sent right now."""
+        False (nothing changed) when it was sent, is being sent right now, or goes (or
+        went) with a digest."""
         with self._write() as session:
             result = session.execute(
                 update(schema.DeliveryRow)
                 .where(
                     schema.DeliveryRow.id == delivery_id,
-                    schema.DeliveryRow.status != "sent",
+                    schema.DeliveryRow.status.in_(("pending", "dead")),
                     or_(
                         schema.DeliveryRow.lease_until.is_(None),
                         schema.DeliveryRow.lease_until < now,
@@ -171,7 +178,7 @@ class DeliveryQueue(Sessions):
             row = session.get(row_type, delivery_id, with_for_update=True)
             if row is None:
                 raise NotFoundError(f"no delivery with id {delivery_id}")
-            if row.status == "sent":
+            if row.status in ("sent", "held", "digested"):  # sent, or goes with a digest
                 return []
             if _being_sent(row, now):
                 return None
@@ -237,6 +244,58 @@ class DeliveryQueue(Sessions):
             row = session.scalars(query).first()
             return delivery_record(row) if row is not None else None
 
+    def digests_due(self, now: datetime) -> bool:
+        """Whether a held delivery's digest window has ended (one index lookup)."""
+        row = schema.DeliveryRow
+        query = select(row.id).where(row.status == "held", row.next_attempt_at <= now).limit(1)
+        with self._read() as session:
+            return session.scalar(query) is not None
+
+    def close_digests(self, now: datetime, compose: Compose) -> list[int]:
+        """Every held delivery whose digest window has ended, taken into one pending
+        digest delivery per URL and window (``compose`` writes its title and body), in
+        one transaction: each held delivery is in exactly one digest, even with
+        replicas closing digests at once; the new deliveries' ids."""
+        row = schema.DeliveryRow
+        query = (
+            select(row)
+            .where(row.status == "held", row.next_attempt_at <= now)
+            .order_by(row.url_hash, row.next_attempt_at, row.id)
+        )
+        with self._write() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(select(func.pg_advisory_xact_lock(lock_key("digests"))))
+            groups: dict[tuple[str, datetime], list[schema.DeliveryRow]] = {}
+            for held in session.scalars(query.with_for_update()):
+                groups.setdefault((held.url_hash, held.next_attempt_at), []).append(held)
+            made = []
+            for (url_hash, window_end), rows in groups.items():
+                items = [(delivery_record(r), r.summary or {}) for r in rows]
+                title, body = compose(items, window_end)
+                totals: dict[str, int] = {}
+                for _, summary in items:
+                    for key, n in summary.items():
+                        totals[key] = totals.get(key, 0) + n
+                digest = schema.DeliveryRow(
+                    target=DIGEST_TARGET,
+                    url_hash=url_hash,
+                    url=rows[0].url,
+                    title=title,
+                    body=body,
+                    status="pending",
+                    attempts=0,
+                    created_at=now,
+                    next_attempt_at=now,
+                    summary=totals,
+                )
+                session.add(digest)
+                session.flush()
+                for held in rows:
+                    held.status, held.digest_id = "digested", digest.id
+                made.append(digest.id)
+            session.flush()
+            return made
+
     def count_pending(self) -> int:
         with self._read() as session:
             return int(
@@ -254,11 +313,14 @@ def _being_sent(row: schema.DeliveryRow, now: datetime) -> bool:
 
 
 def _same_event(delivery: schema.DeliveryRow | DeliveryRecord) -> ColumnElement[bool]:
-    """Deliveries of the same alert (change or down/recovered event) as ``delivery``."""
+    """Deliveries of the same alert (change or down/recovered event) as ``delivery``; a
+    digest is an alert of its own (only its own row)."""
     row = schema.DeliveryRow
     if delivery.change_event_id is not None:
         return row.change_event_id == delivery.change_event_id
-    return row.target_event_id == delivery.target_event_id
+    if delivery.target_event_id is not None:
+        return row.target_event_id == delivery.target_event_id
+    return row.id == delivery.id
 
 
 def _reopen(row: schema.DeliveryRow, now: datetime) -> None:
@@ -278,9 +340,13 @@ def queue(
     now: datetime,
     change_event_id: int | None = None,
     target_event_id: int | None = None,
+    *,
+    held_until: datetime | None = None,
+    summary: Mapping[str, int] | None = None,
 ) -> list[int]:
     """Queue an alert: one pending delivery per ``(url_hash, redacted_url)``, due now,
-    in ``session``'s transaction; their ids."""
+    in ``session``'s transaction; their ids. ``held_until``: held for a digest instead,
+    until that window's end (``summary``: what it counts in the digest's title)."""
     rows = [
         schema.DeliveryRow(
             target=target,
@@ -290,10 +356,11 @@ def queue(
             url=shown,
             title=title,
             body=body,
-            status="pending",
+            status="pending" if held_until is None else "held",
             attempts=0,
             created_at=now,
-            next_attempt_at=now,
+            next_attempt_at=now if held_until is None else held_until,
+            summary=dict(summary) if summary is not None else None,
         )
         for url_hash, shown in urls
     ]

@@ -250,12 +250,26 @@ class Transaction:
         title: str,
         body: str,
         now: datetime,
+        held_until: datetime | None = None,
+        summary: Mapping[str, int] | None = None,
     ) -> list[int]:
         """The alert about a change or down/recovered event this poll wrote: one pending
-        delivery per ``(url_hash, redacted_url)``; their ids."""
+        delivery per ``(url_hash, redacted_url)``, or held for a digest until
+        ``held_until``; their ids."""
         change = about.id if isinstance(about, ChangeRecord) else None
         event = None if isinstance(about, ChangeRecord) else about.id
-        return queue(self._session, about.target, urls, title, body, now, change, event)
+        return queue(
+            self._session,
+            about.target,
+            urls,
+            title,
+            body,
+            now,
+            change,
+            event,
+            held_until=held_until,
+            summary=summary,
+        )
 
 
 # the statements every poll runs, built once, run on the driver

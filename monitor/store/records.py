@@ -73,18 +73,21 @@ class DeliveryRecord:
     url: str  # redacted
     title: str
     body: str
-    status: str  # "pending", "sent" or "dead"
+    status: str  # "pending", "sent" or "dead"; "held" for a digest, then "digested"
     attempts: int
     last_error: str | None
     created_at: datetime
-    next_attempt_at: datetime
+    next_attempt_at: datetime  # held: when its digest is due
     sent_at: datetime | None
     lease_until: datetime | None = None  # a sender holds it until then (if in the future)
+    digest_id: int | None = None  # digested: the digest delivery that took it in
 
     @property
     def event(self) -> str:
         if self.change_event_id is not None:
             return f"change {self.change_event_id}"
+        if self.target_event_id is None:
+            return "digest"
         return f"target event {self.target_event_id}"
 
     def being_sent(self, now: datetime) -> bool:

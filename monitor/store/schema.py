@@ -319,13 +319,18 @@ class DeliveryRow(Base):
     url: Mapped[str] = mapped_column(SafeText)
     title: Mapped[str] = mapped_column(SafeText)
     body: Mapped[str] = mapped_column(SafeText)
-    status: Mapped[str] = mapped_column(String(16))  # pending, sent, dead
+    # pending, sent, dead; held (waits for its digest until next_attempt_at), digested
+    status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(SafeText)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # a held delivery: what it is about ({"added": 1, "removed": 2, "down": 1, ...})
+    summary: Mapped[dict[str, int] | None] = mapped_column(JsonDocument())
+    # a digested delivery: the digest delivery that took it in
+    digest_id: Mapped[int | None] = mapped_column(Id, index=True)
 
 
 class KnownAnswerRow(Base):

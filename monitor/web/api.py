@@ -39,6 +39,7 @@ from monitor.views import (
 )
 
 MAX_LIMIT = 10_000
+DELIVERY_STATES = ("pending", "sent", "dead", "held", "digested")
 
 
 class BadRequest(MonitorError):
@@ -164,8 +165,8 @@ def model_globs_of(request: Request) -> tuple[str, ...]:
 def status_of(request: Request) -> str | None:
     """``status=``: the deliveries in one state (pending, sent or dead)."""
     status = request.query_params.get("status") or None
-    if status not in (None, "pending", "sent", "dead"):
-        raise BadRequest(f"status: {status!r} is not one of pending, sent, dead")
+    if status not in (None, *DELIVERY_STATES):
+        raise BadRequest(f"status: {status!r} is not one of {', '.join(DELIVERY_STATES)}")
     return status
 
 

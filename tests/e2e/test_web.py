@@ -474,7 +474,7 @@ def test_events_and_deliveries_pages_filter_by_target_time_and_status_and_page_o
     _, _, page = request(base + "/deliveries?status=pending")
     assert "No alerts yet." in page and "0 matching" in page
     status, _, bad = request(base + "/deliveries?status=lost")
-    assert status == 400 and "status: &#39;lost&#39; is not one of pending, sent, dead" in bad
+    assert status == 400 and "status: &#39;lost&#39; is not one of pending, sent, dead, held" in bad
     _, _, page = request(base + "/deliveries?limit=1")
     assert "2 matching" in page and "Older →" in page
     older = page.split('<p class="pager"><a href="')[1].split('"')[0].replace("&amp;", "&")

@@ -99,9 +99,7 @@ def test_a_removed_model_says_where_it_is_still_served() -> None:
         )
     }
     plain = change_message("dos-ai", diff, WHEN, markdown=False, still_at=served).body
-    assert (
-        "- llama-3.3-70b (still at: together, openrouter as meta-llama/llama-3.3-70b)" in plain
-    )
+    assert "- llama-3.3-70b (still at: together, openrouter as meta-llama/llama-3.3-70b)" in plain
     assert "- old_model\n" in plain  # served nowhere else: nothing added
     served["old_model"] = (ServedAt("eu_gateway", "old_model"),)
     markdown = change_message("dos-ai", diff, WHEN, still_at=served).body

@@ -195,3 +195,78 @@ def test_routes_send_each_url_its_events_and_models_once_and_say_where_models_re
         "openrouter is down: HTTP 503: server error"
     ]
     assert len(webhook.posts_to("news")) == 1 and len(smtp.messages) == 1
+
+
+def _end_digest_windows(db_url: str) -> int:
+    """Ends every held delivery's digest window now, behind the monitor's back (as if
+    the window's time had passed); how many it moved."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import create_engine, text
+
+    from monitor.store.schema import to_micros
+
+    engine = create_engine(db_url)
+    past: object = datetime.now(UTC) - timedelta(seconds=1)
+    if engine.dialect.name == "sqlite":
+        past = to_micros(past)  # type: ignore[arg-type]
+    try:
+        with engine.begin() as connection:
+            moved = connection.execute(
+                text("UPDATE deliveries SET next_attempt_at = :t WHERE status = 'held'"),
+                {"t": past},
+            )
+            return int(moved.rowcount)
+    finally:
+        engine.dispose()
+
+
+def test_a_digest_route_sends_one_message_per_window_across_targets_and_restarts(
+    workspace: Workspace,
+    provider: ProviderServer,
+    second_provider: ProviderServer,
+    webhook: WebhookServer,
+    daemon: Callable[..., subprocess.Popen[str]],
+) -> None:
+    daily, now_url = webhook.url_at("daily"), webhook.url_at("now")
+    workspace.write_config(
+        [dos_target(provider, name="openrouter"), dos_target(second_provider, name="together")]
+    )
+    add_routes(
+        workspace,
+        f'urls = ["{daily}"]\ndigest = "1d"',
+        f'urls = ["{now_url}"]\nevents = ["removed"]\ntargets = ["together"]',
+    )
+    provider.set_ids(["a/1", "a/2"])
+    second_provider.set_ids(["b/1", "b/2"])
+    assert workspace.run("check").code == 0
+
+    provider.set_ids(["a/1", "a/2", "a/3"])
+    assert workspace.run("check").code == 0  # a change of one target: held for the digest
+    second_provider.set_ids(["b/1"])
+    assert workspace.run("check").code == 0  # a new process in the same window, another
+    assert [p["title"] for p in webhook.posts] == ["together: 1 model removed"]  # at once
+    held = workspace.run("deliveries", "--held", "--json").json()
+    assert sorted(d["target"] for d in held) == ["openrouter", "together"]
+    assert all(d["status"] == "held" and d["digest_at"].endswith("T00:00:00Z") for d in held)
+    assert workspace.run("deliveries", "retry", str(held[0]["id"])).code != 0  # not alone
+
+    assert _end_digest_windows(workspace.db_url) == 2  # the window's time has come ...
+    proc = daemon()  # ... for a daemon and a check run at once: still one digest
+    assert workspace.run("check").code == 0
+    wait_until(lambda: len(webhook.posts_to("daily")) >= 1)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=15)
+    assert workspace.run("check").code == 0
+    (digest,) = webhook.posts_to("daily")
+    assert digest["title"] == "model changes: 2 targets, 1 added, 1 removed"
+    body = digest["message"]
+    assert body.index("openrouter: 1 model added") < body.index("together: 1 model removed")
+    assert "a/3" in body and "b/2" in body
+    every = workspace.run("deliveries", "--json").json()
+    (made,) = [d for d in every if d["change_event_id"] is None and d["target_event_id"] is None]
+    assert made["status"] == "sent" and made["title"] == digest["title"]
+    assert sorted(d["digest_id"] for d in every if d["status"] == "digested") == [
+        made["id"],
+        made["id"],
+    ]
