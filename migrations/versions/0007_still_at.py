@@ -1,7 +1,8 @@
 """Change events keep where each removed model was still served when the change was
 found (``{"model": ["target", ...]}``; null for changes found before). Deliveries can be
 held for a digest: ``summary`` counts what a held one is about, ``digest_id`` names the
-digest delivery that took it in.
+digest delivery that took it in. The URLs deliveries show lose path segments that may
+be tokens (``json://host/in/…``), as new deliveries now store them.
 
 Revision ID: 0007
 Revises: 0006
@@ -9,6 +10,8 @@ Create Date: 2026-11-30
 """
 
 from __future__ import annotations
+
+import re
 
 import sqlalchemy as sa
 from alembic import op
@@ -23,7 +26,31 @@ Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+def _masked(shown: str) -> str:
+    """What monitor.notify.send.mask_path makes of a stored URL (as of this revision)."""
+    scheme, sep, rest = shown.partition("://")
+    host, slash, path = rest.partition("/")
+    if not sep or not slash:
+        return shown
+
+    def kept(segment: str) -> str:
+        if len(segment) < 6 or "..." in segment or "****" in segment:
+            return segment
+        if re.fullmatch(r"[^/@%]+(@|%40)[\w.-]+\.\w+", segment):
+            return segment
+        return "…"
+
+    return f"{scheme}://{host}/" + "/".join(kept(s) for s in path.split("/"))
+
+
 def upgrade() -> None:
+    connection = op.get_bind()
+    deliveries = sa.table("deliveries", sa.column("id", Id), sa.column("url", sa.Text))
+    for delivery_id, url in connection.execute(sa.select(deliveries.c.id, deliveries.c.url)):
+        if (masked := _masked(url)) != url:
+            connection.execute(
+                deliveries.update().where(deliveries.c.id == delivery_id).values(url=masked)
+            )
     with op.batch_alter_table("change_events") as batch:
         batch.add_column(sa.Column("still_at", Json, nullable=True))
     with op.batch_alter_table("deliveries") as batch:

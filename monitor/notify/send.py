@@ -20,7 +20,7 @@ import apprise
 from monitor.config import toml_value
 from monitor.errors import ConfigError
 from monitor.notify.message import Message
-from monitor.redact import Redactor
+from monitor.redact import MIN_SECRET, Redactor
 from monitor.text import one_line
 
 
@@ -71,15 +71,39 @@ class AppriseSender:
 
 
 def redact_url(url: str) -> str:
-    """The URL as apprise shows it with privacy on: secrets replaced, or just the scheme."""
+    """The URL as apprise shows it with privacy on, without what apprise leaves in its
+    path that may be a token (a webhook's ``/in/abcdEFGH12345678``, an ntfy topic):
+    every path segment of :data:`MIN_SECRET` characters or more that apprise did not
+    mask already, and every query, go; or just the scheme."""
     try:
         servers = apprise.Apprise.instantiate(url)
     except Exception:
         servers = None
     if servers:
         private: str = servers.url(privacy=True)  # type: ignore[no-untyped-call]
-        return private.split("?")[0]
+        return mask_path(private.split("?")[0])
     return url.split("://", 1)[0] + "://…"
+
+
+def mask_path(shown: str) -> str:
+    """``shown`` (a URL already without its query) with each path segment that could be
+    a secret replaced by ``…``: long ones, unless apprise masked them (``T...2``) or
+    they are an e-mail address (a recipient)."""
+    scheme, sep, rest = shown.partition("://")
+    if not sep:
+        return shown
+    host, slash, path = rest.partition("/")
+    if not slash:
+        return shown
+
+    def kept(segment: str) -> str:
+        if len(segment) < MIN_SECRET or "..." in segment or "****" in segment:
+            return segment
+        if re.fullmatch(r"[^/@%]+(@|%40)[\w.-]+\.\w+", segment):
+            return segment
+        return "…"
+
+    return f"{scheme}://{host}/" + "/".join(kept(s) for s in path.split("/"))
 
 
 def check_urls(urls: Sequence[str], key: str) -> None:

@@ -15,6 +15,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -484,6 +485,35 @@ def test_events_and_deliveries_pages_filter_by_target_time_and_status_and_page_o
     assert newest in page and oldest not in page
     assert oldest in second and newest not in second and "Older →" not in second
     assert api(base, "deliveries", limit="1", before=str(every[0]["id"])) == every[1:]
+
+
+def test_a_webhook_token_in_a_url_path_shows_nowhere(
+    workspace: Workspace,
+    provider: ProviderServer,
+    webhook: WebhookServer,
+    web: Callable[..., str],
+) -> None:
+    token = "in/abcdEFGH12345678"  # a token-in-path webhook, as Slack's and Teams' are
+    workspace.write_config([dos_target(provider)], notify_urls=[webhook.url_at(token)])
+    assert workspace.run("check").code == 0
+    provider.set_ids(["dos-ai", "kimi-k2"])
+    assert workspace.run("check").code == 0
+    assert len(webhook.posts_to(token)) == 1  # it was sent there ...
+    base = web()
+    seen = [
+        request(base + "/deliveries")[2],
+        request(base + "/api/v1/deliveries")[2],
+        workspace.run("deliveries").stdout,
+        workspace.run("deliveries", "--json").stdout,
+        workspace.run("config", "check").stdout,
+    ]
+    shown = api(base, "deliveries")[0]["url"]
+    assert shown == f"json://127.0.0.1:{webhook.port}/in/…"  # ... and is shown without it
+    assert not [text for text in seen if "abcdEFGH12345678" in text]
+    if workspace.db_url.startswith("sqlite"):
+        database = Path(workspace.db_url.removeprefix("sqlite:///"))
+        for file in (database, database.with_name(database.name + "-wal")):
+            assert not file.exists() or b"abcdEFGH12345678" not in file.read_bytes()
 
 
 def test_the_listening_socket_says_tcp_so_answers_are_not_held_back() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from servers import ScriptedServer
 
 from monitor.diff import diff_models
@@ -32,3 +33,25 @@ def test_a_very_long_change_is_summarised() -> None:
     assert lines[0] == "**Removed (400):**"
     assert "- model-049" in lines and "- model-050" not in lines
     assert "- … and 350 more models (monitor changes --target openrouter)" in lines
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("json://hooks.example.com/webhook/SECRETTOKEN123", "json://hooks.example.com/…/…"),
+        ("form://host/in/abcdEFGH12345678", "form://host/in/…"),
+        ("ntfy://ntfy.sh/mysecrettopic", "ntfy://ntfy.sh/…"),
+        ("tgram://123456789:AABBccDDeeFFgg/987654", "tgram://1...g/…/"),
+        ("json://127.0.0.1:8080/all", "json://127.0.0.1:8080/all"),  # short: a name
+        (
+            "mailto://user:hunter22@smtp.example.com?to=ops@example.com",
+            "mailto://user:****@smtp.example.com/ops%40example.com",  # a recipient stays
+        ),
+    ],
+)
+def test_a_shown_url_keeps_no_token_apprise_leaves_in_its_path(url: str, shown: str) -> None:
+    from monitor.notify.send import redact_url, url_secrets
+
+    assert redact_url(url) == shown
+    for secret in url_secrets(url):
+        assert secret not in redact_url(url)

@@ -172,3 +172,44 @@ def test_a_database_full_of_history_upgrades_and_downgrades(db_url: str) -> None
         assert [m["id"] for m in store.models(store.history(target="dos-ai")[0])] == ["a", "c", "d"]
     finally:
         engine.dispose()
+
+
+def test_delivery_urls_stored_before_0007_lose_their_path_tokens(db_url: str) -> None:
+    """Deliveries store the URL as shown; before 0007 that kept what apprise leaves in a
+    path (a webhook's token, an ntfy topic): 0007 masks it in rows already stored."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from monitor.store import Store
+
+    engine = open_engine(db_url, create=True)
+    try:
+        upgrade(engine, "0006")
+        at = datetime(2026, 11, 1, tzinfo=UTC)
+        stamp = 1_793_491_200_000_000 if engine.dialect.name == "sqlite" else at
+        shown = {
+            "json://hooks.example.com/webhook/SECRETTOKEN123": "json://hooks.example.com/…/…",
+            "ntfy://ntfy.sh/mysecrettopic": "ntfy://ntfy.sh/…",
+            "slack://T...2/A...D/T...l/": "slack://T...2/A...D/T...l/",  # apprise's own mask
+            "mailto://u...r:****@smtp.example.com/ops%40example.com": (
+                "mailto://u...r:****@smtp.example.com/ops%40example.com"
+            ),
+            "json://127.0.0.1:8080/all": "json://127.0.0.1:8080/all",
+        }
+        with engine.begin() as connection:
+            for url in shown:
+                connection.execute(
+                    text(
+                        "INSERT INTO deliveries (target, url_hash, url, title, body, status, "
+                        "attempts, created_at, next_attempt_at) VALUES ('dos-ai', 'h', :url, "
+                        "'t', 'b', 'sent', 1, :at, :at)"
+                    ),
+                    {"url": url, "at": stamp},
+                )
+        upgrade(engine)
+        rows, _ = Store(engine).deliveries()
+        assert sorted(d.url for d in rows) == sorted(shown.values())
+        assert not any("SECRET" in d.url or "secrettopic" in d.url for d in rows)
+    finally:
+        engine.dispose()
