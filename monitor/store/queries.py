@@ -11,6 +11,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from monitor.answers import KnownAnswer
+from monitor.errors import NotFoundError
 from monitor.globs import matches
 from monitor.store import schema
 from monitor.store.records import (
@@ -99,6 +100,14 @@ class Queries(Sessions):
                 break
             before = batch[-1].id
         return found[:limit] if limit is not None else found
+
+    def change(self, change_id: int) -> ChangeRecord:
+        """One change event (NotFoundError when there is none with that id)."""
+        with self._read() as session:
+            row = session.get(schema.ChangeEvent, change_id)
+            if row is None:
+                raise NotFoundError(f"no change event with id {change_id}")
+            return change_record(row)
 
     def target_summaries(self, targets: Sequence[str]) -> dict[str, TargetSummary]:
         """Where each of ``targets`` stands, in one statement (each figure an index

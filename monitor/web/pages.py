@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, Undefined
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from monitor.config import Config
@@ -24,6 +24,7 @@ from monitor.views import (
     configured_urls,
     delivery_json,
     diff_view,
+    iso,
     model_view,
     snapshot_json,
     snapshot_view,
@@ -83,10 +84,15 @@ def _environment() -> Environment:
 def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetime]) -> list[Route]:
     env = _environment()
 
-    def page(render: Callable[[Request], tuple[str, dict[str, Any]]]) -> Callable[..., Response]:
+    def page(
+        render: Callable[[Request], tuple[str, dict[str, Any]] | Response],
+    ) -> Callable[..., Response]:
         def endpoint(request: Request) -> Response:
             try:
-                template, context = render(request)
+                rendered = render(request)
+                if isinstance(rendered, Response):  # a redirect
+                    return rendered
+                template, context = rendered
                 status = 200
             except BadRequest as exc:
                 template, context, status = "error.html", _error(400, "Bad request", exc), 400
@@ -126,7 +132,8 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
         if q:
             rows = [r for r in rows if q.lower() in str(r[0]).lower()]
         index = columns.index(sort)
-        rows.sort(key=lambda r: (r[index] is None, _shown(r[index]), _shown(r[0])))
+        descending = request.query_params.get("dir") == "desc"
+        rows = _sorted(rows, index, descending)
         polls = store.history(target=name, limit=CHART_POLLS)
         return "target.html", {
             "target": status,
@@ -135,6 +142,9 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
             "columns": columns,
             "q": q,
             "sort": sort,
+            "descending": descending,
+            "chart_polls": len(polls),
+            "chart_since": iso(polls[-1].fetched_at) if polls else None,
             "changes": [change_json(c) for c in store.changes(target=name, limit=RECENT)],
             "failed": [snapshot_json(s) for s in polls[:500] if not s.ok][:RECENT],
             "recent": min(500, len(polls)),
@@ -150,6 +160,12 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
             **form(request, "/changes"),
         }
         return "changes.html", {**context, **pager}
+
+    def one_change(request: Request) -> Response:
+        """``/changes/ID``: a change is the difference of its two snapshots."""
+        change = store.change(id_of(request.path_params["change_id"], "change id"))
+        where = f"/diff?from={change.from_snapshot_id}&to={change.to_snapshot_id}"
+        return RedirectResponse(where, 303)
 
     def model(request: Request) -> tuple[str, dict[str, Any]]:
         return "model.html", {"life": model_view(store, request.path_params["model_id"])}
@@ -221,6 +237,7 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
         Route("/", page(overview)),
         Route("/targets/{name}", page(target)),
         Route("/changes", page(changes)),
+        Route("/changes/{change_id}", page(one_change)),
         Route("/models/{model_id:path}", page(model)),
         Route("/matrix", page(matrix)),
         Route("/snapshots/{snapshot_id}", page(snapshot)),
@@ -228,6 +245,19 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
         Route("/events", page(events)),
         Route("/deliveries", page(deliveries)),
     ]
+
+
+def _sorted(rows: list[list[Any]], index: int, descending: bool) -> list[list[Any]]:
+    """Rows by one column: numbers as numbers (before text), text as shown, empty
+    cells last either way; ties by ID."""
+
+    def key(row: list[Any]) -> tuple[Any, ...]:
+        value = row[index]
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return (0 if number else 1, value if number else 0, _shown(value), _shown(row[0]))
+
+    present = sorted((r for r in rows if r[index] is not None), key=key, reverse=descending)
+    return present + sorted((r for r in rows if r[index] is None), key=key)
 
 
 def _field(model: dict[str, Any], path: str) -> Any:

@@ -516,6 +516,52 @@ def test_a_webhook_token_in_a_url_path_shows_nowhere(
             assert not file.exists() or b"abcdEFGH12345678" not in file.read_bytes()
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_target_sorts_numbers_as_numbers_both_ways_and_listings_link_their_records(
+    workspace: Workspace, provider: ProviderServer, web: Callable[..., str]
+) -> None:
+    sized = [("small", 8192), ("large", 131072), ("medium", 32768), ("unknown", None)]
+    provider.models = [
+        {**model(i), **({"context_length": n} if n is not None else {})} for i, n in sized
+    ]
+    workspace.write_config(
+        [dos_target(provider, watch_fields=["context_length"]), dos_target(provider, name="b")]
+    )
+    assert workspace.run("check", "--target", "dos-ai").code == 0
+    assert workspace.run("check", "--target", "b").code == 0
+    provider.models = provider.models[1:]  # "small" goes from dos-ai (b still lists it)
+    assert workspace.run("check", "--target", "dos-ai").code == 0
+    base = web()
+
+    def order(query: str) -> list[str]:
+        _, _, page = request(base + "/targets/dos-ai" + query)
+        table = page.split("<h2>Models now")[1].split("</table>")[0]
+        return sorted(("large", "medium", "unknown"), key=table.index)
+
+    assert order("?sort=context_length") == ["medium", "large", "unknown"]  # 32768 < 131072
+    assert order("?sort=context_length&dir=desc") == ["large", "medium", "unknown"]
+    _, _, page = request(base + "/targets/dos-ai?sort=context_length")
+    assert "sort=context_length&amp;dir=desc" in page  # clicking again flips it
+    assert "over its last 2 polls" in page
+
+    (change,) = workspace.run("changes", "--json").json()
+    assert change["still_at"] == {"small": ["b"]}
+    _, _, listing = request(base + "/changes")
+    assert f'href="/snapshots/{change["from_snapshot_id"]}"' in listing
+    assert f'href="/snapshots/{change["to_snapshot_id"]}"' in listing
+    assert 'still at: <a href="/targets/b">b</a>' in listing
+    req = urllib.request.Request(base + f"/changes/{change['id']}")
+    with urllib.request.urlopen(req, timeout=10) as followed:  # the redirect, followed
+        assert followed.url.endswith(
+            f"/diff?from={change['from_snapshot_id']}&to={change['to_snapshot_id']}"
+        )
+    assert request(base + "/changes/999999")[0] == 404
+    _, _, life = request(base + "/models/small")
+    assert f'href="/changes/{change["id"]}"' in life  # its going links the change
+    _, _, overview = request(base + "/")
+    assert 'href="/changes?target=dos-ai"' in overview
+
+
 def test_the_listening_socket_says_tcp_so_answers_are_not_held_back() -> None:
     """asyncio turns Nagle off only on sockets created with IPPROTO_TCP said outright;
     without it each answer on a kept-alive connection waited 40 ms (benchmark 7)."""
