@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import urllib.error
 import urllib.request
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Workspace, dos_target, wait_until
+from conftest import MONITOR, Workspace, dos_target, wait_until
 from servers import ProviderServer, free_port, model
 
 CHROMIUM = shutil.which("chromium") or "/usr/lib/chromium/chromium"
@@ -83,16 +84,47 @@ def start_dashboard(
     daemon: Callable[..., subprocess.Popen[str]],
     targets: list[dict[str, Any]],
     web: str = "",
+    served_by: str = "daemon",
 ) -> str:
-    """The daemon over ``targets`` with ``[web] listen`` on a free port (and ``web``,
-    more ``[web]`` lines), once it answers: its ``host:port``."""
+    """The daemon polling ``targets``, and the app on a free port (``web``: more
+    ``[web]`` lines), once it answers: its ``host:port``. ``served_by``: "daemon"
+    (``[web] listen``) or "monitor web" (a process of its own beside the daemon)."""
     address = f"127.0.0.1:{free_port()}"
     workspace.write_config(targets)
     with workspace.config_path.open("a") as config:
-        config.write(f'\n[web]\nlisten = "{address}"\n{web}\n')
+        listen = f'listen = "{address}"' if served_by == "daemon" else ""
+        config.write(f"\n[web]\n{listen}\n{web}\n")
     daemon()
+    if served_by == "monitor web":
+        # the daemon creates the database; "monitor web" reads it, and refuses to start
+        # before it exists
+        wait_until(lambda: workspace.polls(targets[0]["name"]) >= 1, timeout=30)
+        server = subprocess.Popen(
+            [MONITOR, "-c", str(workspace.config_path), "web", "--listen", address],
+            env={**os.environ, **workspace.env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _SERVERS.append(server)
     wait_until(lambda: serving(f"http://{address}"), timeout=30)
     return address
+
+
+_SERVERS: list[subprocess.Popen[bytes]] = []  # "monitor web" processes, stopped after each test
+
+
+@pytest.fixture(autouse=True)
+def _stop_servers() -> Iterator[None]:
+    yield
+    while _SERVERS:
+        server = _SERVERS.pop()
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def screenshot(driver: Any, name: str) -> None:
@@ -103,11 +135,13 @@ def screenshot(driver: Any, name: str) -> None:
         driver.save_screenshot(str(Path(folder) / name))
 
 
+@pytest.mark.parametrize("served_by", ["daemon", "monitor web"])
 def test_the_dashboard_in_a_browser_follows_the_provider_and_runs_no_provider_script(
     workspace: Workspace,
     provider: ProviderServer,
     daemon: Callable[..., subprocess.Popen[str]],
     browser: Any,
+    served_by: str,
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -118,6 +152,7 @@ def test_the_dashboard_in_a_browser_follows_the_provider_and_runs_no_provider_sc
             dos_target(provider, interval=1, watch_fields=["owned_by"]),
             dos_target(provider, name="mirror", interval=1),
         ],
+        served_by=served_by,
     )
     base = f"http://{address}"
 
@@ -143,11 +178,15 @@ def test_the_dashboard_in_a_browser_follows_the_provider_and_runs_no_provider_sc
     browser.get(base + "/")
     wait_until(lambda: browser.get(base + "/") or text(browser).count(SLASHED) == 2)
     assert no_dialog(browser)  # both targets' changes are on the overview
-    screenshot(browser, "screenshot-overview.png")
+    if served_by == "daemon":  # the README's pictures: one run takes them
+        screenshot(browser, "screenshot-overview.png")
     browser.get(base + "/targets/dos-ai")
     assert SLASHED in text(browser) and XSS in text(browser) and no_dialog(browser)
+    timeline = browser.find_element(By.XPATH, "//h2[.='Changes']/following-sibling::table[1]")
+    assert SLASHED in timeline.text and XSS in timeline.text  # the change on its timeline
     assert browser.find_elements(By.CSS_SELECTOR, "svg.chart")
-    screenshot(browser, "screenshot-target.png")
+    if served_by == "daemon":
+        screenshot(browser, "screenshot-target.png")
     browser.find_element(By.LINK_TEXT, SLASHED).click()  # a model ID with a slash ...
     assert browser.current_url == f"{base}/models/{SLASHED}"  # ... in the path
     assert browser.find_element(By.TAG_NAME, "h1").text == SLASHED
