@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from conftest import MONITOR, Workspace, dos_target, wait_until
-from servers import ProviderServer, WebhookServer, free_port, model
+from servers import Answer, ProviderServer, WebhookServer, free_port, model
 
 XSS = "<img src=x onerror=alert(1)>"
 SLASHED = "meta-llama/llama-3.3-70b"
@@ -105,10 +105,26 @@ def test_each_api_answer_is_what_the_cli_prints_with_json(
     assert workspace.run("check").code == 0
     provider.models = [*provider.models, model(SLASHED), model(XSS)]
     assert workspace.run("check").code == 0  # the alert could not be sent: still pending
+    provider.answer = Answer(503, b"busy")
+    for _ in range(3):  # down, with its event
+        workspace.run("check")
+    provider.answer = None
+    assert workspace.run("check").code == 0  # recovered, with another
     base = web()
 
     history = workspace.run("history", "--target", "dos-ai", "--json").json()
     assert api(base, "history", target="dos-ai") == history
+    for flags, params in [
+        (["--since", "1d", "--limit", "2"], {"since": "1d", "limit": "2"}),
+        (["--target", "dos-ai", "--limit", "3"], {"target": "dos-ai", "limit": "3"}),
+    ]:
+        for listing in ("history", "changes", "events"):
+            assert api(base, listing, **params) == workspace.run(listing, *flags, "--json").json()
+    events = workspace.run("events", "--target", "dos-ai", "--json").json()
+    assert [e["kind"] for e in events] == ["recovered", "down"]
+    # the next page: the rows after the last one shown, as the whole listing has them
+    assert api(base, "events", before=str(events[0]["id"])) == events[1:]
+    assert api(base, "history", before=str(history[2]["id"]), limit="2") == history[3:5]
     first, second = history[-1]["id"], history[0]["id"]
     changes = workspace.run("changes", "--target", "dos-ai", "--json").json()
     assert len(changes) == 1 and sorted(changes[0]["added"]) == sorted([SLASHED, XSS])
@@ -124,11 +140,14 @@ def test_each_api_answer_is_what_the_cli_prints_with_json(
     )
     assert api(base, "events") == workspace.run("events", "--json").json()
     deliveries = workspace.run("deliveries", "--json").json()
-    assert len(deliveries) == 1 and deliveries[0]["status"] == "pending"
+    assert [d["status"] for d in deliveries] == ["pending"] * 3  # change, down, recovered
     assert api(base, "deliveries") == deliveries
     for model_id in (SLASHED, XSS):  # an ID with a slash, an ID made to be HTML
         assert api(base, "model", id=model_id) == (
             workspace.run("model", model_id, "--json").json()
+        )
+        assert api(base, "model", id=model_id, target="dos-ai") == (
+            workspace.run("model", model_id, "--target", "dos-ai", "--json").json()
         )
     (target,) = api(base, "targets")
     assert target == {
