@@ -87,6 +87,9 @@ def _requests(
     def deep() -> int:
         return int(rng.choice(samples["deep_changes"][1:]))
 
+    def glob() -> str:  # one model's ID: the changes touching it are few, far apart
+        return urllib.parse.quote(rng.choice(samples["model_ids"]), safe="")
+
     def pair() -> str:
         a, b = rng.sample(samples["good"], 2)
         return f"from={a}&to={b}"
@@ -100,17 +103,24 @@ def _requests(
         "/matrix": lambda: "/matrix",
         "/snapshots/ID": lambda: f"/snapshots/{snapshot()}",
         "/diff": lambda: f"/diff?{pair()}",
+        "/changes?model=GLOB": lambda: f"/changes?model={glob()}",
+        "/matrix?q=": lambda: f"/matrix?q={model()[:3]}",
         "/events": lambda: "/events",
+        "/events?target=T": lambda: f"/events?target={target()}",
         "/deliveries": lambda: "/deliveries",
+        "/deliveries?status=dead": lambda: "/deliveries?status=dead",
         "api targets": lambda: "/api/v1/targets",
         "api history?target=T": lambda: f"/api/v1/history?target={target()}",
         "api history?before=(deep)": lambda: f"/api/v1/history?before={rng.randint(1, 1000)}",
-        "api changes": lambda: "/api/v1/changes?limit=50",
+        "api changes (a page: 1,000)": lambda: "/api/v1/changes",
+        "api changes?target=T": lambda: f"/api/v1/changes?target={target()}",
+        "api changes?model=GLOB": lambda: f"/api/v1/changes?model={glob()}&limit=50",
         "api changes?before=(deep)": lambda: f"/api/v1/changes?before={deep()}",
         "api models?target=T&at=TIME": lambda: f"/api/v1/models?target={target()}&at={moment()}",
         "api snapshots/ID": lambda: f"/api/v1/snapshots/{snapshot()}",
         "api diff": lambda: f"/api/v1/diff?{pair()}",
         "api events": lambda: "/api/v1/events?limit=50",
+        "api events (a page: 1,000)": lambda: "/api/v1/events",
         "api deliveries": lambda: "/api/v1/deliveries",
         "api model?id=ID": lambda: f"/api/v1/model?id={model()}",
     }
@@ -175,6 +185,67 @@ def time_web(url: str, gen: Generator, runs: int) -> dict[str, dict[str, Any]]:
     return results
 
 
+EVENTS_PER_TARGET = 200  # down/recovered pairs' rows a target has in the history
+DELIVERIES = 50_000  # alerts in the outbox (2 URLs a change, most sent)
+
+
+def add_alerts(engine: Any, gen: Generator) -> None:
+    """Down and recovered events for every target and the deliveries of changes and
+    events (sent, a few dead or pending), so ``/events`` and ``/deliveries`` read a
+    history of the size 1M snapshots comes with."""
+    from sqlalchemy import insert
+
+    from monitor.store import schema
+
+    rng = random.Random(5)
+    start, end = gen.span()
+    span = (end - start).total_seconds()
+    with engine.begin() as conn:
+        change_ids = list(conn.scalars(select(schema.ChangeEvent.id)))
+        some_snapshot = conn.scalar(select(func.min(schema.Snapshot.id)))
+        events = []
+        for name in gen.names:
+            for i in range(EVENTS_PER_TARGET):
+                at = start + (end - start) * ((i + rng.random()) / EVENTS_PER_TARGET)
+                down = i % 2 == 0
+                events.append(
+                    {
+                        "target": name,
+                        "kind": "down" if down else "recovered",
+                        "at": at,
+                        "since": at,
+                        "failures": 3 if down else None,
+                        "error": "HTTP 503: server error" if down else None,
+                        "duration_s": None if down else rng.random() * span / 1000,
+                        "snapshot_id": some_snapshot,
+                    }
+                )
+        conn.execute(insert(schema.TargetEvent), events)
+        event_ids = list(conn.scalars(select(schema.TargetEvent.id)))
+        rows = []
+        for i in range(DELIVERIES):
+            on_change = i % 3 != 0 and change_ids
+            at = start + (end - start) * (i / DELIVERIES)
+            status = rng.choices(["sent", "dead", "pending"], [96, 2, 2])[0]
+            rows.append(
+                {
+                    "target": rng.choice(gen.names),
+                    "change_event_id": rng.choice(change_ids) if on_change else None,
+                    "target_event_id": None if on_change else rng.choice(event_ids),
+                    "url_hash": f"{i % 2:064d}",
+                    "url": f"json://hooks.example.com/{i % 2}",
+                    "title": "provider-00-key-0: 1 model added",
+                    "body": "**Added (1):**\n- a-model",
+                    "status": status,
+                    "attempts": 1,
+                    "created_at": at,
+                    "next_attempt_at": at,
+                    "sent_at": at if status == "sent" else None,
+                }
+            )
+        conn.execute(insert(schema.DeliveryRow), rows)
+
+
 def run_backend(backend: str, url: str, size: int, targets: int, runs: int) -> dict[str, Any]:
     from monitor.store import open_engine, upgrade
 
@@ -183,6 +254,7 @@ def run_backend(backend: str, url: str, size: int, targets: int, runs: int) -> d
     gen = Generator(targets=targets)
     try:
         fill_s = gen.fill(engine, size)
+        add_alerts(engine, gen)
     finally:
         engine.dispose()
     return {"backend": backend, "size": size, "fill_s": fill_s, "calls": time_web(url, gen, runs)}

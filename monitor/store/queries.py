@@ -3,11 +3,12 @@ events, and one model's life across targets. Reads only."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from monitor.answers import KnownAnswer
@@ -91,9 +92,10 @@ class Queries(Sessions):
         if not models:
             return self._newest(schema.ChangeEvent, change_record, (target, since, limit), before)
         found: list[ChangeRecord] = []
+        maybe = _mentions(models)
         while limit is None or len(found) < limit:
             batch = self._newest(
-                schema.ChangeEvent, change_record, (target, since, _MODEL_BATCH), before
+                schema.ChangeEvent, change_record, (target, since, _MODEL_BATCH), before, maybe
             )
             found += [c for c in batch if any(matches(i, models) for i in c.touched)]
             if len(batch) < _MODEL_BATCH:
@@ -227,6 +229,31 @@ def _sorted_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [_sorted_keys(v) for v in value]
     return value
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9._:/@+ -]*")  # spelled the same in JSON text, on both databases
+
+
+def _mentions(globs: Sequence[str]) -> list[ColumnElement[bool]]:
+    """A condition the database can check without decoding JSON that every change
+    touching a model matching one of ``globs`` meets: the JSON text of its IDs holds
+    each literal part of the glob. Only a pre-filter (matches are then checked glob by
+    glob); none when a glob's parts could be spelled otherwise in JSON or it has sets."""
+    event = schema.ChangeEvent
+    text_of = (
+        func.coalesce(cast(event.added, Text), "")
+        + func.coalesce(cast(event.removed, Text), "")
+        + func.coalesce(cast(event.changed, Text), "")
+    )
+    each = []
+    for glob in globs:
+        parts = [p for p in re.split(r"[*?]", glob) if p]
+        if "[" in glob or not all(_PLAIN.fullmatch(p) for p in parts):
+            return []
+        if not parts:  # "*": every change
+            return []
+        each.append(and_(*(text_of.contains(p, autoescape=True) for p in parts)))
+    return [or_(*each)]
 
 
 def listed_now(session: Session, targets: Sequence[str]) -> dict[str, frozenset[str]]:

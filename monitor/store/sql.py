@@ -4,7 +4,7 @@ latest good snapshot, a list's members)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -87,11 +87,12 @@ class Sessions:
         record: Callable[[Timed], _Value],
         filters: tuple[str | None, datetime | None, int | None],
         before: int | None = None,
+        where: Sequence[ColumnElement[bool]] = (),
     ) -> list[_Value]:
         """Records of a timed table's rows, newest first: ``filters`` are the target, a
         time since, and at most how many; ``before``: only rows after that one in this
-        order (see :func:`newest_first`)."""
-        query = newest_first(table, *filters, before=before)
+        order (see :func:`newest_first`); ``where``: more conditions."""
+        query = newest_first(table, *filters, before=before).where(*where)
         with self._read() as session:
             return [record(row) for row in session.scalars(query)]
 

@@ -10,7 +10,9 @@ database does not answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +41,19 @@ from monitor.views import (
 )
 
 MAX_LIMIT = 10_000
+# changes and events a call returns unless it says limit=: the CLI prints them all, the
+# API a page at a time (a full page's Link header names the next one)
+PAGE = 1_000
+
+
+@dataclass(frozen=True)
+class Page:
+    """A listing's answer: its items, and the ``before`` of the next page, if any."""
+
+    items: list[Any]
+    next_before: int | None
+
+
 DELIVERY_STATES = ("pending", "sent", "dead", "held", "digested")
 
 
@@ -59,9 +74,23 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
                 return _json({"error": str(exc)}, 404)
             except StorageError as exc:
                 return _json({"error": str(exc)}, 503)
+            if isinstance(value, Page):
+                response = _json(value.items, 200)
+                if value.next_before is not None:  # a full page: there may be more
+                    query = {k: v for k, v in request.query_params.items() if k != "before"}
+                    query["before"] = str(value.next_before)
+                    link = f"{request.url.path}?{urllib.parse.urlencode(query)}"
+                    response.headers["Link"] = f'<{link}>; rel="next"'
+                return response
             return _json(value, 200)
 
         return endpoint
+
+    def page(request: Request, rows: Sequence[Any], items: list[Any], default: int) -> Page:
+        """A listing's page: ``items`` (the rows' JSON), and the next page's ``before``
+        when the page is full."""
+        full = len(rows) == (limit_of(request, default) or default)
+        return Page(items, rows[-1].id if full and rows else None)
 
     def target_of(request: Request, *, required: bool = False) -> str | None:
         name = request.query_params.get("target") or None
@@ -85,16 +114,16 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
 
     def history(request: Request) -> Any:
         rows = store.history(**filters(request, 50), before=before_of(request))
-        return [snapshot_json(s) for s in rows]
+        return page(request, rows, [snapshot_json(s) for s in rows], 50)
 
     def snapshot(request: Request) -> Any:
         return snapshot_view(store, id_of(request.path_params["snapshot_id"], "snapshot id"))
 
     def changes(request: Request) -> Any:
         rows = store.changes(
-            **filters(request), before=before_of(request), models=model_globs_of(request)
+            **filters(request, PAGE), before=before_of(request), models=model_globs_of(request)
         )
-        return [change_json(c) for c in rows]
+        return page(request, rows, [change_json(c) for c in rows], PAGE)
 
     def models(request: Request) -> Any:
         name = target_of(request, required=True)
@@ -106,15 +135,15 @@ def routes(config: Callable[[], Config], store: Store, now: Callable[[], datetim
         return diff_view(store, *diff_ids(request))
 
     def events(request: Request) -> Any:
-        rows = store.target_events(**filters(request), before=before_of(request))
-        return [target_event_json(e) for e in rows]
+        rows = store.target_events(**filters(request, PAGE), before=before_of(request))
+        return page(request, rows, [target_event_json(e) for e in rows], PAGE)
 
     def deliveries(request: Request) -> Any:
         rows, _ = store.deliveries(
             status=status_of(request), **filters(request, 50), before=before_of(request)
         )
         configured, moment = configured_urls(config()), now()
-        return [delivery_json(d, moment, configured) for d in rows]
+        return page(request, rows, [delivery_json(d, moment, configured) for d in rows], 50)
 
     def model(request: Request) -> Any:
         model_id = request.query_params.get("id")

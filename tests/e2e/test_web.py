@@ -125,6 +125,12 @@ def test_each_api_answer_is_what_the_cli_prints_with_json(
     # the next page: the rows after the last one shown, as the whole listing has them
     assert api(base, "events", before=str(events[0]["id"])) == events[1:]
     assert api(base, "history", before=str(history[2]["id"]), limit="2") == history[3:5]
+    # a full page names the next one in a Link header; the last page names none
+    _, headers, _ = request(base + "/api/v1/history?target=dos-ai&limit=2")
+    nxt = f"/api/v1/history?target=dos-ai&limit=2&before={history[1]['id']}"
+    assert headers["Link"] == f'<{nxt}>; rel="next"'
+    _, headers, body = request(base + f"/api/v1/history?limit=50&before={history[1]['id']}")
+    assert "Link" not in headers and json.loads(body) == history[2:]
     first, second = history[-1]["id"], history[0]["id"]
     changes = workspace.run("changes", "--target", "dos-ai", "--json").json()
     assert len(changes) == 1 and sorted(changes[0]["added"]) == sorted([SLASHED, XSS])

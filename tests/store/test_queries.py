@@ -346,3 +346,17 @@ def test_changes_touching_a_model_glob_are_found_across_batches(
         ids[1],
     ]
     assert store.changes(models=("Meta-Llama/*",)) == []  # case-sensitive
+    # globs the database cannot pre-filter (a set; text JSON spells otherwise) still work
+    assert [c.id for c in store.changes(models=("meta-llama/[x]",))] == [ids[6], ids[1]]
+    with store.transaction() as tx:
+        poll = record_poll(tx, "dos-ai", T0 + 20 * minute, models("a", "é"))
+        odd = tx.add_change(
+            target="dos-ai",
+            detected_at=T0 + 20 * minute,
+            from_snapshot_id=first.id,
+            to_snapshot_id=poll.id,
+            added=['mistral/"quoted" é'],
+            removed=[],
+        )
+    assert [c.id for c in store.changes(models=('*"quoted" é',))] == [odd.id]
+    assert [c.id for c in store.changes(models=("mistral/*",))] == [odd.id]
