@@ -248,7 +248,20 @@ def record(
                     message = change_message(target.name, part.diff, answer.at, still_at=served)
                     messages.append((change, message, part, counts(part.diff)))
         delivery_ids: list[int] = []
+        # a muted target's alerts are kept back (a query only when there are alerts)
+        muted = bool(messages) and tx.muted(target.name, answer.at)
         for about, message, part, summary in messages:
+            if muted:
+                tx.add_deliveries(
+                    about,
+                    refs_of(part.urls),
+                    title=message.title,
+                    body=message.body,
+                    now=answer.at,
+                    summary=summary,
+                    muted=True,
+                )
+                continue
             held = window_end(answer.at, part.digest) if part.digest is not None else None
             queued = tx.add_deliveries(
                 about,

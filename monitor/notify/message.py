@@ -86,15 +86,27 @@ def change_message(
     return Message(title=f"{target}: {diff.summary()}", body="\n".join(lines))
 
 
+def mute_summary(
+    items: Sequence[tuple[DeliveryRecord, Mapping[str, int]]], ended: datetime
+) -> tuple[str, str]:
+    """The one message per URL of the changes a mute held back:
+    ``while muted: 1 target, 2 added, 1 removed``, then each target's changes."""
+    title, body = digest_message(items, ended, heading="while muted")
+    return title, body.replace("Digest of", "Held back by a mute:", 1)
+
+
 def digest_message(
-    items: Sequence[tuple[DeliveryRecord, Mapping[str, int]]], window_end: datetime
+    items: Sequence[tuple[DeliveryRecord, Mapping[str, int]]],
+    window_end: datetime,
+    *,
+    heading: str = "model changes",
 ) -> tuple[str, str]:
     """One message of the alerts a digest route collected in a window, across targets:
     ``model changes: 3 targets, 5 added, 2 removed``, then each target's alerts."""
     targets = sorted({d.target for d, _ in items})
     totals = {key: sum(s.get(key, 0) for _, s in items) for key in DIGEST_COUNTS}
     counted = [f"{n} {key}" for key, n in totals.items() if n]
-    title = f"model changes: {len(targets)} target{'s' if len(targets) != 1 else ''}"
+    title = f"{heading}: {len(targets)} target{'s' if len(targets) != 1 else ''}"
     title += "".join(f", {c}" for c in counted)
     lines: list[str] = []
     for target in targets:

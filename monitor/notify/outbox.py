@@ -37,7 +37,7 @@ import structlog
 
 from monitor.config import Config, RetrySettings
 from monitor.errors import StorageError
-from monitor.notify.message import Message, digest_message
+from monitor.notify.message import Message, digest_message, mute_summary
 from monitor.notify.send import Sender, redact_url
 from monitor.store import DeliveryRecord, Store
 
@@ -171,20 +171,22 @@ class Outbox:
         with self._lock:
             return sorted(self._held.values(), key=lambda u: u.delivery.id)
 
-    def close_digests(self) -> list[int]:
-        """Digests whose window has ended, made into deliveries (sent by the next
-        :meth:`deliver`, or by this one when it called this); their ids. A database
-        error is logged, and the digests wait for the next call."""
+    def release(self) -> list[int]:
+        """Digests whose window has ended, and what ended mutes held back, made into
+        deliveries (sent by the next :meth:`deliver`, or by this one when it called
+        this); their ids. A database error is logged, and they wait for the next call."""
         now = self._now()
+        made: list[int] = []
         try:
-            if not self._store.digests_due(now):
-                return []
-            made = self._store.close_digests(now, digest_message)
+            if self._store.digests_due(now):
+                made += self._store.close_digests(now, digest_message)
+                log.info("digests made", delivery_ids=made)
+            if self._store.mutes_due(now):
+                released = self._store.close_mutes(now, mute_summary)
+                log.info("mutes ended; what they held back is sent", delivery_ids=released)
+                made += released
         except StorageError as exc:
-            log.error("digests not made", error=str(exc))
-            return []
-        if made:
-            log.info("digests made", delivery_ids=made)
+            log.error("digests or mute summaries not made", error=str(exc))
         return made
 
     def deliver(self, *, ids: Sequence[int] | None = None, due_only: bool = True) -> list[Outcome]:
@@ -197,7 +199,7 @@ class Outbox:
             log.debug("outbox waits: an earlier outcome is not recorded yet")
             return []
         if ids is None:
-            self.close_digests()
+            self.release()
         outcomes: list[Outcome] = []
         after_id = 0  # each delivery at most once per call, even one that failed just now
         while True:

@@ -4,7 +4,8 @@ The store's parts, one concept each: :mod:`~monitor.store.records` (the values i
 hands out), :mod:`~monitor.store.lists` (content-addressed model lists),
 :mod:`~monitor.store.polls` (the poll transaction), :mod:`~monitor.store.queries`
 (reading the history), :mod:`~monitor.store.deliveries` (the outbox queue),
-:mod:`~monitor.store.locks` (replicas taking turns) and
+:mod:`~monitor.store.locks` (replicas taking turns), :mod:`~monitor.store.mutes`
+(mutes and what they held back) and
 :mod:`~monitor.store.retention` (pruning). Every database error leaves the store as
 a :class:`~monitor.errors.StorageError`.
 """
@@ -19,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from monitor.store.deliveries import DeliveryQueue
 from monitor.store.engine import open_engine, upgrade
 from monitor.store.locks import PollLocks
+from monitor.store.mutes import Mutes
 from monitor.store.polls import Transaction
 from monitor.store.queries import Queries
 from monitor.store.records import (
@@ -39,7 +41,7 @@ from monitor.store.retention import Retention
 from monitor.store.sql import db_errors
 
 
-class Store(Queries, DeliveryQueue, PollLocks, Retention):
+class Store(Queries, DeliveryQueue, PollLocks, Retention, Mutes):
     """The database of one monitor: one interface over its parts. A poll's writes go
     through :meth:`transaction`; the outbox queue and retention write in short
     transactions of their own; everything else reads."""

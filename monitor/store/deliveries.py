@@ -343,10 +343,12 @@ def queue(
     *,
     held_until: datetime | None = None,
     summary: Mapping[str, int] | None = None,
+    muted: bool = False,
 ) -> list[int]:
     """Queue an alert: one pending delivery per ``(url_hash, redacted_url)``, due now,
     in ``session``'s transaction; their ids. ``held_until``: held for a digest instead,
-    until that window's end (``summary``: what it counts in the digest's title)."""
+    until that window's end (``summary``: what it counts in the digest's title), or
+    ``muted``: kept back while its target is muted (with its ``summary`` too)."""
     rows = [
         schema.DeliveryRow(
             target=target,
@@ -356,10 +358,10 @@ def queue(
             url=shown,
             title=title,
             body=body,
-            status="pending" if held_until is None else "held",
+            status="muted" if muted else "pending" if held_until is None else "held",
             attempts=0,
             created_at=now,
-            next_attempt_at=now if held_until is None else held_until,
+            next_attempt_at=now if held_until is None or muted else held_until,
             summary=dict(summary) if summary is not None else None,
         )
         for url_hash, shown in urls

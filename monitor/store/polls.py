@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.alerts import TargetState
@@ -15,6 +15,7 @@ from monitor.answers import KnownAnswer
 from monitor.diff import FieldChange
 from monitor.errors import ListGoneError
 from monitor.modellist import ModelList, ids_digest
+from monitor.mutes import ALL
 from monitor.store import schema
 from monitor.store.deliveries import queue
 from monitor.store.driver import Statement
@@ -252,10 +253,11 @@ class Transaction:
         now: datetime,
         held_until: datetime | None = None,
         summary: Mapping[str, int] | None = None,
+        muted: bool = False,
     ) -> list[int]:
         """The alert about a change or down/recovered event this poll wrote: one pending
-        delivery per ``(url_hash, redacted_url)``, or held for a digest until
-        ``held_until``; their ids."""
+        delivery per ``(url_hash, redacted_url)``, held for a digest until
+        ``held_until``, or ``muted`` (its target is); their ids."""
         change = about.id if isinstance(about, ChangeRecord) else None
         event = None if isinstance(about, ChangeRecord) else about.id
         return queue(
@@ -269,7 +271,23 @@ class Transaction:
             event,
             held_until=held_until,
             summary=summary,
+            muted=muted,
         )
+
+    def muted(self, target: str, at: datetime) -> bool:
+        """Whether a mute holds back ``target``'s alerts at ``at``."""
+        mute = schema.MuteRow
+        query = (
+            select(mute.id)
+            .where(
+                mute.target.in_((target, ALL)),
+                mute.starts_at <= at,
+                mute.until > at,
+                or_(mute.ended_at.is_(None), mute.ended_at > at),
+            )
+            .limit(1)
+        )
+        return self._session.scalar(query) is not None
 
 
 # the statements every poll runs, built once, run on the driver

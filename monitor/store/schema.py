@@ -320,6 +320,8 @@ class DeliveryRow(Base):
     title: Mapped[str] = mapped_column(SafeText)
     body: Mapped[str] = mapped_column(SafeText)
     # pending, sent, dead; held (waits for its digest until next_attempt_at), digested
+    # (sent with digest_id); muted (its target is muted), suppressed (ended muted: a
+    # down/recovered pair inside a mute, never sent)
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(SafeText)
@@ -331,6 +333,21 @@ class DeliveryRow(Base):
     summary: Mapped[dict[str, int] | None] = mapped_column(JsonDocument())
     # a digested delivery: the digest delivery that took it in
     digest_id: Mapped[int | None] = mapped_column(Id, index=True)
+
+
+class MuteRow(Base):
+    """A target (or ``*``: every target) whose alerts are held back until ``until`` or
+    until unmuted (``ended_at``); ``closed_at``: when what it held back was summarised."""
+
+    __tablename__ = "mutes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    target: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(SafeText)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class KnownAnswerRow(Base):

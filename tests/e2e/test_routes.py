@@ -270,3 +270,64 @@ def test_a_digest_route_sends_one_message_per_window_across_targets_and_restarts
         made["id"],
         made["id"],
     ]
+
+
+def test_a_mute_holds_alerts_back_across_processes_and_ends_with_one_summary(
+    workspace: Workspace,
+    provider: ProviderServer,
+    webhook: WebhookServer,
+    daemon: Callable[..., subprocess.Popen[str]],
+) -> None:
+    workspace.write_config([dos_target(provider, interval=1, retries=0)], notify_urls=[webhook.url])
+    provider.set_ids(["a", "b", "c"])
+    daemon()
+    wait_until(lambda: workspace.polls("dos-ai") >= 2)
+    muted = workspace.run("mute", "dos-ai", "--for", "1h", "--reason", "gateway migration")
+    assert muted.code == 0 and "muted dos-ai until" in muted.stdout
+    (shown,) = workspace.run("mutes", "--json").json()
+    assert (shown["target"], shown["all"], shown["reason"]) == (
+        "dos-ai",
+        False,
+        "gateway migration",
+    )
+
+    # the running daemon sees the mute at once: no reload
+    provider.set_ids(["a", "b"])
+    wait_until(lambda: len(workspace.run("changes", "--json").json()) == 1)
+    provider.answer = Answer(503, b"busy")  # down ...
+    wait_until(lambda: any(e["kind"] == "down" for e in workspace.listing("events")))
+    provider.answer = None  # ... and back, inside the mute
+    wait_until(lambda: any(e["kind"] == "recovered" for e in workspace.listing("events")))
+    provider.set_ids(["a", "b", "d"])
+    wait_until(lambda: len(workspace.run("changes", "--json").json()) == 2)
+    polls = workspace.polls("dos-ai")
+    wait_until(lambda: workspace.polls("dos-ai") >= polls + 2)
+    assert webhook.posts == []
+    statuses = [d["status"] for d in workspace.run("deliveries", "--json").json()]
+    assert statuses == ["muted"] * 4  # two changes, a down, a recovery
+
+    ended = workspace.run("unmute", "dos-ai")
+    assert ended.code == 0 and "unmuted dos-ai" in ended.stdout
+    (summary,) = webhook.wait_for(1)
+    assert summary["title"] == "while muted: 1 target, 1 added, 1 removed"
+    assert "dos-ai: 1 model removed" in summary["message"]
+    assert "dos-ai: 1 model added" in summary["message"]
+    assert workspace.run("mutes", "--json").json() == []
+    after = {d["status"] for d in workspace.run("deliveries", "--json").json()}
+    assert after == {"sent", "digested", "suppressed"}  # the pair inside it: never sent
+
+    # muted again and down when the mute ends: one "down" follows the summary
+    from datetime import UTC, datetime, timedelta
+
+    later = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%MZ")
+    assert workspace.run("mute", "--all", "--until", later).code == 0
+    provider.answer = Answer(503, b"busy")
+    before = len(workspace.listing("events"))
+    wait_until(lambda: len(workspace.listing("events")) > before)
+    assert workspace.run("unmute", "--all").code == 0
+    webhook.wait_for(2)
+    assert [p["title"] for p in webhook.posts][1:] == ["dos-ai is down: HTTP 503: server error"]
+    provider.answer = None  # the recovery after the mute is alerted as usual
+    webhook.wait_for(3)
+    assert webhook.posts[2]["title"].startswith("dos-ai is back")
+    assert len(webhook.posts) == 3
