@@ -15,6 +15,7 @@ from monitor.cli.options import common, json_option
 from monitor.cli.render import models_text, print_json
 from monitor.cli.state import current_state, start_logging, utcnow
 from monitor.config import Config, Secret, Target, duration_seconds, verify
+from monitor.routing import EVENTS
 from monitor.views import iso
 
 
@@ -140,6 +141,8 @@ def config_check(online: bool) -> None:
     untested = "" if url.get_backend_name() in ("sqlite", "postgresql") else f" ({TESTED})"
     click.echo(f"database: {url.render_as_string(hide_password=True)}{untested}")
     click.echo(f"notification URLs: {len(config.notify_urls)}")
+    for line in route_lines(config):
+        click.echo(line)
     for t in config.targets:
         key = "no key"
         if t.api_key is not None:
@@ -183,3 +186,30 @@ def _try_targets(config: Config, keys: dict[str, Secret | None]) -> Iterator[tup
                 continue
             answered = "key accepted" if keys[t.name] is not None else "answered"
             yield t, f"{answered}, {models_text(fetched.count)}"
+
+
+def route_lines(config: Config) -> list[str]:
+    """What ``config check`` says of each ``[[notify.routes]]`` table, with what is
+    allowed but probably not meant: a digest shorter than the targets' polls, globs
+    that match no configured target."""
+    lines = []
+    for i, route in enumerate(config.routes):
+        served = [t for t in config.targets if route.serves(t.name)]
+        events = ", ".join(e for e in EVENTS if e in route.events)
+        models = f", models {', '.join(route.models)}" if route.models else ""
+        when = f", in a digest every {route.digest:g}s" if route.digest else ", at once"
+        urls = f"{len(route.urls)} URL{'s' if len(route.urls) != 1 else ''}"
+        lines.append(f"route {i}: {events} of {len(served)} targets{models}{when} to {urls}")
+        if route.targets and not served:
+            lines.append(
+                f"  note: notify.routes[{i}].targets matches no configured target "
+                f"({', '.join(route.targets)})"
+            )
+        if route.digest and served and route.digest < min(t.interval for t in served):
+            shortest = min(t.interval for t in served)
+            lines.append(
+                f"  note: notify.routes[{i}].digest ({route.digest:g}s) is shorter than the "
+                f"shortest interval of its targets ({shortest:g}s): most digests will hold "
+                "one poll's alerts"
+            )
+    return lines

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from conftest import Workspace, dos_target, wait_until
-from servers import Answer, ProviderServer, SmtpServer, WebhookServer
+from servers import SEED_KEY, Answer, ProviderServer, SmtpServer, WebhookServer
 
 LLAMAS = ["meta-llama/a", "meta-llama/b", "meta-llama/c:free"]
 
@@ -331,3 +331,89 @@ def test_a_mute_holds_alerts_back_across_processes_and_ends_with_one_summary(
     webhook.wait_for(3)
     assert webhook.posts[2]["title"].startswith("dos-ai is back")
     assert len(webhook.posts) == 3
+
+
+def _readme_routing() -> tuple[list[str], str]:
+    """The Routing part of the README: its TOML snippets and its shell snippet."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    part = readme.split("### Routing\n", 1)[1].split("\n## ", 1)[0]
+    tomls = re.findall(r"```toml\n(.*?)```", part, re.S)
+    (shell,) = re.findall(r"```sh\n(.*?)```", part, re.S)
+    return tomls, shell
+
+
+def test_the_readme_routing_examples_work_as_written(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer, smtp: SmtpServer
+) -> None:
+    import re
+    import shlex
+
+    (pager, news), shell = _readme_routing()
+    database = f"[database]\nurl = {json_quote(workspace.db_url)}\n"
+    for snippet in (pager, news):  # as written: valid, every URL one apprise takes
+        workspace.config_path.write_text(database + snippet)
+        checked = workspace.run("config", "check")
+        assert checked.code == 0, checked.stderr
+        assert "route 0:" in checked.stdout
+
+    def local(snippet: str) -> str:  # the same, pointed at this machine's fakes
+        snippet = snippet.replace("https://openrouter.ai/api/v1", provider.base_url)
+        snippet = re.sub(r'urls = \["mailto://[^"]*"\]', f'urls = ["{smtp.url}"]', snippet)
+        return re.sub(r'urls = \["slack://[^"]*"\]', f'urls = ["{webhook.url}"]', snippet)
+
+    provider.api_key = None  # OpenRouter's list needs no key
+    provider.set_ids(["meta-llama/llama-3.3-70b-instruct", "deepseek/deepseek-r1", "qwen/q"])
+    # both at once: the news example's target (its exclude too) and both routes
+    pager_route = local(pager).split("\n\n", 1)[1]
+    workspace.config_path.write_text(database + local(news) + "\n" + pager_route)
+    assert workspace.run("check").code == 0
+    provider.set_ids(["meta-llama/llama-3.3-70b-instruct", "mistral/new", "x/y:free"])
+    assert workspace.run("check").code == 0
+    (mail,) = smtp.wait_for(1)  # the pager: the dependency that went, and only it
+    assert mail["Subject"] == "openrouter: 1 model removed"
+    assert "deepseek-r1" in mail.get_body().get_content()  # type: ignore[union-attr]
+    assert webhook.posts == []  # the news: held for the day's digest
+    assert _end_digest_windows(workspace.db_url) == 1
+    assert workspace.run("check").code == 0
+    (daily,) = webhook.posts
+    assert daily["title"] == "model changes: 1 target, 1 added"  # :free left out
+    assert "mistral/new" in daily["message"] and ":free" not in daily["message"]
+
+    # the mute, as written (with "gateway" a target of ours)
+    workspace.write_config([dos_target(provider, name="gateway")], notify_urls=[webhook.url])
+    provider.api_key = SEED_KEY
+    assert workspace.run("check").code == 0
+    commands = [line.split("#")[0].strip() for line in shell.strip().splitlines()]
+    for command in commands:
+        args = shlex.split(command)
+        assert args[0] == "monitor"
+        result = workspace.run(*args[1:])
+        assert result.code == 0, result.stderr
+    assert workspace.run("mutes", "--json").json() == []  # unmuted by the last line
+
+
+def json_quote(text: str) -> str:
+    import json
+
+    return json.dumps(text)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_config_check_lists_routes_and_says_what_is_probably_not_meant(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    workspace.write_config([dos_target(provider, interval="5m")])
+    add_routes(
+        workspace,
+        f'urls = ["{webhook.url}"]\nevents = ["added", "removed"]\ndigest = "2m"',
+        f'urls = ["{webhook.url}"]\ntargets = ["openrouter*"]',
+    )
+    checked = workspace.run("config", "check")
+    assert checked.code == 0, checked.stderr
+    lines = checked.stdout.splitlines()
+    assert "route 0: added, removed of 1 targets, in a digest every 120s to 1 URL" in lines
+    assert any("notify.routes[0].digest (120s) is shorter than" in line for line in lines)
+    assert any("notify.routes[1].targets matches no configured target" in line for line in lines)
