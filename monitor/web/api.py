@@ -54,7 +54,7 @@ class Page:
     next_before: int | None
 
 
-DELIVERY_STATES = ("pending", "sent", "dead", "held", "digested")
+DELIVERY_STATES = ("pending", "sent", "dead", "held", "digested", "muted", "suppressed")
 
 
 class BadRequest(MonitorError):

@@ -332,6 +332,13 @@ def test_a_mute_holds_alerts_back_across_processes_and_ends_with_one_summary(
     assert webhook.posts[2]["title"].startswith("dos-ai is back")
     assert len(webhook.posts) == 3
 
+    # a mute that runs out: the daemon sends its summary by itself
+    assert workspace.run("mute", "dos-ai", "--for", "4s").code == 0
+    provider.set_ids(["a", "e"])
+    webhook.wait_for(4, timeout=30)
+    assert webhook.posts[3]["title"] == "while muted: 1 target, 1 added, 2 removed"
+    assert workspace.run("mutes", "--json").json() == []
+
 
 def _readme_routing() -> tuple[list[str], str]:
     """The Routing part of the README: its TOML snippets and its shell snippet."""
