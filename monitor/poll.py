@@ -251,18 +251,9 @@ def record(
         # a muted target's alerts are kept back (a query only when there are alerts)
         muted = bool(messages) and tx.muted(target.name, answer.at)
         for about, message, part, summary in messages:
-            if muted:
-                tx.add_deliveries(
-                    about,
-                    refs_of(part.urls),
-                    title=message.title,
-                    body=message.body,
-                    now=answer.at,
-                    summary=summary,
-                    muted=True,
-                )
-                continue
-            held = window_end(answer.at, part.digest) if part.digest is not None else None
+            held = None  # muted: kept back until the mute ends, whatever the route says
+            if part.digest is not None and not muted:
+                held = window_end(answer.at, part.digest)
             queued = tx.add_deliveries(
                 about,
                 refs_of(part.urls),
@@ -270,9 +261,10 @@ def record(
                 body=message.body,
                 now=answer.at,
                 held_until=held,
-                summary=summary if held is not None else None,
+                summary=summary if held is not None or muted else None,
+                muted=muted,
             )
-            if held is None:  # held ones go with their digest
+            if held is None and not muted:  # the others go with their digest or summary
                 delivery_ids += queued
         if not plan.stale:
             confirmed = snapshot.id if plan.rebase else stored.confirmed_snapshot_id

@@ -268,33 +268,10 @@ class DeliveryQueue(Sessions):
             groups: dict[tuple[str, datetime], list[schema.DeliveryRow]] = {}
             for held in session.scalars(query.with_for_update()):
                 groups.setdefault((held.url_hash, held.next_attempt_at), []).append(held)
-            made = []
-            for (url_hash, window_end), rows in groups.items():
-                items = [(delivery_record(r), r.summary or {}) for r in rows]
-                title, body = compose(items, window_end)
-                totals: dict[str, int] = {}
-                for _, summary in items:
-                    for key, n in summary.items():
-                        totals[key] = totals.get(key, 0) + n
-                digest = schema.DeliveryRow(
-                    target=DIGEST_TARGET,
-                    url_hash=url_hash,
-                    url=rows[0].url,
-                    title=title,
-                    body=body,
-                    status="pending",
-                    attempts=0,
-                    created_at=now,
-                    next_attempt_at=now,
-                    summary=totals,
-                )
-                session.add(digest)
-                session.flush()
-                for held in rows:
-                    held.status, held.digest_id = "digested", digest.id
-                made.append(digest.id)
-            session.flush()
-            return made
+            return [
+                take_in(session, rows, compose, now, window_end)
+                for (_, window_end), rows in groups.items()
+            ]
 
     def count_pending(self) -> int:
         with self._read() as session:
@@ -306,6 +283,42 @@ class DeliveryQueue(Sessions):
                 )
                 or 0
             )
+
+
+def take_in(
+    session: Session,
+    rows: Sequence[schema.DeliveryRow],
+    compose: Compose,
+    now: datetime,
+    moment: datetime,
+) -> int:
+    """One pending delivery, due now, that sends ``rows`` (deliveries to one URL) as one
+    message (``compose`` of them, as of ``moment``): they become ``digested`` into it. Its
+    target is theirs when they share one, else :data:`DIGEST_TARGET`; its id."""
+    items = [(delivery_record(r), r.summary or {}) for r in rows]
+    title, body = compose(items, moment)
+    totals: dict[str, int] = {}
+    for _, summary in items:
+        for key, n in summary.items():
+            totals[key] = totals.get(key, 0) + n
+    names = {r.target for r in rows}
+    made = schema.DeliveryRow(
+        target=names.pop() if len(names) == 1 else DIGEST_TARGET,
+        url_hash=rows[0].url_hash,
+        url=rows[0].url,
+        title=title,
+        body=body,
+        status="pending",
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+        summary=totals,
+    )
+    session.add(made)
+    session.flush()
+    for row in rows:
+        row.status, row.digest_id = "digested", made.id
+    return made.id
 
 
 def _being_sent(row: schema.DeliveryRow, now: datetime) -> bool:

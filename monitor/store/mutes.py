@@ -11,9 +11,8 @@ from sqlalchemy import func, or_, select
 
 from monitor.mutes import ALL, Held, Mute, release
 from monitor.store import schema
-from monitor.store.deliveries import DIGEST_TARGET, Compose
+from monitor.store.deliveries import Compose, take_in
 from monitor.store.locks import lock_key
-from monitor.store.rows import delivery_record
 from monitor.store.sql import Sessions
 
 
@@ -123,26 +122,7 @@ class Mutes(Sessions):
             by_url: dict[str, list[schema.DeliveryRow]] = {}
             for h in plan.summarise:
                 by_url.setdefault(h.url_hash, []).append(rows[h.id])
-            for url_hash, taken in by_url.items():
-                items = [(delivery_record(r), r.summary or {}) for r in taken]
-                title, body = compose(items, now)
-                names = {r.target for r in taken}
-                summary = schema.DeliveryRow(
-                    target=names.pop() if len(names) == 1 else DIGEST_TARGET,
-                    url_hash=url_hash,
-                    url=taken[0].url,
-                    title=title,
-                    body=body,
-                    status="pending",
-                    attempts=0,
-                    created_at=now,
-                    next_attempt_at=now,
-                )
-                session.add(summary)
-                session.flush()
-                for r in taken:
-                    r.status, r.digest_id = "digested", summary.id
-                made.append(summary.id)
+            made += [take_in(session, taken, compose, now, now) for taken in by_url.values()]
             for h in plan.resend:
                 r = rows[h.id]
                 r.status, r.attempts, r.next_attempt_at = "pending", 0, now
