@@ -6,7 +6,8 @@ target any more, what was held back for each URL is released:
 
 - every change: in one summary per URL (like a digest);
 - down and recovered: a pair that happened inside the mute is not sent; if the target
-  is down at that moment, its latest "down" alert is sent (once), and nothing else.
+  is down at that moment, its latest "down" alert is sent (once); if it went down before
+  the mute (that alert was sent) and is back, its latest "recovered" is.
 """
 
 from __future__ import annotations
@@ -54,21 +55,33 @@ class Held:
 @dataclass(frozen=True)
 class Release:
     summarise: tuple[Held, ...]  # changes: one summary per URL
-    resend: tuple[Held, ...]  # the latest "down" of a target still down: sent as it is
+    resend: tuple[Held, ...]  # the one down or recovered that says what is true now
     suppress: tuple[Held, ...]  # down/recovered the mute swallowed: never sent
 
 
 def release(held: Sequence[Held], still_muted: set[str], down_now: set[str]) -> Release:
     """What becomes of the muted deliveries ``held`` once their targets' mutes ended;
-    those of targets in ``still_muted`` (another mute covers them now) stay held."""
+    those of targets in ``still_muted`` (another mute covers them now) stay held.
+
+    For down and recovered, each URL gets the one alert that brings what it was last
+    told to what is true now: it was told "up" (the first alert held back is a "down")
+    and the target is down: the latest "down"; it was told "down" (the first held back is
+    a "recovered") and the target is up: the latest "recovered"; otherwise nothing."""
     free = [h for h in held if h.target not in still_muted]
     changes = tuple(h for h in free if h.kind == "change")
-    latest_down: dict[tuple[str, str], Held] = {}
-    for h in free:
-        if h.kind == "down" and h.target in down_now:
-            key = (h.target, h.url_hash)
-            if key not in latest_down or h.id > latest_down[key].id:
-                latest_down[key] = h
-    resend = tuple(sorted(latest_down.values(), key=lambda h: h.id))
-    sent = {h.id for h in changes} | {h.id for h in resend}
-    return Release(changes, resend, tuple(h for h in free if h.id not in sent))
+    by_url: dict[tuple[str, str], list[Held]] = {}
+    for h in sorted(free, key=lambda h: h.id):
+        if h.kind != "change":
+            by_url.setdefault((h.target, h.url_hash), []).append(h)
+    resend = []
+    for (target, _), events in by_url.items():
+        told_down = events[0].kind == "recovered"  # it was sent "down" before the mute
+        is_down = target in down_now
+        if told_down != is_down:
+            wanted = "down" if is_down else "recovered"
+            latest = [h for h in events if h.kind == wanted]
+            if latest:
+                resend.append(latest[-1])
+    resent = tuple(sorted(resend, key=lambda h: h.id))
+    sent = {h.id for h in changes} | {h.id for h in resent}
+    return Release(changes, resent, tuple(h for h in free if h.id not in sent))

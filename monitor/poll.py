@@ -180,11 +180,12 @@ def record(
     answer: Answer,
     audience: Audience,
     refs: Mapping[str, tuple[str, str]],
+    now: Callable[[], datetime] | None = None,
 ) -> PollResult:
     """Decide what the poll means and write it, in one transaction: the target's state
     is read under its lock, so two processes recording the same target take turns.
     ``audience``: who hears of what; ``refs``: its URLs as deliveries name them
-    (``(hash, redacted)`` by URL)."""
+    (``(hash, redacted)`` by URL); ``now``: the clock (digest windows)."""
 
     def refs_of(urls: Sequence[str]) -> list[tuple[str, str]]:
         return [refs[u] for u in urls]
@@ -253,7 +254,9 @@ def record(
         for about, message, part, summary in messages:
             held = None  # muted: kept back until the mute ends, whatever the route says
             if part.digest is not None and not muted:
-                held = window_end(answer.at, part.digest)
+                # the window open now, as it is written (not when the poll began: a
+                # window may have closed, and its digest gone, while it was in flight)
+                held = window_end(now() if now is not None else answer.at, part.digest)
             queued = tx.add_deliveries(
                 about,
                 refs_of(part.urls),
@@ -330,14 +333,14 @@ def poll_target(
     notify = dict(zip(urls, refs(urls), strict=True))
     try:
         try:
-            result = record(store, target, answer, audience, notify)
+            result = record(store, target, answer, audience, notify, now)
         except ListGoneError:
             # an answer seen before whose list was pruned since: read it again, whole
             log.info("answer seen before, its list no longer stored: reading it again")
             if cache is not None:
                 cache.put(target.name, None)
             answer = _ask(target, client, api_key, at=at, now=now, sleep=sleep, cache=None)
-            result = record(store, target, answer, audience, notify)
+            result = record(store, target, answer, audience, notify, now)
     except Exception as exc:
         if answer.fetched is None:
             raise  # even a failed poll cannot be written: the database is away
@@ -355,7 +358,7 @@ def poll_target(
             )
         if cache is not None:  # the answer is the one that could not be stored
             cache.put(target.name, None)
-        result = record(store, target, answer.failed(reason), audience, notify)
+        result = record(store, target, answer.failed(reason), audience, notify, now)
     if after_commit is not None:
         after_commit()
     _log_result(target, result, answer.duration_ms, urls)

@@ -52,8 +52,12 @@ def test_a_mute_ends_at_its_end_or_when_unmuted() -> None:
         ),
         # down at the end: its latest "down" once, the earlier ones and recoveries not
         ([("down", 1), ("recovered", 2), ("down", 3)], {"t"}, [], [3], [1, 2]),
-        # down before the mute, recovered inside it: nothing to send about it
-        ([("recovered", 1)], set(), [], [], [1]),
+        # down before the mute (that alert was sent), back inside it: the recovery
+        ([("recovered", 1)], set(), [], [1], []),
+        # ... and down again by the end: what was sent last is still true, nothing more
+        ([("recovered", 1), ("down", 2)], {"t"}, [], [], [1, 2]),
+        # ... and back again by the end: the latest recovery
+        ([("recovered", 1), ("down", 2), ("recovered", 3)], set(), [], [3], [1, 2]),
     ],
 )
 def test_what_a_mute_held_back_becomes_when_it_ends(
@@ -102,7 +106,10 @@ def test_each_released_alert_has_one_fate_and_at_most_one_down_per_target_and_ur
     assert len(fates) == len(set(fates))  # never twice
     assert set(fates) == {h.id for h in held if h.target not in still}  # all of the free
     assert all(h.kind == "change" for h in plan.summarise)
-    assert all(h.kind == "down" and h.target in down for h in plan.resend)
+    # at most one down-or-recovered per target and URL, and it says what is true now
     pairs = [(h.target, h.url_hash) for h in plan.resend]
     assert len(pairs) == len(set(pairs))
-    assert not any(h.kind == "recovered" for h in plan.resend + plan.summarise)
+    for h in plan.resend:
+        assert (h.kind == "down") == (h.target in down)
+        mine = [x for x in held if (x.target, x.url_hash) == (h.target, h.url_hash)]
+        assert h.id == max(x.id for x in mine if x.kind == h.kind)  # the latest of its kind

@@ -4,6 +4,7 @@ one again (``deliveries retry``)."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,7 +15,11 @@ from monitor.cli.render import delivery_when, print_json, print_table, short, sk
 from monitor.cli.state import current_state, start_logging, utcnow
 from monitor.config import verify
 from monitor.errors import ConfigError, NotFoundError
+from monitor.routing import Audience
 from monitor.views import configured_urls, delivery_json, iso
+
+if TYPE_CHECKING:
+    from monitor.store import DeliveryRecord, Store
 
 
 @cli.group(invoke_without_command=True)
@@ -101,12 +106,28 @@ def deliveries_retry(delivery_id: int, to_current: bool) -> None:
                 f"delivery {delivery_id} went into digest delivery {delivery.digest_id}; "
                 "retry that one"
             )
+        if delivery.status == "muted":
+            raise NotFoundError(
+                f"delivery {delivery_id} is kept back by a mute of {delivery.target}; "
+                "'monitor unmute' sends what the mute held back"
+            )
+        if delivery.status == "suppressed":
+            raise NotFoundError(
+                f"delivery {delivery_id} was swallowed by a mute (the target went down and "
+                "came back inside it); not sent"
+            )
+        digest = delivery.change_event_id is None and delivery.target_event_id is None
+        if to_current and digest:
+            raise ConfigError(
+                f"--to-current: delivery {delivery_id} is a digest or a mute's summary, made "
+                "for its URL alone; retry it without --to-current"
+            )
         skipped: list[str] = []
         if to_current:
             known = {t.name: t for t in config.targets}
             if delivery.target not in known:
                 raise ConfigError(f"--to-current: target {delivery.target!r} is not configured")
-            urls = config.urls_for(known[delivery.target])
+            urls = current_urls(config.audience_for(known[delivery.target]), store, delivery)
             if not urls:
                 raise ConfigError(
                     f"--to-current: target {delivery.target!r} has no notification URLs"
@@ -145,3 +166,18 @@ def deliveries_retry(delivery_id: int, to_current: bool) -> None:
         fatal(unrecorded)
     # nothing to send is fine when every current URL has the alert or is being sent it
     sys.exit(EXIT_FAILED if failed or not (outcomes or skipped) else EXIT_OK)
+
+
+def current_urls(audience: Audience, store: Store, delivery: DeliveryRecord) -> tuple[str, ...]:
+    """The URLs today's routes send this delivery's alert to: those of the routes whose
+    events (and models) it matches, at once or in a digest."""
+    from monitor.diff import ModelDiff
+
+    if delivery.change_event_id is not None:
+        change = store.change(delivery.change_event_id)
+        diff = ModelDiff(frozenset(change.added), frozenset(change.removed), change.changed)
+        parts = audience.change_parts(diff)
+    else:
+        assert delivery.target_event_id is not None
+        parts = audience.event_parts(store.target_event(delivery.target_event_id).kind)
+    return tuple(dict.fromkeys(u for part in parts for u in part.urls))

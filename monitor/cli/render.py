@@ -128,6 +128,11 @@ def skipped_line(step: Redirected) -> str:
     if step.action == "already sent":
         when = f" at {iso(step.sent_at)}" if step.sent_at else ""
         return f"delivery {step.delivery_id}: not sent to {step.url}: it got this alert{when}"
+    if step.action == "with a digest or mute":
+        return (
+            f"delivery {step.delivery_id}: not sent to {step.url}: it goes (or went) with a "
+            "digest or a mute's summary"
+        )
     return f"delivery {step.delivery_id}: not sent to {step.url}: it is being sent right now"
 
 

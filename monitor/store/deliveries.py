@@ -178,8 +178,10 @@ class DeliveryQueue(Sessions):
             row = session.get(row_type, delivery_id, with_for_update=True)
             if row is None:
                 raise NotFoundError(f"no delivery with id {delivery_id}")
-            if row.status in ("sent", "held", "digested"):  # sent, or goes with a digest
-                return []
+            if row.status in _NOT_ALONE or row.status == "sent":
+                return []  # sent, or goes (went) with a digest or a mute's summary
+            if row.change_event_id is None and row.target_event_id is None:
+                return []  # a digest or summary: other URLs had theirs
             if _being_sent(row, now):
                 return None
             kin = list(
@@ -194,8 +196,11 @@ class DeliveryQueue(Sessions):
                     (d for d in kin if d.url_hash == url_hash), key=lambda d: d.id != row.id
                 )
                 sent = next((d for d in mine if d.status == "sent"), None)
+                taken = next((d for d in mine if d.status in _NOT_ALONE), None)
                 if sent is not None:
                     steps.append(Redirected(shown, sent.id, "already sent", sent.sent_at))
+                elif taken is not None:  # it goes, or went, with a digest or summary
+                    steps.append(Redirected(shown, taken.id, "with a digest or mute"))
                 elif mine and _being_sent(mine[0], now):
                     steps.append(Redirected(shown, mine[0].id, "being sent"))
                 elif mine:
@@ -319,6 +324,11 @@ def take_in(
     for row in rows:
         row.status, row.digest_id = "digested", made.id
     return made.id
+
+
+# a delivery that is not sent on its own: it waits for, or went with, a digest or the
+# summary of a mute, or a mute swallowed it
+_NOT_ALONE = ("held", "digested", "muted", "suppressed")
 
 
 def _being_sent(row: schema.DeliveryRow, now: datetime) -> bool:

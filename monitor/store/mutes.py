@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from monitor.mutes import ALL, Held, Mute, release
 from monitor.store import schema
@@ -23,6 +24,23 @@ def mute_record(row: schema.MuteRow) -> Mute:
 def _kind(summary: Mapping[str, int] | None) -> str:
     summary = summary or {}
     return "down" if summary.get("down") else "recovered" if summary.get("recovered") else "change"
+
+
+def _in_force(now: datetime) -> Any:
+    mute = schema.MuteRow
+    return and_(mute.ended_at.is_(None), mute.until > now)
+
+
+def _orphan(now: datetime) -> Any:
+    """A muted delivery whose target no mute holds now (one statement, an index on the
+    deliveries' status)."""
+    delivery, mute = schema.DeliveryRow, schema.MuteRow
+    holding = (
+        select(mute.id)
+        .where(_in_force(now), or_(mute.target == ALL, mute.target == delivery.target))
+        .exists()
+    )
+    return select(delivery.id).where(delivery.status == "muted", ~holding).limit(1)
 
 
 class Mutes(Sessions):
@@ -61,15 +79,17 @@ class Mutes(Sessions):
             return [mute_record(m) for m in session.scalars(query)]
 
     def mutes_due(self, now: datetime) -> bool:
-        """Whether a mute ended and what it held back is still to be released."""
+        """Whether a mute ended and what it held back is still to be released, or a
+        muted alert no mute holds any more (a poll that started inside a mute and was
+        recorded after its release)."""
         row = schema.MuteRow
-        query = (
+        ended = (
             select(row.id)
             .where(row.closed_at.is_(None), or_(row.until <= now, row.ended_at.is_not(None)))
             .limit(1)
         )
         with self._read() as session:
-            return session.scalar(query) is not None
+            return session.scalar(ended) is not None or session.scalar(_orphan(now)) is not None
 
     def close_mutes(self, now: datetime, compose: Compose) -> list[int]:
         """Release what ended mutes held back (see :func:`monitor.mutes.release`), in one
@@ -89,7 +109,7 @@ class Mutes(Sessions):
                     .with_for_update()
                 )
             )
-            if not due:
+            if not due and session.scalar(_orphan(now)) is None:
                 return []
             active = [
                 mute_record(m)

@@ -12,7 +12,6 @@ from sqlalchemy import ColumnElement, Text, and_, cast, exists, func, or_, selec
 from sqlalchemy.orm import Session
 
 from monitor.answers import KnownAnswer
-from monitor.errors import NotFoundError
 from monitor.globs import matches
 from monitor.store import schema
 from monitor.store.records import (
@@ -105,11 +104,11 @@ class Queries(Sessions):
 
     def change(self, change_id: int) -> ChangeRecord:
         """One change event (NotFoundError when there is none with that id)."""
-        with self._read() as session:
-            row = session.get(schema.ChangeEvent, change_id)
-            if row is None:
-                raise NotFoundError(f"no change event with id {change_id}")
-            return change_record(row)
+        return self._get(schema.ChangeEvent, change_id, "change event", change_record)
+
+    def target_event(self, event_id: int) -> TargetEventRecord:
+        """One down or recovered event (NotFoundError when there is none with that id)."""
+        return self._get(schema.TargetEvent, event_id, "target event", target_event_record)
 
     def target_summaries(self, targets: Sequence[str]) -> dict[str, TargetSummary]:
         """Where each of ``targets`` stands, in one statement (each figure an index

@@ -106,7 +106,9 @@ class Redirected:
 
     url: str  # redacted
     delivery_id: int  # the delivery that carries the alert to this URL
-    action: str  # "new", "reopened" (an unsent one, due now), "already sent", "being sent"
+    # "new", "reopened" (an unsent one, due now), "already sent", "being sent", or
+    # "with a digest or mute" (it waits for, or went with, one; a mute may have swallowed it)
+    action: str
     sent_at: datetime | None = None  # when it was, for "already sent"
 
     @property

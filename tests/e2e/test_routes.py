@@ -424,3 +424,30 @@ def test_config_check_lists_routes_and_says_what_is_probably_not_meant(
     assert "route 0: added, removed of 1 targets, in a digest every 120s to 1 URL" in lines
     assert any("notify.routes[0].digest (120s) is shorter than" in line for line in lines)
     assert any("notify.routes[1].targets matches no configured target" in line for line in lines)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_retry_to_current_sends_to_the_routes_that_take_the_alert_today(
+    workspace: Workspace, provider: ProviderServer, webhook: WebhookServer
+) -> None:
+    from servers import free_port
+
+    gone = f"json://127.0.0.1:{free_port()}/"  # nothing listens: the alert waits there
+    workspace.write_config([dos_target(provider)], notify_urls=[gone], max_attempts=1)
+    provider.set_ids(["a"])
+    assert workspace.run("check").code == 0
+    provider.set_ids(["a", "b"])
+    assert workspace.run("check").code == 0
+    (dead,) = workspace.run("deliveries", "--json").json()
+    assert dead["status"] == "dead"
+    # today: no notify.urls; new models go to /news, outages to /pager
+    workspace.write_config([dos_target(provider)], max_attempts=1)
+    add_routes(
+        workspace,
+        f'urls = ["{webhook.url_at("news")}"]\nevents = ["added"]',
+        f'urls = ["{webhook.url_at("pager")}"]\nevents = ["down"]',
+    )
+    retried = workspace.run("deliveries", "retry", str(dead["id"]), "--to-current")
+    assert retried.code == 0, retried.stderr
+    assert [p["title"] for p in webhook.posts_to("news")] == ["dos-ai: 1 model added"]
+    assert webhook.posts_to("pager") == []
