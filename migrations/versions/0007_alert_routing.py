@@ -1,9 +1,10 @@
 """Alerts people keep reading (issue 15). Mutes live in the database (``mutes``), so
-every process sees them at once. Change events keep where each removed model was still served when the change was
-found (``{"model": ["target", ...]}``; null for changes found before). Deliveries can be
-held for a digest: ``summary`` counts what a held one is about, ``digest_id`` names the
-digest delivery that took it in. The URLs deliveries show lose path segments that may
-be tokens (``json://host/in/…``), as new deliveries now store them.
+every process sees them at once. Change events keep where each removed model was still
+served when the change was found (``{"model": ["target", ...]}``; null for changes found
+before). Deliveries can be held for a digest: ``summary`` counts what a held one is
+about, ``digest_id`` names the digest delivery that took it in. The URLs deliveries show
+lose path segments that may be tokens (``json://host/in/…``), as new deliveries now
+store them.
 
 Revision ID: 0007
 Revises: 0006
