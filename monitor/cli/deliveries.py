@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 @click.option("--dead", "status", flag_value="dead", help="Only those given up on.")
 @click.option("--sent", "status", flag_value="sent", help="Only those sent.")
 @click.option("--held", "status", flag_value="held", help="Only those waiting for a digest.")
+@click.option("--muted", "status", flag_value="muted", help="Only those a mute keeps back.")
 @click.option("--target", "target_name", metavar="NAME", help="Only this target's.")
 @click.option("--since", metavar="TIME", help="Alerts raised since: ISO 8601 or an age (2h).")
 @click.option("--limit", type=LIMIT, default=50, show_default=True)

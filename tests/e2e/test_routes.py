@@ -305,6 +305,7 @@ def test_a_mute_holds_alerts_back_across_processes_and_ends_with_one_summary(
     assert webhook.posts == []
     statuses = [d["status"] for d in workspace.run("deliveries", "--json").json()]
     assert statuses == ["muted"] * 4  # two changes, a down, a recovery
+    assert len(workspace.run("deliveries", "--muted", "--json").json()) == 4
 
     ended = workspace.run("unmute", "dos-ai")
     assert ended.code == 0 and "unmuted dos-ai" in ended.stdout
