@@ -249,7 +249,8 @@ def parse_config(
     if not isinstance(raw_targets, list) or not all(isinstance(t, dict) for t in raw_targets):
         raise ConfigError("targets: must be an array of tables ([[targets]])")
     targets = tuple(
-        _target({**defaults, **t}, f"targets[{i}].", base_dir) for i, t in enumerate(raw_targets)
+        _target({**defaults, **_preset(t, f"targets[{i}]."), **t}, f"targets[{i}].", base_dir)
+        for i, t in enumerate(raw_targets)
     )
     seen: set[str] = set()
     for i, target in enumerate(targets):
@@ -450,9 +451,11 @@ _TARGET_KEYS = {
     "watch_fields",
     "include",
     "exclude",
+    "preset",
 }
 # what [defaults] may set for every target
 _DEFAULTABLE = _TARGET_KEYS - {
+    "preset",
     "name",
     "base_url",
     "api_key_env",
@@ -460,6 +463,26 @@ _DEFAULTABLE = _TARGET_KEYS - {
     "api_key_credential",
     "notify_urls",
 }
+
+
+def _preset(raw: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """What a target's ``preset`` fills in: its kind, base URL, key variable (unless the
+    target names a key source of its own) and name (unless it has one)."""
+    if "preset" not in raw:
+        return {}
+    from monitor.presets import PRESETS
+
+    name = raw["preset"]
+    if name not in PRESETS:
+        raise ConfigError(
+            f"{prefix}preset: {toml_value(name)} is not one of {', '.join(PRESETS)} "
+            "('monitor presets' lists them)"
+        )
+    filled = PRESETS[name].fill()
+    if any(key in raw for key in ("api_key_env", "api_key_file", "api_key_credential")):
+        filled.pop("api_key_env", None)
+    filled.setdefault("name", name)
+    return filled
 
 
 def _target(raw: Mapping[str, Any], prefix: str, base_dir: Path) -> Target:

@@ -88,6 +88,38 @@ def test_the_examples_commented_notification_urls_are_ones_apprise_accepts() -> 
     assert config.notify_urls == tuple(urls)
 
 
+def test_a_preset_fills_kind_url_key_and_name_and_what_a_target_says_wins() -> None:
+    config = parse(
+        {
+            "defaults": {"kind": "openai", "interval": "1h"},
+            "targets": [
+                {"preset": "anthropic"},
+                {"preset": "openai", "name": "openai-eu", "base_url": "http://127.0.0.1:9/v1"},
+                {"preset": "openai", "api_key_file": "/run/key"},
+                {"preset": "openrouter", "kind": "openai"},
+            ],
+        }
+    )
+    claude, eu, by_file, router = config.targets
+    assert (claude.name, claude.kind, claude.base_url) == (
+        "anthropic",
+        "anthropic",  # the preset's kind beats [defaults]'s
+        "https://api.anthropic.com/v1",
+    )
+    assert claude.api_key == KeySource("env", "ANTHROPIC_API_KEY", "targets[0].api_key_env")
+    assert claude.interval == 3600  # [defaults] still apply
+    assert (eu.name, eu.base_url) == ("openai-eu", "http://127.0.0.1:9/v1")
+    assert by_file.api_key is not None and by_file.api_key.kind == "file"
+    assert (router.kind, router.api_key) == ("openai", None)  # no key for OpenRouter
+
+
+def test_an_unknown_preset_names_the_key_and_the_choices() -> None:
+    message = config_error({"targets": [{"preset": "openia"}]})
+    assert message.startswith('targets[0].preset: "openia" is not one of dos-ai, openai,')
+    assert "'monitor presets' lists them" in message
+    assert "defaults.preset" in config_error({"defaults": {"preset": "openai"}})
+
+
 # -- durations -----------------------------------------------------------------
 
 
@@ -782,9 +814,19 @@ def test_the_examples_commented_providers_parse_too() -> None:
         ("dos-ai", "openai"),
         ("openai", "openai"),
         ("anthropic", "anthropic"),
+        ("mistral", "openai"),
+        ("groq", "openai"),
+        ("deepseek", "openai"),
+        ("together", "openai"),
         ("openrouter", "openrouter"),
         ("local-vllm", "openai"),
     ]
+    from monitor.presets import PRESETS
+
+    for target in config.targets[1:-1]:  # the presets: their URL and key variable
+        preset = PRESETS[target.name]
+        assert target.base_url == preset.base_url
+        assert (target.api_key.ref if target.api_key else None) == preset.api_key_env
     assert config.target("openrouter").watch_fields == (
         "pricing",
         "context_length",

@@ -213,3 +213,35 @@ def route_lines(config: Config) -> list[str]:
                 "one poll's alerts"
             )
     return lines
+
+
+@cli.command()
+@common
+@json_option
+def presets(as_json: bool) -> None:
+    """The providers a target can name with ``preset = "NAME"``: kind, URL, key variable."""
+    from monitor.cli.render import print_table
+    from monitor.presets import PRESETS
+
+    found = list(PRESETS.values())
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": p.name,
+                    "kind": p.kind,
+                    "base_url": p.base_url,
+                    "api_key_env": p.api_key_env,
+                    "watch_fields": list(p.watch),
+                }
+                for p in found
+            ]
+        )
+        return
+    print_table(
+        ["PRESET", "KIND", "BASE URL", "KEY VARIABLE", "WORTH WATCHING"],
+        [
+            [p.name, p.kind, p.base_url, p.api_key_env or "(no key)", ", ".join(p.watch)]
+            for p in found
+        ],
+    )

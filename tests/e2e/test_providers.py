@@ -122,3 +122,32 @@ def test_five_providers_side_by_side(
             "new": "0.00000014",
         }
     ]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_preset_is_all_a_target_needs_with_its_key_in_the_presets_variable(
+    workspace: Workspace, provider: ProviderServer
+) -> None:
+    from servers import SEED_KEY
+
+    presets = {p["name"]: p for p in workspace.run("presets", "--json").json()}
+    assert {"dos-ai", "openai", "anthropic", "mistral", "groq", "deepseek", "together"} <= set(
+        presets
+    )
+    assert {"fireworks", "deepinfra", "xai", "cerebras", "openrouter"} <= set(presets)
+    assert presets["openai"]["api_key_env"] == "OPENAI_API_KEY"
+    # the preset's URL would reach the internet: the same preset pointed at the fake
+    workspace.config_path.write_text(
+        f'[database]\nurl = "{workspace.db_url}"\n\n[[targets]]\npreset = "openai"\n'
+        f'base_url = "{provider.base_url}"\n'
+    )
+    missing = workspace.run("check")
+    assert missing.code == 2 and 'environment variable "OPENAI_API_KEY" is not set' in (
+        missing.stderr
+    )
+    workspace.env["OPENAI_API_KEY"] = SEED_KEY
+    polled = workspace.run("check")
+    assert polled.code == 0, polled.stderr
+    assert polled.stdout.startswith("openai: 4 models")
+    assert provider.requests[-1]["headers"]["Authorization"] == f"Bearer {SEED_KEY}"
+    assert workspace.run("models", "--json").json()["target"] == "openai"
