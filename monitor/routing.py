@@ -16,7 +16,6 @@ from monitor.diff import ModelDiff
 from monitor.globs import matches
 
 EVENTS = ("added", "removed", "changed", "down", "recovered")
-CHANGE_EVENTS = frozenset({"added", "removed", "changed"})
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,8 @@ class Audience:
         for route in self.routes:
             if kind in route.events:
                 for url in route.urls:
-                    windows[url] = _sooner(windows, url, route.digest)
+                    mine = route.digest
+                    windows[url] = _sooner_of(windows[url], mine) if url in windows else mine
         return _grouped({url: (None, window) for url, window in windows.items()})
 
     def change_parts(self, diff: ModelDiff) -> list[Part]:
@@ -105,10 +105,6 @@ class Part:
     urls: tuple[str, ...]
     diff: ModelDiff | None  # a change's part; None for down and recovered
     digest: float | None = None
-
-
-def _sooner(windows: Mapping[str, float | None], url: str, window: float | None) -> float | None:
-    return _sooner_of(windows[url], window) if url in windows else window
 
 
 def _sooner_of(a: float | None, b: float | None) -> float | None:
