@@ -16,7 +16,7 @@ class KnownAnswer:
     """The last one-page answer of a target, by digests only (nothing the size of its
     list): what identifies it, and what its list was."""
 
-    asked: bytes  # what was asked (URL, kind, watched fields, model filter): another
+    asked: bytes  # what was asked (URL, kind and shape, watched fields, model filter): another
     # question, another answer. Neither the key nor the headers: validators and bytes
     # identify the answer
     etag: bytes | None  # as sent (header bytes go back as they came, whatever they hold)
@@ -34,4 +34,6 @@ def asked_of(target: Target) -> bytes:
     question: tuple[object, ...] = (target.models_url, target.kind, tuple(target.watch_fields))
     if target.model_filter:  # (kept out otherwise: answers known before filters stay known)
         question += (target.include, target.exclude)
+    if target.spelled is not None:  # a shape of the target's own (kind json, api_version)
+        question += (target.spelled,)
     return hashlib.blake2b(repr(question).encode(), digest_size=16).digest()

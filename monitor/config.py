@@ -25,6 +25,7 @@ from monitor.errors import ConfigError
 from monitor.globs import ModelFilter, glob_problem
 from monitor.redact import LOGGED
 from monitor.routing import EVENTS, Audience, Route
+from monitor.shapes import KIND_SHAPES, KINDS, Shape
 
 DEFAULT_CONFIG_PATH = Path("/etc/model-monitor/config.toml")
 DEFAULT_INTERVAL = 300.0
@@ -73,7 +74,7 @@ class Target:
     """One model-list endpoint to watch."""
 
     name: str
-    base_url: str  # the list is GET {base_url}/models
+    base_url: str  # the list is GET {base_url}{shape.path}, /models unless the kind says
     api_key: KeySource | None
     interval: float  # seconds between polls
     timeout: float  # seconds for connect, read and write
@@ -84,11 +85,19 @@ class Target:
     allow_empty: bool = False  # an empty list is a real answer, not a glitch
     alert_after_failures: int = 3  # consecutive failed polls before a "down" alert
     repeat_down_every: float | None = None  # seconds between "still down" reminders
-    kind: str = "openai"  # how the list is fetched and read: openai, anthropic, openrouter
+    kind: str = "openai"  # how the list is fetched and read (monitor.shapes.KINDS)
     headers: tuple[tuple[str, str], ...] = ()  # extra request headers, (name, value)
     watch_fields: tuple[str, ...] = ()  # dotted paths compared for models in both lists
     include: tuple[str, ...] = ()  # globs: the models compared and alerted on (none: all)
     exclude: tuple[str, ...] = ()  # globs: models left out of comparisons and alerts
+    spelled: Shape | None = None  # the shape the target sets (kind json, azure's
+    # api_version); None: its kind's own
+    region: str | None = None  # AWS region (kind bedrock)
+
+    @property
+    def shape(self) -> Shape:
+        """How this target's list is asked for and read (monitor.shapes)."""
+        return self.spelled or KIND_SHAPES[self.kind]
 
     @property
     def model_filter(self) -> ModelFilter:
@@ -96,7 +105,7 @@ class Target:
 
     @property
     def models_url(self) -> str:
-        return self.base_url.rstrip("/") + "/models"
+        return self.base_url.rstrip("/") + self.shape.path
 
 
 @dataclass(frozen=True)
@@ -431,6 +440,19 @@ def default_database_path(environ: Mapping[str, str]) -> Path:
     return Path(xdg) / "model-monitor" / "monitor.db"
 
 
+# kind = "json" spells its shape out with these (monitor.shapes.Shape)
+_SHAPE_KEYS = (
+    "path",
+    "params",
+    "items",
+    "id",
+    "strip_prefix",
+    "next",
+    "next_param",
+    "more",
+    "auth_header",
+    "auth_scheme",
+)
 _TARGET_KEYS = {
     "name",
     "base_url",
@@ -452,6 +474,9 @@ _TARGET_KEYS = {
     "include",
     "exclude",
     "preset",
+    "region",
+    "api_version",
+    *_SHAPE_KEYS,
 }
 # what [defaults] may set for every target
 _DEFAULTABLE = _TARGET_KEYS - {
@@ -495,8 +520,13 @@ def _target(raw: Mapping[str, Any], prefix: str, base_dir: Path) -> Target:
             f"{prefix}name: {toml_value(name)} is not a valid name; "
             "use letters, digits, '.', '_' or '-'"
         )
+    kind = _choice(raw, "kind", prefix, KINDS, default="openai")
+    region = _region(raw, prefix, kind)
+    if "base_url" not in raw and region is not None:
+        raw = {**raw, "base_url": f"https://bedrock.{region}.amazonaws.com"}
     if "base_url" not in raw:
-        raise ConfigError(f"{prefix}base_url: is required")
+        hint = " (your resource's endpoint, like https://NAME.openai.azure.com)"
+        raise ConfigError(f"{prefix}base_url: is required{hint if kind == 'azure' else ''}")
     base_url = _string(raw["base_url"], prefix + "base_url")
     shown = toml_value(base_url) if "@" not in base_url else "(a URL with credentials)"
     try:
@@ -513,6 +543,20 @@ def _target(raw: Mapping[str, Any], prefix: str, base_dir: Path) -> Target:
         )
 
     api_key = _secret_source(raw, prefix, "api_key_", ("env", "file", "credential"), base_dir)
+    shape = _shape(raw, prefix, kind)
+    if api_key is not None and not shape.auth_header:
+        why = (
+            "signs with AWS credentials from the environment, a profile or a role"
+            if shape.signed
+            else 'sends no key (auth_header = "")'
+        )
+        raise ConfigError(f"{api_key.key}: kind {kind} {why}; remove {api_key.key}")
+    headers = _headers(raw.get("headers", {}), prefix + "headers")
+    if any(name.lower() == shape.auth_header.lower() for name, _ in headers):
+        raise ConfigError(
+            f"{prefix}headers.{shape.auth_header}: carries the key; put keys in api_key_env, "
+            "api_key_file or api_key_credential"
+        )
 
     interval = parse_duration(raw.get("interval", DEFAULT_INTERVAL), prefix + "interval")
     if interval < 1:
@@ -539,8 +583,10 @@ def _target(raw: Mapping[str, Any], prefix: str, base_dir: Path) -> Target:
         alert_after_failures=_int(
             raw, "alert_after_failures", prefix, default=3, minimum=1, maximum=10000
         ),
-        kind=_choice(raw, "kind", prefix, KINDS, default="openai"),
-        headers=_headers(raw.get("headers", {}), prefix + "headers"),
+        kind=kind,
+        headers=headers,
+        spelled=shape if shape != KIND_SHAPES[kind] else None,
+        region=region,
         watch_fields=_fields(raw.get("watch_fields", []), prefix + "watch_fields"),
         include=globs(raw.get("include", []), prefix + "include"),
         exclude=globs(raw.get("exclude", []), prefix + "exclude"),
@@ -552,8 +598,107 @@ def _target(raw: Mapping[str, Any], prefix: str, base_dir: Path) -> Target:
     )
 
 
-KINDS = ("openai", "anthropic", "openrouter")
-_RESERVED_HEADERS = {"authorization", "x-api-key", "host", "content-length"}
+_RESERVED_HEADERS = {
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "host",
+    "content-length",
+}
+_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")  # a header or parameter name
+_PATH_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")  # a dotted path into JSON
+
+
+def _region(raw: Mapping[str, Any], prefix: str, kind: str) -> str | None:
+    """A bedrock target's AWS region (required there, refused elsewhere)."""
+    if kind != "bedrock":
+        if "region" in raw:
+            raise ConfigError(f'{prefix}region: only for kind = "bedrock"')
+        return None
+    if "region" not in raw:
+        raise ConfigError(f'{prefix}region: is required for kind = "bedrock" (like "us-east-1")')
+    region = _string(raw["region"], prefix + "region")
+    if not _REGION_RE.fullmatch(region):
+        raise ConfigError(
+            f'{prefix}region: {toml_value(region)} is not an AWS region like "us-east-1"'
+        )
+    from monitor import aws
+
+    if not aws.available():
+        raise ConfigError(f'{prefix}kind: "bedrock" needs botocore: {aws.EXTRA}')
+    return region
+
+
+def _shape(raw: Mapping[str, Any], prefix: str, kind: str) -> Shape:
+    """The kind's shape; azure's with its ``api_version``, json's as the target spells
+    it out (the keys of :data:`_SHAPE_KEYS`)."""
+    shape = KIND_SHAPES[kind]
+    if kind != "azure" and "api_version" in raw:
+        raise ConfigError(f'{prefix}api_version: only for kind = "azure"')
+    if kind == "azure" and "api_version" in raw:
+        version = _string(raw["api_version"], prefix + "api_version")
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", version):
+            shown = toml_value(version)
+            raise ConfigError(
+                f'{prefix}api_version: {shown} is not an API version like "2024-10-21"'
+            )
+        shape = shape.with_params(**{"api-version": version})
+    spelled = {key: raw[key] for key in _SHAPE_KEYS if key in raw}
+    if kind != "json":
+        if spelled:
+            raise ConfigError(f'{prefix}{next(iter(spelled))}: only for kind = "json"')
+        return shape
+    fields: dict[str, Any] = {}
+    for key, value in spelled.items():
+        if key == "params":
+            fields[key] = _params(value, prefix + key)
+            continue
+        text = _string(value, prefix + key)
+        if key in ("items", "id", "next", "more") and text and not _PATH_RE.fullmatch(text):
+            raise ConfigError(
+                f"{prefix}{key}: {toml_value(text)} is not a field name or dotted path"
+            )
+        if key in ("next_param", "auth_header") and text and not _TOKEN_RE.fullmatch(text):
+            raise ConfigError(f"{prefix}{key}: {toml_value(text)} is not a valid name")
+        if key == "path" and (
+            not text.startswith("/")
+            or not text.isascii()
+            or not text.isprintable()
+            or any(c in text for c in " ?#")
+        ):
+            raise ConfigError(f'{prefix}path: {toml_value(text)} must be a URL path like "/models"')
+        if key in ("strip_prefix", "auth_scheme") and not text.isprintable():
+            raise ConfigError(f"{prefix}{key}: {toml_value(text)} must be printable")
+        fields[key] = text
+    if fields.get("id") == "":
+        raise ConfigError(f'{prefix}id: must name the field holding the ID, like "id"')
+    if fields.get("auth_header", "").lower() in ("host", "content-length"):
+        shown = toml_value(fields["auth_header"])
+        raise ConfigError(f"{prefix}auth_header: {shown} cannot carry a key")
+    if "more" in fields and not fields.get("next"):
+        raise ConfigError(f"{prefix}more: needs next (where the cursor is)")
+    if "next_param" in fields and not fields.get("next"):
+        raise ConfigError(f"{prefix}next_param: needs next (where the cursor is)")
+    return Shape(**fields)
+
+
+def _params(value: object, key: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f'{key}: must be a table of query parameters, like {{ pageSize = "1000" }}'
+        )
+    params = []
+    for name, text in value.items():
+        if not _TOKEN_RE.fullmatch(name):
+            raise ConfigError(f"{key}.{name}: is not a valid parameter name")
+        if isinstance(text, int) and not isinstance(text, bool):
+            text = str(text)
+        if not isinstance(text, str) or not text.isprintable():
+            raise ConfigError(f"{key}.{name}: {toml_value(text)} must be a string or a number")
+        params.append((name, text))
+    return tuple(params)
 
 
 def _choice(

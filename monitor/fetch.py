@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import structlog
 
-from monitor import __version__, jsonsafe
+from monitor import __version__, aws, jsonsafe
 from monitor.answers import KnownAnswer, asked_of
 from monitor.config import Secret, Target
 from monitor.diff import watch_digest
@@ -35,6 +35,7 @@ from monitor.modellist import (
     model_text,
 )
 from monitor.redact import Redactor
+from monitor.shapes import Shape, cursor, entries, json_type, model_id
 from monitor.text import one_line, printable
 
 log = structlog.get_logger("monitor.fetch")
@@ -43,7 +44,6 @@ RETRY_BACKOFF = 0.5  # seconds before the first retry; doubles each time
 MAX_RETRY_AFTER = 30.0  # a 429 asking to wait longer is a failed poll
 MAX_PAGES = 50  # a paginated list longer than this is a failed poll
 MAX_REDIRECTS = 5
-ANTHROPIC_VERSION = "2023-06-01"
 
 USER_AGENT = f"model-monitor/{__version__} (+https://github.com/model-monitor/model-monitor)"
 
@@ -148,9 +148,16 @@ def fetch_models(
     Nothing the provider sends carries the key further: its strings (model
     objects, error messages, URLs) are redacted before they reach a reason, the
     database or a log line."""
-    redact = _redactor(api_key.reveal() if api_key is not None else "")
-    headers: dict[str, str | bytes] = {**dict(target.headers), **_auth_headers(target, api_key)}
-    url, params = target.models_url, _first_params(target)
+    shape = target.shape
+    signer = aws.signer(target.region or "") if shape.signed else None
+    secrets = signer.secrets if signer is not None else ()
+    redact = _redactor(api_key.reveal() if api_key is not None else "", *secrets)
+    headers: dict[str, str | bytes] = {
+        **dict(shape.headers),
+        **dict(target.headers),
+        **_auth_headers(shape, api_key),
+    }
+    url, params = target.models_url, dict(shape.params)
     asked = asked_of(target)
     known = cache.get(target.name) if cache is not None else None
     if known is not None and known.asked != asked:
@@ -160,12 +167,12 @@ def fetch_models(
             headers["If-None-Match"] = known.etag
         if known.last_modified:
             headers["If-Modified-Since"] = known.last_modified
-    entries: list[Any] = []
+    listed: list[Any] = []
     notes: tuple[str, ...] = ()
     seen: set[str] = set()
     budget = target.max_response_bytes
     for page in range(MAX_PAGES):
-        got = _get(client, url, params, headers, target, redact, budget)
+        got = _get(client, url, params, headers, target, redact, budget, signer)
         if got is None:  # 304: the list of the answer those validators came with
             assert known is not None
             return Fetched.again(known, 304)
@@ -189,10 +196,10 @@ def fetch_models(
         budget -= len(body)
         document, noted = _json(body, content_type, redact)
         notes += noted
-        entries += _entries(document)
+        listed += entries(document, shape)
         following = _next_page(target, document, url, redact)
         if following is None:
-            checked, warnings = _checked(entries, redact)
+            checked, warnings = _checked(listed, shape, redact)
             fetched = Fetched.parsed(200, ModelList.from_models(checked), notes + warnings, target)
             if page > 0:  # only a one-page answer can be known as a whole
                 return _remembered(cache, target, fetched)
@@ -234,47 +241,35 @@ def _echo_secrets(validators: tuple[bytes | None, bytes | None], redact: Redacto
 
 
 @functools.lru_cache(maxsize=256)
-def _redactor(key: str) -> Redactor:
-    """The redactor of one key (none: an empty one), built once per key."""
-    return Redactor([key] if key else [])
+def _redactor(*keys: str) -> Redactor:
+    """The redactor of some keys (none: an empty one), built once per set of keys."""
+    return Redactor([k for k in keys if k])
 
 
-def _auth_headers(target: Target, api_key: Secret | None) -> dict[str, str]:
-    if api_key is None:
+def _auth_headers(shape: Shape, api_key: Secret | None) -> dict[str, str]:
+    """The header that carries the key, as the target's shape sends it."""
+    if api_key is None or not shape.auth_header:
         return {}
     if not api_key.reveal().isascii():
         raise FetchError("the API key has non-ASCII characters — check the API key")
-    if target.kind == "anthropic":
-        return {"x-api-key": api_key.reveal(), "anthropic-version": ANTHROPIC_VERSION}
-    return {"Authorization": f"Bearer {api_key.reveal()}"}
-
-
-def _first_params(target: Target) -> dict[str, str]:
-    return {"limit": "1000"} if target.kind == "anthropic" else {}
+    scheme = f"{shape.auth_scheme} " if shape.auth_scheme else ""
+    return {shape.auth_header: scheme + api_key.reveal()}
 
 
 def _next_page(
     target: Target, document: Any, url: str, redact: Redactor
 ) -> tuple[str, dict[str, str]] | None:
-    """Where the next page is, by the provider's kind; None on the last page."""
-    if not isinstance(document, dict):
+    """Where the next page is, as the target's shape says; None on the last page. A
+    cursor goes back in the shape's query parameter to the list's own URL; a next-page
+    URL is followed on the target's own host only."""
+    shape = target.shape
+    following = cursor(document, shape)
+    if following is None:
         return None
-    if target.kind == "anthropic":
-        if document.get("has_more") is True:
-            last = document.get("last_id")
-            if not isinstance(last, str) or not last:
-                raise FetchError('"has_more" without a "last_id" to continue from', status=200)
-            if not jsonsafe.is_text(last):
-                raise FetchError('invalid string in "last_id" (not valid Unicode)', status=200)
-            return url, {"limit": "1000", "after_id": last}
-        return None
-    links = document.get("links")
-    if target.kind == "openrouter" and isinstance(links, dict):
-        following = links.get("next")
-        if isinstance(following, str) and following:
-            link = _join(url, following, redact)
-            return _same_origin(link, _origin(target.models_url), redact), {}
-    return None
+    if shape.next_param:
+        return target.models_url, {**dict(shape.params), shape.next_param: following}
+    link = _join(url, following, redact)
+    return _same_origin(link, _origin(target.models_url), redact), {}
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -324,6 +319,7 @@ def _get(
     target: Target,
     redact: Redactor,
     budget: int,
+    signer: aws.Signer | None = None,
 ) -> tuple[bytes, str, tuple[bytes | None, bytes | None]] | None:
     """One page: its body, content type and (ETag, Last-Modified); None for a 304.
     Anything but 200 and 304 is a FetchError."""
@@ -338,6 +334,7 @@ def _get(
                 headers=[(k.encode(), _header_bytes(v)) for k, v in headers.items()],
                 timeout=httpx.Timeout(target.timeout),
                 follow_redirects=False,
+                auth=signer,  # each request signed for its own URL, redirects too
             ) as response:
                 location = response.headers.get("location")
                 if response.is_redirect and location:
@@ -464,15 +461,19 @@ def parse_models(
     *,
     content_type: str = "application/json",
     status: int | None = None,
+    shape: Shape | None = None,
 ) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
-    """Read an OpenAI-style list; returns the objects (each ID once) and warnings.
+    """Read one page of a list (OpenAI-style unless ``shape`` says otherwise); returns
+    the objects (each ID once) and warnings.
 
-    Accepts ``{"data": [...]}``, ``{"data": null}`` (no models) and a bare list.
+    OpenAI-style accepts ``{"data": [...]}``, ``{"data": null}`` (no models) and a bare
+    list.
     """
-    redact = _redactor("")
+    redact = _redactor()
+    shape = shape or Shape(bare=True)
     try:
         document, notes = _json(body, content_type, redact)
-        models, warnings = _checked(_entries(document), redact)
+        models, warnings = _checked(entries(document, shape), shape, redact)
     except FetchError as exc:
         raise FetchError(exc.reason, status=status) from None
     return [dict(m.data) for m in models], notes + warnings
@@ -492,61 +493,36 @@ def _json(body: bytes, content_type: str, redact: Redactor) -> tuple[Any, tuple[
         ) from None
 
 
-def _entries(document: Any) -> list[Any]:
-    """The list of model entries of one page."""
-    if isinstance(document, dict):
-        if "data" not in document:
-            keys = ", ".join(sorted(map(str, document))[:6]) or "none"
-            raise FetchError(f'JSON of the wrong shape: no "data" list (keys: {keys})', status=200)
-        entries = document["data"]
-        if entries is None:
-            return []
-    elif isinstance(document, list):
-        entries = document
-    else:
-        raise FetchError(
-            f"JSON of the wrong shape: expected an object, got {_json_type(document)}",
-            status=200,
-        )
-    if not isinstance(entries, list):
-        raise FetchError(
-            f'JSON of the wrong shape: "data" is {_json_type(entries)}, not a list', status=200
-        )
-    return entries
-
-
-def _checked(entries: list[Any], redact: Redactor) -> tuple[list[Model], tuple[str, ...]]:
-    """Every entry an object with a non-empty string ``id``; each ID kept once."""
+def _checked(
+    listed: list[Any], shape: Shape, redact: Redactor
+) -> tuple[list[Model], tuple[str, ...]]:
+    """Every entry an object with a non-empty string ID; each ID kept once. A model is
+    kept whole, its ID as ``id`` (where the shape reads it elsewhere, ``id`` is set to it:
+    every list reads alike in history, diffs and alerts)."""
     seen: dict[str, Model] = {}
     warnings: list[str] = []
-    for i, entry in enumerate(entries):
+    for i, entry in enumerate(listed):
         if not isinstance(entry, dict):
             raise FetchError(
-                f"JSON of the wrong shape: data[{i}] is {_json_type(entry)}, not an object",
+                f"JSON of the wrong shape: {shape.label}[{i}] is {json_type(entry)}, not an object",
                 status=200,
             )
-        model_id = entry.get("id")
-        if "id" not in entry:
-            raise FetchError(f'model entry data[{i}] has no "id"', status=200)
-        if not isinstance(model_id, str) or not model_id.strip():
-            raise FetchError(
-                f'model entry data[{i}] has an invalid "id" ({_json_type(model_id)}); '
-                "expected a non-empty string",
-                status=200,
-            )
-        model = _model(entry, i, redact)
+        found = model_id(entry, shape, i)
+        if entry.get("id") != found:
+            entry = {"id": found, **{k: v for k, v in entry.items() if k != "id"}}
+        model = _model(entry, i, redact, shape.label)
         if model.id in seen:
             shown = one_line(repr(model.id), 80)
-            warnings.append(f"duplicate model id {shown} at data[{i}]; kept the first")
+            warnings.append(f"duplicate model id {shown} at {shape.label}[{i}]; kept the first")
             continue
         seen[model.id] = model
     return list(seen.values()), tuple(warnings)
 
 
-def _model(entry: dict[str, Any], index: int, redact: Redactor) -> Model:
+def _model(entry: dict[str, Any], index: int, redact: Redactor, label: str) -> Model:
     """One entry as a model: no deeper than the database and the digest can carry,
     only valid Unicode, and with no key in any of its strings."""
-    too_deep = f"JSON nested too deep (data[{index}] has more than {jsonsafe.MAX_DEPTH} levels)"
+    too_deep = f"JSON nested too deep ({label}[{index}] has more than {jsonsafe.MAX_DEPTH} levels)"
     try:
         text = model_text(entry)
     except RecursionError:
@@ -564,7 +540,7 @@ def _model(entry: dict[str, Any], index: int, redact: Redactor) -> Model:
     except UnicodeEncodeError:
         where = printable(redact(jsonsafe.invalid_string(entry) or ""))[:80]
         raise FetchError(
-            f"invalid string in data[{index}]{where} (not valid Unicode)", status=200
+            f"invalid string in {label}[{index}]{where} (not valid Unicode)", status=200
         ) from None
     return Model(id=entry["id"], data=entry, digest=digest)
 
@@ -646,16 +622,3 @@ def _error_detail(body: bytes, redact: Redactor) -> str | None:
         return None
     # redacted before it is cut short, so no part of a key is left at the cut
     return one_line(redact(message), 160)
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    return {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-    }.get(type(value), type(value).__name__)

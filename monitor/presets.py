@@ -1,7 +1,9 @@
 """Presets: a provider in one line of config (``preset = "openai"``). A preset fills a
 target's ``kind``, ``base_url`` and default ``api_key_env``; anything the target sets
 itself wins, and ``name`` defaults to the preset's name. The URLs are the providers'
-documented OpenAI-compatible (or native) list endpoints' bases; see docs/providers.md."""
+documented OpenAI-compatible (or native) list endpoints' bases; see docs/providers.md.
+``azure`` and ``bedrock`` name no host: a target gives its resource's endpoint as
+``base_url`` (azure) or its ``region`` (bedrock)."""
 
 from __future__ import annotations
 
@@ -12,13 +14,16 @@ from dataclasses import dataclass
 class Preset:
     name: str
     kind: str
-    base_url: str
-    api_key_env: str | None  # None: the list needs no key
+    base_url: str  # with a {placeholder}: the target supplies it (azure's resource
+    # endpoint as base_url, bedrock's region)
+    api_key_env: str | None  # None: the list needs no key (or, on bedrock, AWS's chain)
     watch: tuple[str, ...] = ()  # fields worth watch_fields on this provider
 
     def fill(self) -> dict[str, object]:
         """The target keys this preset supplies."""
-        keys: dict[str, object] = {"kind": self.kind, "base_url": self.base_url}
+        keys: dict[str, object] = {"kind": self.kind}
+        if "{" not in self.base_url:
+            keys["base_url"] = self.base_url
         if self.api_key_env is not None:
             keys["api_key_env"] = self.api_key_env
         return keys
@@ -62,6 +67,35 @@ PRESETS: dict[str, Preset] = {
             "https://openrouter.ai/api/v1",
             None,
             ("pricing", "context_length", "expiration_date"),
+        ),
+        Preset(
+            "gemini",
+            "gemini",
+            "https://generativelanguage.googleapis.com/v1beta",
+            "GEMINI_API_KEY",
+            ("version", "inputTokenLimit", "outputTokenLimit", "supportedGenerationMethods"),
+        ),
+        Preset(
+            "cohere",
+            "cohere",
+            "https://api.cohere.com/v1",
+            "CO_API_KEY",
+            ("endpoints", "context_length"),
+        ),
+        Preset("ollama", "ollama", "http://127.0.0.1:11434", None, ("digest",)),
+        Preset(
+            "azure",
+            "azure",
+            "https://{resource}.openai.azure.com",
+            "AZURE_OPENAI_API_KEY",
+            ("lifecycle_status", "deprecation"),
+        ),
+        Preset(
+            "bedrock",
+            "bedrock",
+            "https://bedrock.{region}.amazonaws.com",
+            None,
+            ("modelLifecycle.status",),
         ),
     )
 }

@@ -120,6 +120,115 @@ def test_an_unknown_preset_names_the_key_and_the_choices() -> None:
     assert "defaults.preset" in config_error({"defaults": {"preset": "openai"}})
 
 
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ({"preset": "azure"}, "targets[0].base_url: is required (your resource's endpoint"),
+        ({"preset": "bedrock"}, 'targets[0].region: is required for kind = "bedrock"'),
+        (
+            {"preset": "bedrock", "region": "Frankfurt"},
+            'targets[0].region: "Frankfurt" is not an AWS region like "us-east-1"',
+        ),
+        (
+            {"preset": "bedrock", "region": "us-east-1", "api_key_env": "K"},
+            "targets[0].api_key_env: kind bedrock signs with AWS credentials",
+        ),
+        (
+            {"preset": "openai", "region": "us-east-1"},
+            'targets[0].region: only for kind = "bedrock"',
+        ),
+        ({"preset": "openai", "api_version": "2024-10-21"}, "targets[0].api_version: only for"),
+        (
+            {"preset": "azure", "base_url": "https://r.example", "api_version": "2024 10"},
+            'targets[0].api_version: "2024 10" is not an API version',
+        ),
+        ({"preset": "openai", "items": "models"}, 'targets[0].items: only for kind = "json"'),
+        (
+            {"name": "j", "kind": "json", "base_url": "http://h", "id": "a..b"},
+            'targets[0].id: "a..b" is not a field name or dotted path',
+        ),
+        ({"name": "j", "kind": "json", "base_url": "http://h", "id": ""}, "targets[0].id: must"),
+        (
+            {"name": "j", "kind": "json", "base_url": "http://h", "path": "models"},
+            'targets[0].path: "models" must be a URL path like "/models"',
+        ),
+        (
+            {"name": "j", "kind": "json", "base_url": "http://h", "path": "/m?x=1"},
+            "targets[0].path:",
+        ),
+        (
+            {"name": "j", "kind": "json", "base_url": "http://h", "next_param": "p"},
+            "targets[0].next_param: needs next",
+        ),
+        (
+            {"name": "j", "kind": "json", "base_url": "http://h", "auth_header": "X Key"},
+            'targets[0].auth_header: "X Key" is not a valid name',
+        ),
+        (
+            {"name": "j", "kind": "json", "base_url": "http://h", "params": {"a": [1]}},
+            "targets[0].params.a: [1] must be a string or a number",
+        ),
+        (
+            {"name": "j", "kind": "json", "base_url": "http://h", "auth_header": ""}
+            | {"api_key_env": "K"},
+            'targets[0].api_key_env: kind json sends no key (auth_header = "")',
+        ),
+        (
+            {"name": "j", "kind": "json", "base_url": "http://h", "auth_header": "X-Token"}
+            | {"headers": {"x-token": "abc"}},
+            "targets[0].headers.X-Token: carries the key",
+        ),
+        ({"preset": "gemini", "headers": {"x-goog-api-key": "k"}}, "targets[0].headers.x-goog"),
+    ],
+    ids=[
+        "azure-no-url",
+        "bedrock-no-region",
+        "bad-region",
+        "bedrock-key",
+        "region-elsewhere",
+        "api-version-elsewhere",
+        "bad-api-version",
+        "shape-key-elsewhere",
+        "bad-id-path",
+        "empty-id",
+        "relative-path",
+        "path-with-query",
+        "cursor-param-alone",
+        "bad-auth-header",
+        "bad-param",
+        "key-with-no-header",
+        "header-carrying-key",
+        "reserved-header",
+    ],
+)
+def test_kinds_settings_are_checked_and_named(target: dict[str, Any], message: str) -> None:
+    assert config_error({"targets": [target]}).startswith(message)
+
+
+def test_kinds_read_their_settings() -> None:
+    gemini, bedrock, azure, bare = parse(
+        {
+            "targets": [
+                {"preset": "gemini"},
+                {"preset": "bedrock", "region": "ap-southeast-2"},
+                {"preset": "azure", "base_url": "https://r.openai.azure.com/"},
+                {"name": "bare", "kind": "json", "base_url": "http://h/v1", "items": ""},
+            ]
+        }
+    ).targets
+    assert gemini.models_url == "https://generativelanguage.googleapis.com/v1beta/models"
+    assert gemini.api_key == KeySource("env", "GEMINI_API_KEY", "targets[0].api_key_env")
+    assert (bedrock.name, bedrock.region, bedrock.api_key) == ("bedrock", "ap-southeast-2", None)
+    assert bedrock.base_url == "https://bedrock.ap-southeast-2.amazonaws.com"
+    assert azure.models_url == "https://r.openai.azure.com/openai/models"
+    assert azure.api_key == KeySource("env", "AZURE_OPENAI_API_KEY", "targets[2].api_key_env")
+    assert (bare.models_url, bare.shape.items, bare.shape.auth_header) == (
+        "http://h/v1/models",
+        "",
+        "Authorization",
+    )
+
+
 # -- durations -----------------------------------------------------------------
 
 
@@ -751,8 +860,9 @@ def test_bad_defaults_and_retention_name_the_key(data: dict[str, object], messag
     ("target", "message"),
     [
         (
-            {"kind": "gemini"},
-            'targets[0].kind: "gemini" is not one of openai, anthropic, openrouter',
+            {"kind": "palm"},
+            'targets[0].kind: "palm" is not one of openai, anthropic, openrouter, gemini, cohere, '
+            "ollama, azure, bedrock, json",
         ),
         ({"headers": "X-A: 1"}, "targets[0].headers: must be a table"),
         ({"headers": {"Authorization": "Bearer x"}}, "targets[0].headers.Authorization: is set by"),
@@ -810,6 +920,7 @@ def test_the_examples_commented_providers_parse_too() -> None:
         path=None,
         environ={"HOME": "/home/x", "DOS_API_KEY": "k"},
     )
+    presets_in_example = 12
     assert [(t.name, t.kind) for t in config.targets] == [
         ("dos-ai", "openai"),
         ("openai", "openai"),
@@ -819,14 +930,33 @@ def test_the_examples_commented_providers_parse_too() -> None:
         ("deepseek", "openai"),
         ("together", "openai"),
         ("openrouter", "openrouter"),
+        ("gemini", "gemini"),
+        ("cohere", "cohere"),
+        ("ollama", "ollama"),
+        ("azure", "azure"),
+        ("bedrock", "bedrock"),
         ("local-vllm", "openai"),
+        ("in-house", "json"),
     ]
     from monitor.presets import PRESETS
 
-    for target in config.targets[1:-1]:  # the presets: their URL and key variable
+    for target in config.targets[1 : 1 + presets_in_example]:  # their URL and key variable
         preset = PRESETS[target.name]
-        assert target.base_url == preset.base_url
+        if "{" not in preset.base_url:
+            assert target.base_url == preset.base_url
         assert (target.api_key.ref if target.api_key else None) == preset.api_key_env
+    azure, bedrock = config.target("azure"), config.target("bedrock")
+    assert azure.models_url == "https://my-resource.openai.azure.com/openai/models"
+    assert dict(azure.shape.params) == {"api-version": "2024-10-21"}
+    assert bedrock.models_url == "https://bedrock.us-east-1.amazonaws.com/foundation-models"
+    in_house = config.target("in-house").shape
+    assert (in_house.items, in_house.id, in_house.next, in_house.next_param) == (
+        "result.models",
+        "slug",
+        "result.cursor",
+        "after",
+    )
+    assert (in_house.auth_header, in_house.auth_scheme) == ("X-Gateway-Token", "")
     assert config.target("openrouter").watch_fields == (
         "pricing",
         "context_length",
@@ -897,7 +1027,8 @@ def test_the_examples_commented_providers_parse_too() -> None:
         ),
         pytest.param(
             one_target(kind=False),
-            "targets[0].kind: false is not one of openai, anthropic, openrouter",
+            "targets[0].kind: false is not one of openai, anthropic, openrouter, gemini, "
+            "cohere, ollama, azure, bedrock, json",
             id="bool-kind",
         ),
         pytest.param(

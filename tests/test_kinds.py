@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import provider_fakes
 import pytest
 from builders import make_target
 from servers import ScriptedServer
 
 from monitor.config import Secret, Target
 from monitor.errors import FetchError
-from monitor.fetch import ANTHROPIC_VERSION, fetch_models, make_client
+from monitor.fetch import fetch_models, make_client
+from monitor.shapes import ANTHROPIC_VERSION
 
 KEY = Secret("sk-ant-test-0123456789")
 
@@ -249,3 +252,271 @@ def test_a_malformed_next_link_is_a_failed_poll(
     scripted.route = lambda *_: (200, {"data": [{"id": "a"}], "links": {"next": "http://[bad/p2"}})
     with pytest.raises(FetchError, match="invalid next-page link"):
         fetch_models(client, target(scripted.base + "/v1", "openrouter"), None)
+
+
+# -- the native shapes: Gemini, Cohere, Ollama, Azure OpenAI, Bedrock, and kind json --
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
+    """The AWS chain sees only the test's credentials (no profile, no instance role)."""
+    from monitor import aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": provider_fakes.AWS_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": provider_fakes.AWS_SECRET_KEY,
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setattr(aws, "_session", None)
+    yield
+    aws._session = None
+
+
+def configured(raw: dict[str, Any]) -> Target:
+    """A target as the config reads it (kinds, presets and shapes applied)."""
+    from monitor.config import parse_config
+
+    return parse_config({"targets": [raw]}, path=None, environ={"HOME": "/h"}).targets[0]
+
+
+def ids(fetched: Any) -> list[str]:
+    return [m.id for m in fetched.models.models]
+
+
+def data_of(fetched: Any, model_id: str) -> dict[str, Any]:
+    (found,) = [m.data for m in fetched.models.models if m.id == model_id]
+    return dict(found)
+
+
+def test_gemini_reads_every_page_and_takes_models_prefix_off(
+    scripted: ScriptedServer, client: httpx.Client
+) -> None:
+    scripted.route = provider_fakes.gemini(provider_fakes.GEMINI_MODELS, size=2)
+    t = configured({"preset": "gemini", "base_url": scripted.base + "/v1beta"})
+    fetched = fetch_models(client, t, Secret(provider_fakes.GEMINI_KEY))
+    assert ids(fetched) == ["gemini-2.0-flash", "gemini-2.5-flash", "gemini-2.5-pro"]
+    assert [q.get("pageToken") for _, q, _ in scripted.requests] == [None, ["2"]]
+    flash = data_of(fetched, "gemini-2.0-flash")
+    assert flash["name"] == "models/gemini-2.0-flash"  # kept whole
+    assert flash["outputTokenLimit"] == 8192
+    with pytest.raises(FetchError, match=r"HTTP 400: bad request \(API key not valid"):
+        fetch_models(client, t, Secret("AIza-wrong-key"))
+
+
+def test_cohere_reads_every_page_with_a_bearer_key(
+    scripted: ScriptedServer, client: httpx.Client
+) -> None:
+    scripted.route = provider_fakes.cohere(provider_fakes.COHERE_MODELS, size=2)
+    t = configured({"preset": "cohere", "base_url": scripted.base + "/v1"})
+    fetched = fetch_models(client, t, Secret(provider_fakes.COHERE_KEY))
+    assert ids(fetched) == ["command-a-03-2025", "command-r", "command-r-plus"]
+    assert [q.get("page_token") for _, q, _ in scripted.requests] == [None, ["2"]]
+    with pytest.raises(FetchError, match="HTTP 401: authentication failed"):
+        fetch_models(client, t, Secret("co-wrong"))
+
+
+def test_ollama_lists_local_models_by_name_and_tag(
+    scripted: ScriptedServer, client: httpx.Client
+) -> None:
+    scripted.route = provider_fakes.ollama(provider_fakes.OLLAMA_MODELS)
+    t = configured({"preset": "ollama", "base_url": scripted.base})
+    fetched = fetch_models(client, t, None)
+    assert ids(fetched) == ["llama3:latest", "qwen3:8b"]
+    assert scripted.requests[0][0] == "/api/tags"
+    scripted.route = lambda *_: (200, {"models": None})  # nothing pulled yet
+    assert (
+        ids(fetch_models(client, configured({"preset": "ollama", "base_url": scripted.base}), None))
+        == []
+    )
+
+
+def test_azure_sends_api_key_and_api_version_and_keeps_lifecycle_fields(
+    scripted: ScriptedServer, client: httpx.Client
+) -> None:
+    scripted.route = provider_fakes.azure(provider_fakes.AZURE_MODELS, api_version="2025-04-01")
+    t = configured({"preset": "azure", "base_url": scripted.base, "api_version": "2025-04-01"})
+    fetched = fetch_models(client, t, Secret(provider_fakes.AZURE_KEY))
+    assert ids(fetched) == ["gpt-35-turbo-0613", "gpt-4o-2024-08-06"]
+    assert data_of(fetched, "gpt-35-turbo-0613")["deprecation"] == {"inference": 1740000000}
+    assert scripted.requests[0][1]["api-version"] == ["2025-04-01"]
+    # the default api_version is the one the fake answers by default
+    scripted.route = provider_fakes.azure(provider_fakes.AZURE_MODELS)
+    fetched = fetch_models(
+        client,
+        configured({"preset": "azure", "base_url": scripted.base}),
+        Secret(provider_fakes.AZURE_KEY),
+    )
+    assert len(fetched.models) == 2
+
+
+def test_bedrock_requests_are_sigv4_signed_for_bedrock_in_the_region(
+    scripted: ScriptedServer, client: httpx.Client, aws_env: None
+) -> None:
+    scripted.route = provider_fakes.bedrock(provider_fakes.BEDROCK_MODELS)
+    t = configured(
+        {"preset": "bedrock", "region": provider_fakes.AWS_REGION, "base_url": scripted.base}
+    )
+    fetched = fetch_models(client, t, None)
+    assert ids(fetched) == [
+        "amazon.titan-text-express-v1",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "anthropic.claude-v2:1",
+    ]
+    legacy = data_of(fetched, "anthropic.claude-v2:1")
+    assert legacy["modelLifecycle"] == {"status": "LEGACY"}
+    # the fake checks the signature: another region is refused, and says why
+    wrong = configured({"preset": "bedrock", "region": "us-east-1", "base_url": scripted.base})
+    with pytest.raises(FetchError) as caught:
+        fetch_models(client, wrong, None)
+    assert caught.value.reason == (
+        "HTTP 403: forbidden — the API key may not list models "
+        "(Credential should be scoped to bedrock in eu-west-3)"
+    )
+
+
+def test_bedrock_without_credentials_is_a_failed_poll_saying_so(
+    scripted: ScriptedServer, client: httpx.Client, aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    scripted.route = provider_fakes.bedrock(provider_fakes.BEDROCK_MODELS)
+    t = configured(
+        {"kind": "bedrock", "name": "b", "region": "eu-west-3", "base_url": scripted.base}
+    )
+    with pytest.raises(FetchError, match="no AWS credentials found"):
+        fetch_models(client, t, None)
+    assert scripted.requests == []  # nothing unsigned was sent
+
+
+def test_a_provider_echoing_the_aws_secret_never_shows_it(
+    scripted: ScriptedServer, client: httpx.Client, aws_env: None
+) -> None:
+    secret = provider_fakes.AWS_SECRET_KEY
+    scripted.route = lambda *_: (403, {"message": f"bad signature for {secret}"})
+    t = configured(
+        {"kind": "bedrock", "name": "b", "region": "eu-west-3", "base_url": scripted.base}
+    )
+    with pytest.raises(FetchError) as caught:
+        fetch_models(client, t, None)
+    assert secret not in caught.value.reason and "***" in caught.value.reason
+
+
+def in_house(models: list[dict[str, Any]]) -> Any:
+    """A gateway of our own invention: nested items, slugs with a prefix, a cursor in
+    ``result.cursor`` sent back as ``after``, a ``X-Gateway-Token`` key with no scheme."""
+
+    def route(path: str, query: dict[str, list[str]], headers: dict[str, str]) -> Any:
+        if headers.get("x-gateway-token") != KEY.reveal():
+            return 401, {"error": "bad token"}
+        if path != "/api/catalog" or query.get("limit") != ["50"]:
+            return 404, {"error": "no such list"}
+        start = int(query.get("after", ["0"])[0])
+        end = start + 2
+        return 200, {
+            "result": {
+                "models": models[start:end],
+                "cursor": end if end < len(models) else None,
+            }
+        }
+
+    return route
+
+
+def test_kind_json_reads_a_list_as_the_target_spells_it_out(
+    scripted: ScriptedServer, client: httpx.Client
+) -> None:
+    models = [{"slug": f"acme/m{i}", "ctx": 1000 * i} for i in range(5)]
+    scripted.route = in_house(models)
+    t = configured(
+        {
+            "name": "in-house",
+            "kind": "json",
+            "base_url": scripted.base,
+            "path": "/api/catalog",
+            "params": {"limit": 50},
+            "items": "result.models",
+            "id": "slug",
+            "strip_prefix": "acme/",
+            "next": "result.cursor",
+            "next_param": "after",
+            "auth_header": "X-Gateway-Token",
+            "auth_scheme": "",
+        }
+    )
+    fetched = fetch_models(client, t, KEY)
+    assert ids(fetched) == ["m0", "m1", "m2", "m3", "m4"]
+    assert [q.get("after") for _, q, _ in scripted.requests] == [None, ["2"], ["4"]]
+    assert data_of(fetched, "m3") == {"id": "m3", "slug": "acme/m3", "ctx": 3000}
+
+
+@pytest.mark.parametrize(
+    ("raw", "answer"),
+    [
+        ({"preset": "gemini"}, {"models": [], "nextPageToken": "same"}),
+        ({"preset": "cohere"}, {"models": [], "next_page_token": "same"}),
+        (
+            {"kind": "json", "name": "j", "items": "list", "next": "x", "next_param": "p"},
+            {"list": [], "x": "same"},
+        ),
+    ],
+    ids=["gemini", "cohere", "json"],
+)
+def test_a_repeating_cursor_stops_every_kind(
+    scripted: ScriptedServer, client: httpx.Client, raw: dict[str, Any], answer: Any
+) -> None:
+    scripted.route = lambda *_: (200, answer)
+    t = configured({**raw, "base_url": scripted.base})
+    with pytest.raises(FetchError, match="pagination repeats itself"):
+        fetch_models(client, t, KEY)
+    assert len(scripted.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "document"),
+    [
+        ({"preset": "azure"}, 302, {"location": "http://elsewhere.example/openai/models"}),
+        ({"preset": "gemini"}, 307, {"location": "http://elsewhere.example/v1beta/models"}),
+        (
+            {"kind": "json", "name": "j", "next": "next"},
+            200,
+            {"data": [{"id": "a"}], "next": "http://evil.example/p2"},
+        ),
+    ],
+    ids=["azure-redirect", "gemini-redirect", "json-next-url"],
+)
+def test_keys_of_every_kind_never_go_to_another_host(
+    scripted: ScriptedServer,
+    client: httpx.Client,
+    raw: dict[str, Any],
+    status: int,
+    document: Any,
+) -> None:
+    scripted.route = lambda *_: (status, document)
+    scripted.extra_headers = document if status != 200 else {}
+    with pytest.raises(FetchError) as caught:
+        fetch_models(client, configured({**raw, "base_url": scripted.base}), KEY)
+    assert "sent to another host" in caught.value.reason
+    assert len(scripted.requests) == 1
+
+
+def test_a_json_kind_next_url_on_the_same_host_is_followed(
+    scripted: ScriptedServer, client: httpx.Client
+) -> None:
+    def route(path: str, query: dict[str, list[str]], headers: dict[str, str]) -> Any:
+        if query.get("page") == ["2"]:
+            return 200, [{"id": "b"}]  # the last page need not say so in the same way
+        return 200, {"data": [{"id": "a"}], "next": "/models?page=2"}
+
+    scripted.route = route
+    t = configured({"kind": "json", "name": "j", "next": "next", "base_url": scripted.base})
+    with pytest.raises(FetchError, match=r'no "data" list|expected an object'):
+        fetch_models(client, t, None)  # a bare list where a "data" object was: refused
+    scripted.route = lambda p, q, h: (
+        (200, {"data": [{"id": "b"}]}) if q.get("page") == ["2"] else route(p, q, h)
+    )
+    assert ids(fetch_models(client, t, None)) == ["a", "b"]

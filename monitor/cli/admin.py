@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import click
 
@@ -144,11 +145,12 @@ def config_check(online: bool) -> None:
     for line in route_lines(config):
         click.echo(line)
     for t in config.targets:
-        key = "no key"
+        key = "AWS credentials from the standard chain" if t.shape.signed else "no key"
         if t.api_key is not None:
             key = f"key from {_KEY_FROM[t.api_key.kind]} {t.api_key.ref} (present, not verified)"
+        query = "?" + urlencode(t.shape.params) if t.shape.params else ""
         click.echo(
-            f"target {t.name}: GET {t.models_url} every {t.interval:g}s, "
+            f"target {t.name}: GET {t.models_url}{query} every {t.interval:g}s, "
             f"timeout {t.timeout:g}s, {key}, {len(config.urls_for(t))} notification URLs"
         )
     if not online:
@@ -215,6 +217,12 @@ def route_lines(config: Config) -> list[str]:
     return lines
 
 
+def no_key(kind: str) -> str:
+    from monitor.shapes import KIND_SHAPES
+
+    return "(AWS credentials)" if KIND_SHAPES[kind].signed else "(no key)"
+
+
 @cli.command()
 @common
 @json_option
@@ -222,6 +230,7 @@ def presets(as_json: bool) -> None:
     """The providers a target can name with ``preset = "NAME"``: kind, URL, key variable."""
     from monitor.cli.render import print_table
     from monitor.presets import PRESETS
+    from monitor.shapes import KIND_SHAPES
 
     found = list(PRESETS.values())
     if as_json:
@@ -231,6 +240,7 @@ def presets(as_json: bool) -> None:
                     "name": p.name,
                     "kind": p.kind,
                     "base_url": p.base_url,
+                    "list_url": p.base_url + KIND_SHAPES[p.kind].path,
                     "api_key_env": p.api_key_env,
                     "watch_fields": list(p.watch),
                 }
@@ -241,7 +251,7 @@ def presets(as_json: bool) -> None:
     print_table(
         ["PRESET", "KIND", "BASE URL", "KEY VARIABLE", "WORTH WATCHING"],
         [
-            [p.name, p.kind, p.base_url, p.api_key_env or "(no key)", ", ".join(p.watch)]
+            [p.name, p.kind, p.base_url, p.api_key_env or no_key(p.kind), ", ".join(p.watch)]
             for p in found
         ],
     )

@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
+import provider_fakes
 import pytest
 from conftest import Workspace
 from servers import ProviderServer, ScriptedServer, WebhookServer
@@ -151,3 +152,120 @@ def test_a_preset_is_all_a_target_needs_with_its_key_in_the_presets_variable(
     assert polled.stdout.startswith("openai: 4 models")
     assert provider.requests[-1]["headers"]["Authorization"] == f"Bearer {SEED_KEY}"
     assert workspace.run("models", "--json").json()["target"] == "openai"
+
+
+@pytest.fixture
+def natives() -> Iterator[dict[str, ScriptedServer]]:
+    made = {kind: ScriptedServer() for kind in ("gemini", "cohere", "ollama", "azure", "bedrock")}
+    made["json"] = ScriptedServer()
+    yield made
+    for server in made.values():
+        server.stop()
+
+
+def test_one_target_of_every_kind_and_a_lifecycle_change_alerted(
+    workspace: Workspace,
+    provider: ProviderServer,
+    webhook: WebhookServer,
+    servers: dict[str, Any],
+    natives: dict[str, ScriptedServer],
+    tmp_path: Any,
+) -> None:
+    """Every kind in one config, each against a fake of its documented shape (the
+    paginated ones over two pages or more); presets pointed at the fakes with an
+    explicit base_url. Then Bedrock marks a model LEGACY: the alert says so."""
+    from servers import SEED_KEY
+
+    bedrock_models = [dict(m) for m in provider_fakes.BEDROCK_MODELS]
+    servers["anthropic"].route = anthropic
+    servers["openrouter"].route = lambda p, q, h: (
+        (200, {"data": ROUTER[1:]})
+        if q.get("page") == ["2"]
+        else (200, {"data": ROUTER[:1], "links": {"next": "/api/v1/models?page=2"}})
+    )
+    natives["gemini"].route = provider_fakes.gemini(provider_fakes.GEMINI_MODELS, size=2)
+    natives["cohere"].route = provider_fakes.cohere(provider_fakes.COHERE_MODELS, size=2)
+    natives["ollama"].route = provider_fakes.ollama(provider_fakes.OLLAMA_MODELS)
+    natives["azure"].route = provider_fakes.azure(provider_fakes.AZURE_MODELS)
+    natives["bedrock"].route = lambda p, q, h: provider_fakes.bedrock(bedrock_models)(p, q, h)
+    natives["json"].route = lambda p, q, h: (
+        (200, {"items": [{"slug": "x/two"}], "after": None})
+        if q.get("cursor") == ["c2"]
+        else (200, {"items": [{"slug": "x/one"}], "after": "c2"})
+    )
+    workspace.env.update(
+        {
+            "OPENAI_API_KEY": SEED_KEY,
+            "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+            "GEMINI_API_KEY": provider_fakes.GEMINI_KEY,
+            "CO_API_KEY": provider_fakes.COHERE_KEY,
+            "AZURE_OPENAI_API_KEY": provider_fakes.AZURE_KEY,
+            "AWS_ACCESS_KEY_ID": provider_fakes.AWS_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": provider_fakes.AWS_SECRET_KEY,
+            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    workspace.write_config(
+        [
+            {"preset": "openai", "base_url": provider.base_url},
+            {"preset": "anthropic", "base_url": servers["anthropic"].base + "/v1"},
+            {"preset": "openrouter", "base_url": servers["openrouter"].base + "/api/v1"},
+            {"preset": "gemini", "base_url": natives["gemini"].base + "/v1beta"},
+            {"preset": "cohere", "base_url": natives["cohere"].base + "/v1"},
+            {"preset": "ollama", "base_url": natives["ollama"].base},
+            {"preset": "azure", "base_url": natives["azure"].base},
+            {
+                "preset": "bedrock",
+                "region": provider_fakes.AWS_REGION,
+                "base_url": natives["bedrock"].base,
+                "watch_fields": ["modelLifecycle.status"],
+            },
+            {
+                "name": "gateway",
+                "kind": "json",
+                "base_url": natives["json"].base,
+                "path": "/catalog",
+                "items": "items",
+                "id": "slug",
+                "strip_prefix": "x/",
+                "next": "after",
+                "next_param": "cursor",
+            },
+        ],
+        notify_urls=[webhook.url],
+    )
+    first = workspace.run("check")
+    assert first.code == 0, first.stdout + first.stderr
+    counts = {h["target"]: h["model_count"] for h in workspace.run("history", "--json").json()}
+    assert counts == {
+        "openai": 4,
+        "anthropic": 3,
+        "openrouter": 2,
+        "gemini": 3,
+        "cohere": 3,
+        "ollama": 2,
+        "azure": 2,
+        "bedrock": 3,
+        "gateway": 2,
+    }
+    listed = workspace.run("models", "--target", "gemini", "--json").json()
+    assert sorted(m["id"] for m in listed["models"]) == [
+        "gemini-2.0-flash",
+        "gemini-2.5-flash",
+        "gemini-2.5-pro",
+    ]
+    assert len(natives["gemini"].requests) == 2 and len(natives["cohere"].requests) == 2
+    secret = provider_fakes.AWS_SECRET_KEY
+    assert secret not in first.stdout + first.stderr
+
+    bedrock_models[0] = {**bedrock_models[0], "modelLifecycle": {"status": "LEGACY"}}
+    second = workspace.run("check")
+    assert second.code == 0, second.stderr
+    (post,) = webhook.wait_for(1)
+    assert post["title"] == "bedrock: 1 model changed"
+    assert (
+        "- anthropic.claude-3-haiku-20240307-v1:0: modelLifecycle.status ACTIVE → LEGACY"
+        in post["message"].splitlines()
+    )
