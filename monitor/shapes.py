@@ -176,7 +176,9 @@ def cursor(document: Any, shape: Shape) -> str | None:
             )
         return None
     if not isinstance(value, str):
-        raise FetchError(f'invalid "{shape.next}" ({json_type(value)}); expected a string')
+        raise FetchError(
+            f'invalid "{shape.next}" ({json_type(value)}); expected a string', status=200
+        )
     if not jsonsafe.is_text(value):
         raise FetchError(f'invalid string in "{shape.next}" (not valid Unicode)', status=200)
     return value
