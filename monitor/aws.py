@@ -3,9 +3,10 @@
 botocore is optional (``pip install 'model-monitor[aws]'``). Credentials come from
 the standard AWS chain: the environment (``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``), a shared profile (``AWS_PROFILE``),
-a container or instance role. Temporary credentials are refreshed by botocore. The
-secret parts never reach a log line, a reason or the database: they join the
-process's redactor the moment they are read.
+a container or instance role. They are found once per process; temporary ones (a role,
+SSO) refresh themselves, and a reload (SIGHUP) reads the chain again, so a key rotated
+in a credentials file is picked up. The secret parts never reach a log line, a reason
+or the database: they join the process's redactor the moment they are read.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import importlib.util
 import threading
 from collections.abc import Generator
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 
@@ -25,11 +27,20 @@ EXTRA = "pip install 'model-monitor[aws]'"
 
 _lock = threading.Lock()
 _session: Any = None  # one botocore session per process: it caches what the chain found
+_shown: tuple[str, ...] = ()  # the secret parts last added to the log masker
 
 
 def available() -> bool:
     """Whether botocore is installed."""
     return importlib.util.find_spec("botocore") is not None
+
+
+def forget() -> None:
+    """Read the credential chain afresh at the next poll (on SIGHUP: a rotated key in
+    a credentials file is picked up without a restart)."""
+    global _session
+    with _lock:
+        _session = None
 
 
 class Signer(httpx.Auth):
@@ -50,9 +61,15 @@ class Signer(httpx.Auth):
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
-        # only what the signature covers: the method, the URL (its host and query) and
-        # the date the signer adds; the body of a GET is empty
-        signed = AWSRequest(method=request.method, url=str(request.url))
+        # only what the signature covers: the method, the URL (host, path and the query,
+        # decoded: the signer encodes it as AWS does) and the date the signer adds; the
+        # body of a GET is empty
+        url = request.url
+        signed = AWSRequest(
+            method=request.method,
+            url=str(url.copy_with(query=None)),
+            params=dict(parse_qsl(url.query.decode("ascii"), keep_blank_values=True)),
+        )
         SigV4Auth(self._credentials, SERVICE, self.region).add_auth(signed)
         for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
             if name in signed.headers:
@@ -82,5 +99,16 @@ def signer(region: str) -> Signer:
             "no AWS credentials found (environment, AWS_PROFILE, or a container or instance role)"
         )
     made = Signer(region, frozen)
-    LOGGED.add(*made.secrets)
+    _mask(made.secrets)
     return made
+
+
+def _mask(secrets: tuple[str, ...]) -> None:
+    """Mask these in every log line from now on; stop masking the ones they replace."""
+    global _shown
+    with _lock:
+        if secrets == _shown:
+            return
+        LOGGED.add(*secrets)
+        LOGGED.discard(*(s for s in _shown if s not in secrets))
+        _shown = secrets

@@ -237,6 +237,10 @@ def parse_config(
     )
 
     defaults = dict(_table(data, "defaults"))
+    if kind_keys := sorted(_KIND_KEYS & defaults.keys()):
+        raise ConfigError(
+            f"defaults.{kind_keys[0]}: only some kinds take it; set it on each target"
+        )
     _no_unknown_keys(defaults, "defaults.", _DEFAULTABLE | {"max_concurrency"})
     max_concurrency = _int(
         defaults, "max_concurrency", "defaults.", default=32, minimum=1, maximum=512
@@ -478,16 +482,21 @@ _TARGET_KEYS = {
     "api_version",
     *_SHAPE_KEYS,
 }
-# what [defaults] may set for every target
-_DEFAULTABLE = _TARGET_KEYS - {
-    "preset",
-    "name",
-    "base_url",
-    "api_key_env",
-    "api_key_file",
-    "api_key_credential",
-    "notify_urls",
-}
+# what [defaults] may set for every target (not what only some kinds take)
+_KIND_KEYS = {"region", "api_version", *_SHAPE_KEYS}
+_DEFAULTABLE = (
+    _TARGET_KEYS
+    - _KIND_KEYS
+    - {
+        "preset",
+        "name",
+        "base_url",
+        "api_key_env",
+        "api_key_file",
+        "api_key_credential",
+        "notify_urls",
+    }
+)
 
 
 def _preset(raw: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -498,7 +507,7 @@ def _preset(raw: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     from monitor.presets import PRESETS
 
     name = raw["preset"]
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise ConfigError(
             f"{prefix}preset: {toml_value(name)} is not one of {', '.join(PRESETS)} "
             "('monitor presets' lists them)"
@@ -608,6 +617,17 @@ _RESERVED_HEADERS = {
 }
 _REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")  # a header or parameter name
+# set by the HTTP client from the request itself: never from config
+_FRAMING_HEADERS = {
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+}
 _PATH_RE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")  # a dotted path into JSON
 
 
@@ -669,12 +689,14 @@ def _shape(raw: Mapping[str, Any], prefix: str, kind: str) -> Shape:
             or any(c in text for c in " ?#")
         ):
             raise ConfigError(f'{prefix}path: {toml_value(text)} must be a URL path like "/models"')
-        if key in ("strip_prefix", "auth_scheme") and not text.isprintable():
+        if key == "strip_prefix" and not text.isprintable():
             raise ConfigError(f"{prefix}{key}: {toml_value(text)} must be printable")
+        if key == "auth_scheme" and text and not _TOKEN_RE.fullmatch(text):
+            raise ConfigError(f'{prefix}{key}: {toml_value(text)} is not a scheme like "Bearer"')
         fields[key] = text
     if fields.get("id") == "":
         raise ConfigError(f'{prefix}id: must name the field holding the ID, like "id"')
-    if fields.get("auth_header", "").lower() in ("host", "content-length"):
+    if fields.get("auth_header", "").lower() in _FRAMING_HEADERS:
         shown = toml_value(fields["auth_header"])
         raise ConfigError(f"{prefix}auth_header: {shown} cannot carry a key")
     if "more" in fields and not fields.get("next"):
@@ -743,6 +765,8 @@ def _headers(value: object, key: str) -> tuple[tuple[str, str], ...]:
     for name, text in value.items():
         if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name):
             raise ConfigError(f"{key}.{name}: is not a valid header name")
+        if name.lower() in _FRAMING_HEADERS:
+            raise ConfigError(f"{key}.{name}: is set by the HTTP client from the request")
         if name.lower() in _RESERVED_HEADERS:
             raise ConfigError(
                 f"{key}.{name}: is set by model-monitor; put keys in api_key_env, "

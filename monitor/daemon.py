@@ -30,6 +30,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor import aws
 from monitor.config import Config, Secret, Target, show_address
 from monitor.errors import MonitorError
 from monitor.fetch import MAX_RETRY_AFTER, ConditionalCache
@@ -427,6 +428,7 @@ class Daemon:
         except MonitorError as exc:
             log.error("config not reloaded; the running one is kept", error=str(exc))
             return
+        aws.forget()  # keys are read again on reload; so are AWS credentials
         self.apply(config, keys)
 
     def run_until_stopped(self) -> None:

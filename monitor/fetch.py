@@ -49,8 +49,8 @@ USER_AGENT = f"model-monitor/{__version__} (+https://github.com/model-monitor/mo
 
 _STATUS_REASONS = {
     400: "bad request",
-    401: "authentication failed — check the API key",
-    403: "forbidden — the API key may not list models",
+    401: "authentication failed — check the {credential}",
+    403: "forbidden — the {credential} may not list models",
     404: "not found — check base_url",
     405: "method not allowed — check base_url",
     408: "request timeout",
@@ -152,6 +152,26 @@ def fetch_models(
     signer = aws.signer(target.region or "") if shape.signed else None
     secrets = signer.secrets if signer is not None else ()
     redact = _redactor(api_key.reveal() if api_key is not None else "", *secrets)
+    try:
+        return _fetch(client, target, api_key, cache, redact, signer)
+    except FetchError as exc:  # the last guard: no reason leaves with a secret in it
+        shown = redact(exc.reason)
+        if shown == exc.reason:
+            raise
+        raise FetchError(
+            shown, status=exc.status, transient=exc.transient, retry_after=exc.retry_after
+        ) from None
+
+
+def _fetch(
+    client: httpx.Client,
+    target: Target,
+    api_key: Secret | None,
+    cache: ConditionalCache | None,
+    redact: Redactor,
+    signer: aws.Signer | None,
+) -> Fetched:
+    shape = target.shape
     headers: dict[str, str | bytes] = {
         **dict(shape.headers),
         **dict(target.headers),
@@ -196,7 +216,7 @@ def fetch_models(
         budget -= len(body)
         document, noted = _json(body, content_type, redact)
         notes += noted
-        listed += entries(document, shape)
+        listed += entries(document, shape, redact)
         following = _next_page(target, document, url, redact)
         if following is None:
             checked, warnings = _checked(listed, shape, redact)
@@ -348,7 +368,7 @@ def _get(
                 except FetchError:
                     if response.status_code != 200:  # an oversized error page: the status
                         raise FetchError(
-                            _status_reason(response.status_code, b"", redact),
+                            _status_reason(response.status_code, b"", redact, signer),
                             status=response.status_code,
                         ) from None
                     raise
@@ -377,7 +397,7 @@ def _get(
         return None
     if status != 200:
         raise FetchError(
-            _status_reason(status, body, redact),
+            _status_reason(status, body, redact, signer),
             status=status,
             transient=status == 429 or status >= 500,
             retry_after=response.headers.get("retry-after") if status == 429 else None,
@@ -589,9 +609,12 @@ def _connect_reason(exc: httpx.ConnectError) -> str:
     return f"cannot connect: {text or type(exc).__name__}"
 
 
-def _status_reason(status: int, body: bytes, redact: Redactor) -> str:
+def _status_reason(
+    status: int, body: bytes, redact: Redactor, signer: aws.Signer | None = None
+) -> str:
     if status in _STATUS_REASONS:
-        reason = f"HTTP {status}: {_STATUS_REASONS[status]}"
+        credential = "AWS credentials" if signer is not None else "API key"
+        reason = f"HTTP {status}: {_STATUS_REASONS[status].format(credential=credential)}"
     elif 500 <= status < 600:
         reason = f"HTTP {status}: server error"
     elif 300 <= status < 400:

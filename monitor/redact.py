@@ -56,6 +56,17 @@ class Redactor:
             self._pattern = re.compile("|".join(map(re.escape, spelled)))
             self._secrets = fresh
 
+    def discard(self, *secrets: str) -> None:
+        """Forget secrets no longer in use (temporary credentials replaced by new ones),
+        so the pattern does not grow for as long as the process runs."""
+        with self._lock:
+            fresh = self._secrets - set(secrets)
+            if fresh == self._secrets:
+                return
+            spelled = sorted({f for s in fresh for f in forms(s)}, key=len, reverse=True)
+            self._pattern = re.compile("|".join(map(re.escape, spelled))) if spelled else None
+            self._secrets = fresh
+
     def __bool__(self) -> bool:
         return bool(self._secrets)
 

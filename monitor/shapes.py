@@ -11,11 +11,13 @@ parsed JSON and return entries, IDs and cursors, or raise :class:`FetchError`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from monitor import jsonsafe
 from monitor.errors import FetchError
+from monitor.text import one_line
 
 ANTHROPIC_VERSION = "2023-06-01"
 AZURE_API_VERSION = "2024-10-21"  # the GA version of Azure OpenAI's data-plane REST API
@@ -112,8 +114,11 @@ def dotted(document: Any, path: str) -> tuple[bool, Any]:
     return True, value
 
 
-def entries(document: Any, shape: Shape) -> list[Any]:
-    """The model entries of one page."""
+def entries(
+    document: Any, shape: Shape, redact: Callable[[str], str] = lambda text: text
+) -> list[Any]:
+    """The model entries of one page. ``redact`` masks secrets in what the provider
+    sent before a reason shows it (and before it is cut short, so no part is left)."""
     if isinstance(document, list) and (shape.bare or not shape.items):
         return document
     if not shape.items:
@@ -127,7 +132,8 @@ def entries(document: Any, shape: Shape) -> list[Any]:
         )
     found, listed = dotted(document, shape.items)
     if not found:
-        keys = ", ".join(sorted(map(str, document))[:6]) or "none"
+        names = sorted(map(str, document))[:6]
+        keys = ", ".join(one_line(redact(k), 40) for k in names) or "none"
         raise FetchError(
             f'JSON of the wrong shape: no "{shape.items}" list (keys: {keys})', status=200
         )
@@ -167,8 +173,8 @@ def cursor(document: Any, shape: Shape) -> str | None:
         if more is not True:
             return None
     _, value = dotted(document, shape.next)
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
+    if shape.next_param and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # a numeric cursor (an offset); a next-page URL is a string
     if value is None or value == "":
         if shape.more:
             raise FetchError(

@@ -179,6 +179,25 @@ def test_an_unknown_preset_names_the_key_and_the_choices() -> None:
             "targets[0].headers.X-Token: carries the key",
         ),
         ({"preset": "gemini", "headers": {"x-goog-api-key": "k"}}, "targets[0].headers.x-goog"),
+        (
+            {"name": "j", "kind": "json", "base_url": "http://h", "auth_scheme": "T\u00f6k\u00e9n"},
+            'targets[0].auth_scheme: "T\u00f6k\u00e9n" is not a scheme like "Bearer"',
+        ),
+        (
+            {
+                "name": "j",
+                "kind": "json",
+                "base_url": "http://h",
+                "auth_header": "Transfer-Encoding",
+            },
+            'targets[0].auth_header: "Transfer-Encoding" cannot carry a key',
+        ),
+        (
+            {"preset": "openai", "headers": {"Connection": "close"}},
+            "targets[0].headers.Connection: is set by the HTTP client",
+        ),
+        ({"preset": ["openai"]}, 'targets[0].preset: ["openai"] is not one of dos-ai,'),
+        ({"preset": {"a": 1}}, "targets[0].preset: { a = 1 } is not one of"),
     ],
     ids=[
         "azure-no-url",
@@ -199,10 +218,21 @@ def test_an_unknown_preset_names_the_key_and_the_choices() -> None:
         "key-with-no-header",
         "header-carrying-key",
         "reserved-header",
+        "non-ascii-scheme",
+        "framing-auth-header",
+        "framing-header",
+        "list-preset",
+        "table-preset",
     ],
 )
 def test_kinds_settings_are_checked_and_named(target: dict[str, Any], message: str) -> None:
     assert config_error({"targets": [target]}).startswith(message)
+
+
+def test_kind_only_settings_are_set_per_target_not_in_defaults() -> None:
+    message = config_error({"defaults": {"region": "us-east-1"}, "targets": []})
+    assert message == "defaults.region: only some kinds take it; set it on each target"
+    assert config_error({"defaults": {"items": "models"}}).startswith("defaults.items: only")
 
 
 def test_kinds_read_their_settings() -> None:

@@ -374,7 +374,7 @@ def test_bedrock_requests_are_sigv4_signed_for_bedrock_in_the_region(
     with pytest.raises(FetchError) as caught:
         fetch_models(client, wrong, None)
     assert caught.value.reason == (
-        "HTTP 403: forbidden — the API key may not list models "
+        "HTTP 403: forbidden — the AWS credentials may not list models "
         "(Credential should be scoped to bedrock in eu-west-3)"
     )
 
@@ -404,6 +404,78 @@ def test_a_provider_echoing_the_aws_secret_never_shows_it(
     with pytest.raises(FetchError) as caught:
         fetch_models(client, t, None)
     assert secret not in caught.value.reason and "***" in caught.value.reason
+
+
+@pytest.mark.parametrize("kind", ["gemini", "bedrock"])
+def test_a_secret_in_the_names_of_an_answers_keys_is_masked_in_the_reason(
+    scripted: ScriptedServer, client: httpx.Client, aws_env: None, kind: str
+) -> None:
+    """A wrong-shaped answer's reason lists the keys it has: a provider echoing the key
+    (or the AWS secret) in one must not put it in the reason, stored and printed."""
+    secret = provider_fakes.GEMINI_KEY if kind == "gemini" else provider_fakes.AWS_SECRET_KEY
+    scripted.route = lambda *_: (200, {f"echo-{secret}": 1})
+    raw = {"preset": kind, "base_url": scripted.base}
+    if kind == "bedrock":
+        raw["region"] = provider_fakes.AWS_REGION
+    with pytest.raises(FetchError) as caught:
+        fetch_models(
+            client, configured(raw), Secret(provider_fakes.GEMINI_KEY) if kind == "gemini" else None
+        )
+    assert "JSON of the wrong shape" in caught.value.reason
+    assert secret not in caught.value.reason and "***" in caught.value.reason
+
+
+def test_a_same_host_redirect_with_a_query_is_signed_for_its_own_url(
+    scripted: ScriptedServer, client: httpx.Client, aws_env: None
+) -> None:
+    answer = provider_fakes.bedrock(provider_fakes.BEDROCK_MODELS)
+
+    def route(path: str, query: dict[str, list[str]], headers: dict[str, str]) -> Any:
+        if not query:  # characters AWS encodes where an HTTP client need not
+            scripted.extra_headers = {"Location": "/foundation-models?by=a,b&x=a:b+c&y=%7Ez"}
+            return 302, {}
+        scripted.extra_headers = {}
+        return answer(path, query, headers)
+
+    scripted.route = route
+    t = configured(
+        {"preset": "bedrock", "region": provider_fakes.AWS_REGION, "base_url": scripted.base}
+    )
+    assert len(fetch_models(client, t, None).models) == 3
+    assert scripted.requests[1][1] == {"by": ["a,b"], "x": ["a:b c"], "y": ["~z"]}
+
+
+def test_rotated_aws_credentials_are_read_again_after_a_reload(
+    scripted: ScriptedServer,
+    client: httpx.Client,
+    aws_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    from monitor import aws
+
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    credentials = tmp_path / "credentials"
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    credentials.write_text(
+        "[default]\naws_access_key_id = AKIAOLDKEY0000000000\n"
+        "aws_secret_access_key = old-secret-key-0000\n"
+    )
+    scripted.route = provider_fakes.bedrock(provider_fakes.BEDROCK_MODELS)
+    t = configured(
+        {"preset": "bedrock", "region": provider_fakes.AWS_REGION, "base_url": scripted.base}
+    )
+    with pytest.raises(FetchError, match="HTTP 403"):
+        fetch_models(client, t, None)
+    credentials.write_text(
+        f"[default]\naws_access_key_id = {provider_fakes.AWS_ACCESS_KEY}\n"
+        f"aws_secret_access_key = {provider_fakes.AWS_SECRET_KEY}\n"
+    )
+    with pytest.raises(FetchError, match="HTTP 403"):
+        fetch_models(client, t, None)  # found once per process ...
+    aws.forget()  # ... and again on SIGHUP
+    assert len(fetch_models(client, t, None).models) == 3
 
 
 def in_house(models: list[dict[str, Any]]) -> Any:
