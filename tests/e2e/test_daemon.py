@@ -183,3 +183,34 @@ def test_run_right_after_check_says_when_each_first_poll_goes_and_why(
     assert first["fresh"]["reason"] == "not polled before"
     polled = workspace.listing("history", "--target", "dos-ai")
     assert datetime.fromisoformat(polled[0]["fetched_at"]) >= due
+
+
+def _events(log: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def _reloaded(log: Path, count: int = 1) -> Callable[[], bool]:
+    return lambda: sum(e["event"] == "config reloaded" for e in _events(log)) >= count
+
+
+def test_removing_a_target_changes_none_of_those_after_it(
+    workspace: Workspace, provider: ProviderServer, daemon: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """Targets compare by what they mean: deleting targets[0] moves the others up the
+    file (their api_key_env now set by another config key) and changes none of them."""
+    targets = [dos_target(provider, name=n, interval=60) for n in ("first", "second", "third")]
+    workspace.write_config(targets)
+    log = workspace.root / "daemon.log"
+    proc = daemon(log=log)
+    wait_until(lambda: workspace.polls() >= 3)
+    workspace.write_config(targets[1:])
+    proc.send_signal(signal.SIGHUP)
+    wait_until(_reloaded(log))
+    (reloaded,) = [e for e in _events(log) if e["event"] == "config reloaded"]
+    assert (reloaded["removed"], reloaded["changed"], reloaded["added"]) == (["first"], [], [])
+    # their schedules are untouched: no new first poll
+    assert [e["target"] for e in _events(log) if e["event"] == "first poll"] == [
+        "first",
+        "second",
+        "third",
+    ]
