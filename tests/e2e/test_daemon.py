@@ -193,6 +193,26 @@ def _reloaded(log: Path, count: int = 1) -> Callable[[], bool]:
     return lambda: sum(e["event"] == "config reloaded" for e in _events(log)) >= count
 
 
+def test_a_target_changed_by_a_reload_is_polled_at_once_and_the_log_says_why(
+    workspace: Workspace, provider: ProviderServer, daemon: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """A fixed base_url is used at once, not an interval later: the replicas' rule does
+    not hide a config change."""
+    broken = dos_target(provider, interval=60, base_url=f"http://127.0.0.1:{free_port()}/v1")
+    workspace.write_config([broken])
+    log = workspace.root / "daemon.log"
+    proc = daemon(log=log)
+    wait_until(lambda: workspace.polls("dos-ai") >= 1)
+    assert provider.requests == []
+    workspace.write_config([dos_target(provider, interval=60)])
+    proc.send_signal(signal.SIGHUP)
+    wait_until(_reloaded(log))
+    # well within 80 % of the 60 s interval
+    wait_until(lambda: any(p["ok"] for p in workspace.listing("history")), timeout=15)
+    first = [e for e in _events(log) if e["event"] == "first poll"]
+    assert [(e["level"], e["reason"]) for e in first[1:]] == [("info", "config changed")]
+
+
 def test_removing_a_target_changes_none_of_those_after_it(
     workspace: Workspace, provider: ProviderServer, daemon: Callable[..., subprocess.Popen[str]]
 ) -> None:
@@ -214,3 +234,39 @@ def test_removing_a_target_changes_none_of_those_after_it(
         "second",
         "third",
     ]
+
+
+def test_a_target_removed_while_its_poll_is_in_flight_leaves_no_metric_behind(
+    workspace: Workspace, provider: ProviderServer, daemon: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """Its poll is recorded, but its series, dropped at reload, do not come back (a
+    staleness alert on them would fire for a target that no longer exists)."""
+    import urllib.request
+
+    port = free_port()
+    metrics = f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n'
+    kept = dos_target(provider, interval=60, timeout="10s")
+    workspace.write_config([kept, dos_target(provider, name="gone", timeout="10s")])
+    workspace.config_path.write_text(workspace.config_path.read_text() + metrics)
+    provider.delay = 4.0  # every poll is in flight for 4 s
+    log = workspace.root / "daemon.log"
+    proc = daemon(log=log)
+    wait_until(lambda: provider.in_flight >= 2)
+    workspace.write_config([kept])
+    workspace.config_path.write_text(workspace.config_path.read_text() + metrics)
+    proc.send_signal(signal.SIGHUP)
+    wait_until(_reloaded(log))
+
+    def polled() -> list[str]:
+        return sorted(p["target"] for p in workspace.listing("history"))
+
+    assert polled() == []  # reloaded while both polls were in flight
+    wait_until(lambda: polled() == ["dos-ai", "gone"])  # the removed one's is recorded
+
+    def scraped() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            return str(answer.read().decode())
+
+    wait_until(lambda: 'monitor_last_good_poll_timestamp_seconds{target="dos-ai"}' in scraped())
+    lines = [line for line in scraped().splitlines() if not line.startswith("#")]
+    assert [line for line in lines if 'target="gone"' in line] == []
