@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from conftest import Workspace, dos_target, wait_until
+from conftest import Workspace, dos_target, postgres_only, wait_until
 from servers import ProviderServer, WebhookServer, free_port
 
 
@@ -136,7 +136,26 @@ def test_an_unreachable_database_stops_the_daemon_before_it_polls(
     result = ws.run("run", timeout=30)
     assert result.code == 1
     (line,) = result.stderr.splitlines()
-    assert line.startswith("monitor: error: database migration failed: connection failed")
+    # the connection failed, not a migration: the words say so
+    assert line.startswith("monitor: error: cannot reach the database: connection failed")
+    assert provider.requests == []
+
+
+@postgres_only
+def test_a_database_that_does_not_exist_stops_the_start_saying_it_cannot_be_reached(
+    workspace: Workspace, provider: ProviderServer
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    workspace.db_url = (
+        make_url(workspace.db_url).set(database="no_such_db").render_as_string(hide_password=False)
+    )
+    workspace.write_config([dos_target(provider, interval=1)])
+    result = workspace.run("run", timeout=30)
+    assert result.code == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("monitor: error: cannot reach the database: ")
+    assert "no_such_db" in line and "migration" not in line
     assert provider.requests == []
 
 
