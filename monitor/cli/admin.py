@@ -31,8 +31,10 @@ def prune(older_than: str, target_name: str | None, dry_run: bool, as_json: bool
     """Delete old snapshots and the model lists nobody points at any more.
 
     Kept whatever their age: change events and the snapshots they compare, the snapshots
-    down/recovered events point at, and each target's baseline, latest and latest good
-    snapshot. Deliveries and events are never pruned.
+    down/recovered events point at, each target's baseline, latest and latest good
+    snapshot, and, for each model a change added or removed, its first or last sighting
+    and the poll beside it (so `monitor model` reads as before). Deliveries and events
+    are never pruned.
     """
     start_logging()
     age = duration_seconds(older_than)
