@@ -7,11 +7,11 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import Connection, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.store import schema
-from monitor.store.records import PruneReport
+from monitor.store.records import PruneReport, VacuumReport
 from monitor.store.sql import CHUNK, NEWEST_FIRST, Sessions, covers, db_errors, latest_good
 
 
@@ -62,6 +62,28 @@ class Retention(Sessions):
             else:
                 session.commit()
             return PruneReport(snapshots=len(doomed), lists=lists, objects=objects)
+
+    def vacuum(self) -> VacuumReport:
+        """Give the space prune freed back to the file system: prune only marks rows
+        free for the database's own reuse. SQLite: ``VACUUM`` rewrites the file (it
+        needs as much free disk again, and holds the write lock meanwhile).
+        PostgreSQL: ``VACUUM FULL`` of the tables prune deletes from rewrites each
+        under an exclusive lock (polls wait for it); autovacuum alone makes the space
+        reusable but rarely returns it."""
+        with db_errors(), self.engine.connect() as connection:
+            if connection.dialect.name == "sqlite":
+                before = _sqlite_bytes(connection)
+                raw = connection.connection.dbapi_connection
+                assert raw is not None
+                raw.execute("VACUUM")  # outside any transaction
+                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                return VacuumReport(before, _sqlite_bytes(connection))
+            autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+            before = _postgres_bytes(autocommit)
+            quote = connection.dialect.identifier_preparer.quote
+            names = ", ".join(quote(t.__tablename__) for t in PRUNED)
+            autocommit.exec_driver_sql(f"VACUUM (FULL, ANALYZE) {names}")
+            return VacuumReport(before, _postgres_bytes(autocommit))
 
     @staticmethod
     def _prune_spans(session: Session) -> None:
@@ -234,3 +256,34 @@ def _edges(
         if at is not None:
             keep.update(poll for poll, _ in polls[at : at + 2])
     return keep
+
+
+# the tables prune deletes from
+PRUNED = (
+    schema.Snapshot,
+    schema.ModelListRow,
+    schema.ModelListSpan,
+    schema.ModelListLineage,
+    schema.ModelObject,
+)
+
+
+def _sqlite_bytes(connection: Connection) -> int:
+    """The SQLite file's size: every page, in use or free."""
+    pages = connection.exec_driver_sql("PRAGMA page_count").scalar_one()
+    size = connection.exec_driver_sql("PRAGMA page_size").scalar_one()
+    connection.rollback()  # (the pragmas began a transaction VACUUM cannot run in)
+    return int(pages) * int(size)
+
+
+def _postgres_bytes(connection: Connection) -> int:
+    """The pruned tables' size, indexes and TOAST included."""
+    total = 0
+    for table in PRUNED:
+        total += int(
+            connection.exec_driver_sql(
+                "SELECT pg_total_relation_size(to_regclass(%s))", (table.__tablename__,)
+            ).scalar_one()
+            or 0
+        )
+    return total

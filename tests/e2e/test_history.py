@@ -106,8 +106,10 @@ def test_a_prune_leaves_every_models_life_and_past_lists_reading_as_before(
     told = [line.split(None, 1)[1] for line in str(text).splitlines()[1:]]
     assert told == ["first seen", "added", "last seen", "went away"]  # not "came back"
 
-    pruned = ws.run("prune", "--older-than", "0.001s", "--json")
+    pruned = ws.run("prune", "--older-than", "0.001s", "--vacuum", "--json")
     assert pruned.code == 0, pruned.stderr
     assert pruned.json()["snapshots"] > 0
+    vacuum = pruned.json()["vacuum"]  # sizes on disk (shrinking: tests/store/test_retention.py)
+    assert vacuum["bytes_before"] > 0 and vacuum["bytes_after"] > 0
     assert len(ws.listing("history")) < len(plan)
     assert read() == before
