@@ -79,11 +79,11 @@ class Retention(Sessions):
                 raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 return VacuumReport(before, _sqlite_bytes(connection))
             autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
-            before = _postgres_bytes(autocommit)
+            before = postgres_bytes(autocommit)
             quote = connection.dialect.identifier_preparer.quote
             names = ", ".join(quote(t.__tablename__) for t in PRUNED)
             autocommit.exec_driver_sql(f"VACUUM (FULL, ANALYZE) {names}")
-            return VacuumReport(before, _postgres_bytes(autocommit))
+            return VacuumReport(before, postgres_bytes(autocommit))
 
     @staticmethod
     def _prune_spans(session: Session) -> None:
@@ -276,7 +276,7 @@ def _sqlite_bytes(connection: Connection) -> int:
     return int(pages) * int(size)
 
 
-def _postgres_bytes(connection: Connection) -> int:
+def postgres_bytes(connection: Connection) -> int:
     """The pruned tables' size, indexes and TOAST included."""
     total = 0
     for table in PRUNED:
