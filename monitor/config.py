@@ -15,7 +15,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -66,7 +66,9 @@ class KeySource:
 
     kind: Literal["env", "file", "credential"]
     ref: str  # variable name, file path or credential name
-    key: str  # the config key that set it, for error messages
+    # the config key that set it, for error messages; not compared: a target keeps its
+    # meaning when it moves in the file (``targets[1]`` becoming ``targets[0]``)
+    key: str = field(compare=False)
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,8 @@ class Daemon:
         self._stop_timeout = stop_timeout
         self._lock = threading.Lock()
         self._inflight: dict[str, float] = {}  # target -> monotonic start of its poll
+        # targets a reload changed: their next poll goes whatever the replicas' rule says
+        self._changed: set[str] = set()
         self._last: tuple[str, bool, datetime] | None = None  # the latest poll
         self._failing: dict[str, int] = {}
         self._stop = threading.Event()
@@ -141,6 +143,8 @@ class Daemon:
             target = self._targets.get(name)
             key = self._keys.get(name)
             urls = self._config.audience_for(target) if target else Audience()
+            changed = name in self._changed
+            self._changed.discard(name)
         if target is None:
             return
         with structlog.contextvars.bound_contextvars(target=name):
@@ -152,7 +156,11 @@ class Daemon:
                 self._observe(result, time.monotonic() - started)
 
             try:
-                polled = self._poller.poll(target, key, urls, scheduled=True, observe=observe)
+                # a changed target's first poll is not skipped by the replicas' rule: it
+                # waits for a replica polling it right now, then polls with the new config
+                polled = self._poller.poll(
+                    target, key, urls, scheduled=not changed, observe=observe
+                )
             finally:
                 self._inflight.pop(name, None)
             if polled is None:
@@ -160,22 +168,30 @@ class Daemon:
             elif polled.result is None:
                 if not polled.bug:  # a bug is logged where it happened, with its traceback
                     log.error("poll not recorded", error=polled.not_recorded)
-                self.metrics.polls.labels(name, "error").inc()
+                with self._lock:
+                    if name in self._targets:  # a removed target's series stay dropped
+                        self.metrics.polls.labels(name, "error").inc()
             self._count(polled.sent if polled is not None else ())
 
     def _observe(self, result: PollResult, seconds: float) -> None:
+        """A recorded poll in the metrics and the status; none of it for a target a
+        reload removed while its poll was in flight (its snapshot is recorded, but its
+        series, dropped at the reload, must not come back and go stale)."""
         snapshot = result.snapshot
-        self.metrics.observe_poll(
-            result.target,
-            ok=snapshot.ok,
-            seconds=seconds,
-            model_count=snapshot.model_count,
-            failures=result.failures,
-            at=snapshot.fetched_at.timestamp(),
-            changed=result.change is not None,
-        )
-        self._last = (result.target, snapshot.ok, snapshot.fetched_at)
-        self._failing[result.target] = result.failures
+        with self._lock:  # apply() removes targets and drops their series under it too
+            if result.target not in self._targets:
+                return
+            self.metrics.observe_poll(
+                result.target,
+                ok=snapshot.ok,
+                seconds=seconds,
+                model_count=snapshot.model_count,
+                failures=result.failures,
+                at=snapshot.fetched_at.timestamp(),
+                changed=result.change is not None,
+            )
+            self._last = (result.target, snapshot.ok, snapshot.fetched_at)
+            self._failing[result.target] = result.failures
         if self._notifier.enabled:  # status() walks every target
             self._notifier.status(self.status())
 
@@ -261,19 +277,28 @@ class Daemon:
             replace_existing=True,
         )
 
-    def _schedule_first_polls(self, targets: Sequence[Target], now: datetime) -> None:
+    def _schedule_first_polls(
+        self, targets: Sequence[Target], now: datetime, changed: Iterable[str] = ()
+    ) -> None:
         """A job per target, its first run when :func:`first_poll` says (at once, spread
         a little so many targets don't burst, or when the replicas' rule lets it run),
-        logged per target with when and why."""
+        logged per target with when and why. A target in ``changed`` (its definition
+        changed on reload) is polled at once: the replicas' rule must not hide a config
+        change for up to an interval."""
         if not targets:
             return
-        try:
-            last = self._store.last_polls()
-        except MonitorError as exc:  # polled at once; each poll checks the rule itself
-            log.warning("last polls not read; every first poll goes at once", error=str(exc))
-            last = {}
+        changed = set(changed)
+        last: Mapping[str, datetime] = {}
+        if any(t.name not in changed for t in targets):
+            try:
+                last = self._store.last_polls()
+            except MonitorError as exc:  # polled at once; each poll checks the rule itself
+                log.warning("last polls not read; every first poll goes at once", error=str(exc))
         for index, target in enumerate(targets):
-            when, reason = first_poll(now, last.get(target.name), target.interval)
+            if target.name in changed:
+                when, reason = now, "config changed"
+            else:
+                when, reason = first_poll(now, last.get(target.name), target.interval)
             when = max(when, now + timedelta(milliseconds=50 * index))
             self._add_job(target, when)
             log.info(
@@ -399,24 +424,30 @@ class Daemon:
             log.warning("metrics.listen changed: restart the daemon to move the metrics server")
         if config.web != self._config.web:
             log.warning("[web] changed: restart the daemon to apply it to the web app")
+        removed = sorted(old.keys() - new.keys())
+        changed = sorted(n for n in new.keys() & old.keys() if old[n] != new[n])
         with self._lock:
             self._config, self._keys = config, keys
             self._targets = new
+            self._changed = (self._changed & new.keys()) | set(changed)
             # the same outbox: outcomes the database has not recorded yet stay with it
             self._outbox.reload(config)
+            for name in removed:  # a poll in flight finds its target gone: no metric
+                self.metrics.forget(name)
+                self._failing.pop(name, None)
         now = self._now()
-        for name in old.keys() - new.keys():
+        for name in removed:
             self._conditional.put(name, None)
             self._scheduler.remove_job(f"poll:{name}")
-            self.metrics.forget(name)
-            self._failing.pop(name, None)
         # (a cached answer checks what it was asked)
-        self._schedule_first_polls([t for n, t in new.items() if old.get(n) != t], now)
+        self._schedule_first_polls(
+            [t for n, t in new.items() if old.get(n) != t], now, changed=changed
+        )
         log.info(
             "config reloaded",
             added=sorted(new.keys() - old.keys()),
-            removed=sorted(old.keys() - new.keys()),
-            changed=sorted(n for n in new.keys() & old.keys() if old[n] != new[n]),
+            removed=removed,
+            changed=changed,
         )
         self._notifier.status(self.status())
 

@@ -219,3 +219,18 @@ def test_the_web_benchmark_requests_every_page_and_call_of_a_real_server() -> No
     assert "## 7." in web.report(results)
     (goal,) = web.goals(results)
     assert goal[0].startswith("7. Every page and API call")
+
+
+def test_prune_and_vacuum_sizes_are_measured(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench import prune
+
+    sys_argv, sys.argv = sys.argv, ["bench.prune", "--polls", "20", "--no-postgres"]
+    try:
+        prune.main()
+    finally:
+        sys.argv = sys_argv
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| SQLite")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "11 of 20"
+    full, vacuumed = (int(cells[i].replace(",", "")) for i in (2, 4))
+    assert vacuumed < full

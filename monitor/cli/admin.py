@@ -27,13 +27,26 @@ from monitor.views import iso
 )
 @click.option("--target", "target_name", metavar="NAME", help="Only this target's snapshots.")
 @click.option("--dry-run", is_flag=True, help="Count what would go; delete nothing.")
+@click.option(
+    "--vacuum",
+    is_flag=True,
+    help="Then give the freed space back to the disk (SQLite VACUUM, PostgreSQL VACUUM FULL).",
+)
 @json_option
-def prune(older_than: str, target_name: str | None, dry_run: bool, as_json: bool) -> None:
+def prune(
+    older_than: str, target_name: str | None, dry_run: bool, vacuum: bool, as_json: bool
+) -> None:
     """Delete old snapshots and the model lists nobody points at any more.
 
     Kept whatever their age: change events and the snapshots they compare, the snapshots
-    down/recovered events point at, and each target's baseline, latest and latest good
-    snapshot. Deliveries and events are never pruned.
+    down/recovered events point at, each target's baseline, latest and latest good
+    snapshot, and, for each model a change added or removed, its first or last sighting
+    and the poll beside it (so `monitor model` reads as before). Deliveries and events
+    are never pruned.
+
+    Prune frees rows for the database to reuse; the file (or PostgreSQL's tables) keeps
+    its size. --vacuum rewrites them to give the space back: it needs as much free disk
+    as the database takes, and the daemon's polls wait for it while it runs.
     """
     start_logging()
     age = duration_seconds(older_than)
@@ -41,10 +54,15 @@ def prune(older_than: str, target_name: str | None, dry_run: bool, as_json: bool
         raise click.BadParameter(
             f"{older_than!r} is not an age like 90d", param_hint="--older-than"
         )
+    if vacuum and dry_run:
+        raise click.BadParameter(
+            "deletes nothing, so there is nothing to vacuum", param_hint="--dry-run --vacuum"
+        )
     cutoff = utcnow() - timedelta(seconds=age)
     with configured_store(write=True) as store:
         check_target(current_state().config(), store, target_name)
         report = store.prune(cutoff, target=target_name, dry_run=dry_run)
+        vacuumed = store.vacuum() if vacuum else None
     if as_json:
         print_json(
             {
@@ -53,6 +71,11 @@ def prune(older_than: str, target_name: str | None, dry_run: bool, as_json: bool
                 "snapshots": report.snapshots,
                 "model_lists": report.lists,
                 "model_objects": report.objects,
+                "vacuum": (
+                    {"bytes_before": vacuumed.bytes_before, "bytes_after": vacuumed.bytes_after}
+                    if vacuumed is not None
+                    else None
+                ),
             }
         )
         return
@@ -61,6 +84,11 @@ def prune(older_than: str, target_name: str | None, dry_run: bool, as_json: bool
         f"{verb} {report.snapshots} snapshots taken before {iso(cutoff)}, "
         f"{report.lists} model lists and {report.objects} model objects nobody points at"
     )
+    if vacuumed is not None:
+        click.echo(
+            f"vacuumed: {vacuumed.bytes_before:,} bytes on disk before, "
+            f"{vacuumed.bytes_after:,} after"
+        )
 
 
 @cli.command("notify-test")

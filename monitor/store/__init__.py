@@ -36,6 +36,7 @@ from monitor.store.records import (
     StoredState,
     TargetEventRecord,
     TargetSummary,
+    VacuumReport,
 )
 from monitor.store.retention import Retention
 from monitor.store.sql import db_errors
@@ -89,6 +90,7 @@ __all__ = [
     "TargetEventRecord",
     "TargetSummary",
     "Transaction",
+    "VacuumReport",
     "open_engine",
     "upgrade",
 ]

@@ -228,7 +228,11 @@ def _migrate(engine: Engine, direction: str, revision: str) -> None:
 
     cfg = _alembic_config()
     try:
-        with engine.connect() as connection:
+        connecting = engine.connect()
+    except SQLAlchemyError as exc:  # a database missing or refusing: not a migration's fault
+        raise StorageError(f"cannot reach the database: {describe_db_error(exc)}") from None
+    try:
+        with connecting as connection:
             sqlite = connection.dialect.name == "sqlite"
             if sqlite:
                 # SQLite alters a table by copying it and dropping the old one, which

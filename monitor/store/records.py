@@ -168,6 +168,16 @@ class PruneReport:
 
 
 @dataclass(frozen=True)
+class VacuumReport:
+    """The database's size on disk before and after a vacuum, in bytes: SQLite's file
+    (pages in use and free), PostgreSQL's tables a prune deletes from, indexes and
+    TOAST included."""
+
+    bytes_before: int
+    bytes_after: int
+
+
+@dataclass(frozen=True)
 class StoredState:
     """A target's alert state as stored, with its baseline snapshot."""
 

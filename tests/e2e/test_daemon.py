@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from conftest import Workspace, dos_target, wait_until
+from conftest import Workspace, dos_target, postgres_only, wait_until
 from servers import ProviderServer, WebhookServer, free_port
 
 
@@ -136,7 +136,26 @@ def test_an_unreachable_database_stops_the_daemon_before_it_polls(
     result = ws.run("run", timeout=30)
     assert result.code == 1
     (line,) = result.stderr.splitlines()
-    assert line.startswith("monitor: error: database migration failed: connection failed")
+    # the connection failed, not a migration: the words say so
+    assert line.startswith("monitor: error: cannot reach the database: connection failed")
+    assert provider.requests == []
+
+
+@postgres_only
+def test_a_database_that_does_not_exist_stops_the_start_saying_it_cannot_be_reached(
+    workspace: Workspace, provider: ProviderServer
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    workspace.db_url = (
+        make_url(workspace.db_url).set(database="no_such_db").render_as_string(hide_password=False)
+    )
+    workspace.write_config([dos_target(provider, interval=1)])
+    result = workspace.run("run", timeout=30)
+    assert result.code == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("monitor: error: cannot reach the database: ")
+    assert "no_such_db" in line and "migration" not in line
     assert provider.requests == []
 
 
@@ -183,3 +202,90 @@ def test_run_right_after_check_says_when_each_first_poll_goes_and_why(
     assert first["fresh"]["reason"] == "not polled before"
     polled = workspace.listing("history", "--target", "dos-ai")
     assert datetime.fromisoformat(polled[0]["fetched_at"]) >= due
+
+
+def _events(log: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+
+
+def _reloaded(log: Path, count: int = 1) -> Callable[[], bool]:
+    return lambda: sum(e["event"] == "config reloaded" for e in _events(log)) >= count
+
+
+def test_a_target_changed_by_a_reload_is_polled_at_once_and_the_log_says_why(
+    workspace: Workspace, provider: ProviderServer, daemon: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """A fixed base_url is used at once, not an interval later: the replicas' rule does
+    not hide a config change."""
+    broken = dos_target(provider, interval=60, base_url=f"http://127.0.0.1:{free_port()}/v1")
+    workspace.write_config([broken])
+    log = workspace.root / "daemon.log"
+    proc = daemon(log=log)
+    wait_until(lambda: workspace.polls("dos-ai") >= 1)
+    assert provider.requests == []
+    workspace.write_config([dos_target(provider, interval=60)])
+    proc.send_signal(signal.SIGHUP)
+    wait_until(_reloaded(log))
+    # well within 80 % of the 60 s interval
+    wait_until(lambda: any(p["ok"] for p in workspace.listing("history")), timeout=15)
+    first = [e for e in _events(log) if e["event"] == "first poll"]
+    assert [(e["level"], e["reason"]) for e in first[1:]] == [("info", "config changed")]
+
+
+def test_removing_a_target_changes_none_of_those_after_it(
+    workspace: Workspace, provider: ProviderServer, daemon: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """Targets compare by what they mean: deleting targets[0] moves the others up the
+    file (their api_key_env now set by another config key) and changes none of them."""
+    targets = [dos_target(provider, name=n, interval=60) for n in ("first", "second", "third")]
+    workspace.write_config(targets)
+    log = workspace.root / "daemon.log"
+    proc = daemon(log=log)
+    wait_until(lambda: workspace.polls() >= 3)
+    workspace.write_config(targets[1:])
+    proc.send_signal(signal.SIGHUP)
+    wait_until(_reloaded(log))
+    (reloaded,) = [e for e in _events(log) if e["event"] == "config reloaded"]
+    assert (reloaded["removed"], reloaded["changed"], reloaded["added"]) == (["first"], [], [])
+    # their schedules are untouched: no new first poll
+    assert [e["target"] for e in _events(log) if e["event"] == "first poll"] == [
+        "first",
+        "second",
+        "third",
+    ]
+
+
+def test_a_target_removed_while_its_poll_is_in_flight_leaves_no_metric_behind(
+    workspace: Workspace, provider: ProviderServer, daemon: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """Its poll is recorded, but its series, dropped at reload, do not come back (a
+    staleness alert on them would fire for a target that no longer exists)."""
+    import urllib.request
+
+    port = free_port()
+    metrics = f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n'
+    kept = dos_target(provider, interval=60, timeout="10s")
+    workspace.write_config([kept, dos_target(provider, name="gone", timeout="10s")])
+    workspace.config_path.write_text(workspace.config_path.read_text() + metrics)
+    provider.delay = 4.0  # every poll is in flight for 4 s
+    log = workspace.root / "daemon.log"
+    proc = daemon(log=log)
+    wait_until(lambda: provider.in_flight >= 2)
+    workspace.write_config([kept])
+    workspace.config_path.write_text(workspace.config_path.read_text() + metrics)
+    proc.send_signal(signal.SIGHUP)
+    wait_until(_reloaded(log))
+
+    def polled() -> list[str]:
+        return sorted(p["target"] for p in workspace.listing("history"))
+
+    assert polled() == []  # reloaded while both polls were in flight
+    wait_until(lambda: polled() == ["dos-ai", "gone"])  # the removed one's is recorded
+
+    def scraped() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            return str(answer.read().decode())
+
+    wait_until(lambda: 'monitor_last_good_poll_timestamp_seconds{target="dos-ai"}' in scraped())
+    lines = [line for line in scraped().splitlines() if not line.startswith("#")]
+    assert [line for line in lines if 'target="gone"' in line] == []

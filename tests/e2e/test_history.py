@@ -74,3 +74,42 @@ def test_a_models_life_is_told_in_time_order(
     at = [(datetime.fromisoformat(e["at"]), e["event_id"]) for e in life["events"]]
     assert at == sorted(at) and [e["what"] for e in life["events"]] == ["added", "removed"]
     assert life["first_seen"] == life["events"][0]["at"] == life["last_seen"]
+
+
+def test_a_prune_leaves_every_models_life_and_past_lists_reading_as_before(
+    workspace: Workspace, provider: ProviderServer
+) -> None:
+    """Prune keeps what a model's life needs: its first sighting (not the poll that
+    confirmed it) and its last sighting before it went (not the old baseline), and
+    each side of those moments, so ``model`` and ``models --at`` read the same."""
+    ws = workspace
+    ws.write_config([dos_target(provider, confirm_polls=2)])
+    plan = [["dos-ai"]] + [["dos-ai", "qwen3"]] * 4 + [["dos-ai"]] * 4
+    for ids in plan:  # qwen3 seen, confirmed, listed a while, missed, confirmed gone
+        provider.set_ids(ids)
+        assert ws.run("check").code == 0
+    polls = [p["fetched_at"] for p in reversed(ws.listing("history"))]
+    assert len(polls) == len(plan)
+
+    def read() -> tuple[object, ...]:
+        at = [
+            [m["id"] for m in ws.run("models", "--at", when, "--json").json()["models"]]
+            for when in polls
+        ]
+        return ws.run("model", "qwen3", "--json").json(), ws.run("model", "qwen3").stdout, at
+
+    before = read()
+    life, text, at = before
+    assert at == plan
+    (on_dos,) = life["targets"]  # type: ignore[index]
+    assert (on_dos["first_seen"], on_dos["last_seen"]) == (polls[1], polls[4])
+    told = [line.split(None, 1)[1] for line in str(text).splitlines()[1:]]
+    assert told == ["first seen", "added", "last seen", "went away"]  # not "came back"
+
+    pruned = ws.run("prune", "--older-than", "0.001s", "--vacuum", "--json")
+    assert pruned.code == 0, pruned.stderr
+    assert pruned.json()["snapshots"] > 0
+    vacuum = pruned.json()["vacuum"]  # sizes on disk (shrinking: tests/store/test_retention.py)
+    assert vacuum["bytes_before"] > 0 and vacuum["bytes_after"] > 0
+    assert len(ws.listing("history")) < len(plan)
+    assert read() == before

@@ -97,3 +97,27 @@ def test_the_latest_good_poll_survives_a_run_of_failures(store: Store) -> None:
     store.prune(T0 + 10 * DAY)
     at = store.models_at("flaky", T0 + 10 * DAY)
     assert at is not None and at.id == good
+
+
+def test_vacuum_gives_what_prune_freed_back_to_the_disk(store: Store) -> None:
+    """Prune frees rows, not disk; vacuum shrinks the file (SQLite) or the tables
+    (PostgreSQL), and the history left reads the same."""
+    padding = "x" * 2000
+    for day in range(60):  # a list of its own every day: objects prune can delete
+        ids = [f"m{day}-{n}" for n in range(10)]
+        poll(store, "dos-ai", T0 + day * DAY, models(*ids, padding=padding))
+    latest = store.models_at("dos-ai", T0 + 100 * DAY)
+    assert latest is not None
+    kept = store.models(latest)
+    report = store.prune(T0 + 59 * DAY)
+    assert report.objects > 500
+    vacuumed = store.vacuum()
+    assert vacuumed.bytes_after < vacuumed.bytes_before / 2, vacuumed
+    assert store.models(latest) == kept
+    if store.engine.dialect.name == "sqlite":
+        path = store.engine.url.database
+        assert path is not None
+        from pathlib import Path
+
+        assert Path(path).stat().st_size == vacuumed.bytes_after
+    assert store.vacuum().bytes_before == vacuumed.bytes_after  # nothing more to give
