@@ -138,7 +138,19 @@ class Daemon:
     # -- jobs ------------------------------------------------------------------
 
     def poll(self, name: str) -> None:
-        """One scheduled poll (see :class:`Poller`); no error reaches the scheduler."""
+        """One scheduled poll (see :class:`Poller`); no error reaches the scheduler. A
+        reload that changes the target while its poll is in flight polls it again at
+        once, with the new definition (the scheduler runs one poll of a target at a
+        time, so the run the reload scheduled "now" would be skipped)."""
+        self._poll_once(name)
+        while True:
+            with self._lock:
+                again = name in self._changed and name in self._targets
+            if not again or self._stop.is_set():
+                return
+            self._poll_once(name)
+
+    def _poll_once(self, name: str) -> None:
         with self._lock:
             target = self._targets.get(name)
             key = self._keys.get(name)
@@ -425,7 +437,12 @@ class Daemon:
         if config.web != self._config.web:
             log.warning("[web] changed: restart the daemon to apply it to the web app")
         removed = sorted(old.keys() - new.keys())
-        changed = sorted(n for n in new.keys() & old.keys() if old[n] != new[n])
+        # a target changes with its definition or its key (a fixed key is used at once)
+        changed = sorted(
+            n
+            for n in new.keys() & old.keys()
+            if old[n] != new[n] or self._keys.get(n) != keys.get(n)
+        )
         with self._lock:
             self._config, self._keys = config, keys
             self._targets = new
@@ -441,7 +458,7 @@ class Daemon:
             self._scheduler.remove_job(f"poll:{name}")
         # (a cached answer checks what it was asked)
         self._schedule_first_polls(
-            [t for n, t in new.items() if old.get(n) != t], now, changed=changed
+            [t for n, t in new.items() if n not in old or n in changed], now, changed=changed
         )
         log.info(
             "config reloaded",

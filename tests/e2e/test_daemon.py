@@ -289,3 +289,49 @@ def test_a_target_removed_while_its_poll_is_in_flight_leaves_no_metric_behind(
     wait_until(lambda: 'monitor_last_good_poll_timestamp_seconds{target="dos-ai"}' in scraped())
     lines = [line for line in scraped().splitlines() if not line.startswith("#")]
     assert [line for line in lines if 'target="gone"' in line] == []
+
+
+def test_a_target_changed_while_its_poll_is_in_flight_is_polled_again_at_once(
+    workspace: Workspace, provider: ProviderServer, daemon: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """The poll in flight finishes with the old definition; the new one is used right
+    after it, not an interval later (one poll of a target runs at a time, so the run a
+    reload schedules "now" cannot start while the old one is in flight)."""
+    workspace.write_config([dos_target(provider, interval=60, timeout="10s")])
+    provider.delay = 3.0
+    log = workspace.root / "daemon.log"
+    proc = daemon(log=log)
+    wait_until(lambda: provider.in_flight >= 1)
+    workspace.write_config([dos_target(provider, interval=60, timeout="10s", retries=0)])
+    proc.send_signal(signal.SIGHUP)
+    wait_until(_reloaded(log))
+    (reloaded,) = [e for e in _events(log) if e["event"] == "config reloaded"]
+    assert reloaded["changed"] == ["dos-ai"]
+    assert len(provider.requests) == 1  # still in flight
+    provider.delay = 0.0
+    wait_until(lambda: len(workspace.listing("history")) >= 2, timeout=15)  # not 60 s
+
+
+def test_a_key_fixed_on_reload_is_used_at_once(
+    workspace: Workspace, provider: ProviderServer, daemon: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """A wrong key replaced in its file, then SIGHUP: the next poll goes now with the
+    new key (the target's definition is the same; its key is not)."""
+    from servers import SEED_KEY
+
+    key = workspace.root / "key"
+    key.write_text("dos_sk_wrong_key_0000")
+    target = dos_target(provider, interval=60)
+    del target["api_key_env"]
+    target["api_key_file"] = str(key)
+    workspace.write_config([target])
+    log = workspace.root / "daemon.log"
+    proc = daemon(log=log)
+    wait_until(lambda: workspace.polls("dos-ai") >= 1)
+    assert not any(p["ok"] for p in workspace.listing("history"))  # 401
+    key.write_text(SEED_KEY)
+    proc.send_signal(signal.SIGHUP)
+    wait_until(_reloaded(log))
+    (reloaded,) = [e for e in _events(log) if e["event"] == "config reloaded"]
+    assert reloaded["changed"] == ["dos-ai"]
+    wait_until(lambda: any(p["ok"] for p in workspace.listing("history")), timeout=15)
