@@ -25,7 +25,7 @@ from monitor.errors import ConfigError
 from monitor.globs import ModelFilter, glob_problem
 from monitor.redact import LOGGED
 from monitor.routing import EVENTS, Audience, Route
-from monitor.shapes import KIND_SHAPES, KINDS, Shape
+from monitor.shapes import BEDROCK_URL, KIND_SHAPES, KINDS, Shape
 
 DEFAULT_CONFIG_PATH = Path("/etc/model-monitor/config.toml")
 DEFAULT_INTERVAL = 300.0
@@ -534,7 +534,7 @@ def _target(raw: Mapping[str, Any], prefix: str, base_dir: Path) -> Target:
     kind = _choice(raw, "kind", prefix, KINDS, default="openai")
     region = _region(raw, prefix, kind)
     if "base_url" not in raw and region is not None:
-        raw = {**raw, "base_url": f"https://bedrock.{region}.amazonaws.com"}
+        raw = {**raw, "base_url": BEDROCK_URL.format(region=region)}
     if "base_url" not in raw:
         hint = " (your resource's endpoint, like https://NAME.openai.azure.com)"
         raise ConfigError(f"{prefix}base_url: is required{hint if kind == 'azure' else ''}")
@@ -765,7 +765,7 @@ def _headers(value: object, key: str) -> tuple[tuple[str, str], ...]:
         raise ConfigError(f"{key}: must be a table of header names and values")
     headers = {}
     for name, text in value.items():
-        if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name):
+        if not _TOKEN_RE.fullmatch(name):
             raise ConfigError(f"{key}.{name}: is not a valid header name")
         if name.lower() in _FRAMING_HEADERS:
             raise ConfigError(f"{key}.{name}: is set by the HTTP client from the request")

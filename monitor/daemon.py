@@ -142,13 +142,12 @@ class Daemon:
         reload that changes the target while its poll is in flight polls it again at
         once, with the new definition (the scheduler runs one poll of a target at a
         time, so the run the reload scheduled "now" would be skipped)."""
-        self._poll_once(name)
         while True:
+            self._poll_once(name)  # (takes the target out of _changed)
             with self._lock:
                 again = name in self._changed and name in self._targets
             if not again or self._stop.is_set():
                 return
-            self._poll_once(name)
 
     def _poll_once(self, name: str) -> None:
         with self._lock:

@@ -35,7 +35,7 @@ from monitor.modellist import (
     model_text,
 )
 from monitor.redact import Redactor
-from monitor.shapes import Shape, cursor, entries, json_type, model_id
+from monitor.shapes import OPENAI, Shape, cursor, entries, json_type, model_id
 from monitor.text import one_line, printable
 
 log = structlog.get_logger("monitor.fetch")
@@ -490,7 +490,7 @@ def parse_models(
     list.
     """
     redact = _redactor()
-    shape = shape or Shape(bare=True)
+    shape = shape or OPENAI
     try:
         document, notes = _json(body, content_type, redact)
         models, warnings = _checked(entries(document, shape), shape, redact)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from monitor.shapes import BEDROCK_URL
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -93,7 +95,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "bedrock",
             "bedrock",
-            "https://bedrock.{region}.amazonaws.com",
+            BEDROCK_URL,
             None,
             ("modelLifecycle.status",),
         ),

@@ -49,23 +49,22 @@ class Redactor:
 
     def add(self, *secrets: str) -> None:
         with self._lock:
-            fresh = self._secrets | {s for s in secrets if len(s) >= MIN_SECRET}
-            if fresh == self._secrets:
-                return
-            spelled = sorted({f for s in fresh for f in forms(s)}, key=len, reverse=True)
-            self._pattern = re.compile("|".join(map(re.escape, spelled)))
-            self._secrets = fresh
+            self._hold(self._secrets | {s for s in secrets if len(s) >= MIN_SECRET})
 
     def discard(self, *secrets: str) -> None:
         """Forget secrets no longer in use (temporary credentials replaced by new ones),
         so the pattern does not grow for as long as the process runs."""
         with self._lock:
-            fresh = self._secrets - set(secrets)
-            if fresh == self._secrets:
-                return
-            spelled = sorted({f for s in fresh for f in forms(s)}, key=len, reverse=True)
-            self._pattern = re.compile("|".join(map(re.escape, spelled))) if spelled else None
-            self._secrets = fresh
+            self._hold(self._secrets - set(secrets))
+
+    def _hold(self, fresh: frozenset[str]) -> None:
+        """Hold exactly ``fresh`` (under the lock): the pattern of all their spellings,
+        longest first, rebuilt only when they changed."""
+        if fresh == self._secrets:
+            return
+        spelled = sorted({f for s in fresh for f in forms(s)}, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, spelled))) if spelled else None
+        self._secrets = fresh
 
     def __bool__(self) -> bool:
         return bool(self._secrets)

@@ -22,6 +22,7 @@ from monitor.text import one_line
 ANTHROPIC_VERSION = "2023-06-01"
 AZURE_API_VERSION = "2024-10-21"  # the GA version of Azure OpenAI's data-plane REST API
 PAGE_SIZE = "1000"  # the largest page the paginated lists allow
+BEDROCK_URL = "https://bedrock.{region}.amazonaws.com"  # a bedrock target's base_url
 
 
 @dataclass(frozen=True)
